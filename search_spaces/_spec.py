@@ -1,0 +1,176 @@
+"""One search-space parameter, parsed from YAML and checked, with the key path of every error."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+KINDS = ("float", "int", "categorical", "fixed")
+_KEYS = {
+    "float": {"type", "low", "high", "log", "step", "log_complement", "default", "when", "help"},
+    "int": {"type", "low", "high", "log", "step", "default", "when", "help"},
+    "categorical": {"type", "choices", "default", "when", "help"},
+    "fixed": {"type", "value", "when", "help"},
+}
+
+
+class SpaceError(ValueError):
+    """Bad search-space input: names the file, the key path and the reason."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        self.source, self.key, self.reason = source, key, reason
+        super().__init__(f"{source}: {key}: {reason}")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A parameter of the search space; `when` makes it exist only for given parent values."""
+
+    name: str
+    kind: str
+    source: str
+    low: float | int | None = None
+    high: float | int | None = None
+    log: bool = False
+    step: float | int | None = None
+    log_complement: bool = False
+    choices: tuple = ()
+    value: Any = None
+    default: Any = None
+    when: dict[str, tuple] = field(default_factory=dict)
+    help: str = ""
+
+    @property
+    def optuna_name(self) -> str:
+        """The name the trial stores: `one_minus_beta2` when sampled as 1-beta2 on a log scale."""
+        return f"one_minus_{self.name}" if self.log_complement else self.name
+
+    def suggest(self, trial) -> Any:
+        """The only place that calls `trial.suggest_*`; returns the value under the public name."""
+        if self.kind == "fixed":
+            return self.value
+        if self.kind == "categorical":
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.kind == "int":
+            return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1, log=self.log)
+        if self.log_complement:
+            complement = trial.suggest_float(self.optuna_name, 1 - self.high, 1 - self.low, log=True)
+            return 1.0 - complement
+        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    def internal_value(self, public_value: Any) -> Any:
+        """The value as the trial stores it (for `enqueue_trial`)."""
+        return 1.0 - public_value if self.log_complement else public_value
+
+    def contains(self, value: Any) -> bool:
+        if self.kind == "fixed":
+            return value == self.value
+        if self.kind == "categorical":
+            return any(value == c and type(value) is type(c) for c in self.choices)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.kind == "int" and not float(value).is_integer():
+            return False
+        return self.low <= value <= self.high
+
+
+def parse_param(name: str, raw: Any, source: str, key: str) -> ParamSpec:
+    """Parse one YAML mapping into a checked ParamSpec; `key` is the path shown in errors."""
+    if not isinstance(raw, dict):
+        raise SpaceError(source, key, f"expected a mapping with a 'type', got {type(raw).__name__}")
+    kind = raw.get("type")
+    if kind not in KINDS:
+        raise SpaceError(source, f"{key}.type", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+    unknown = sorted(set(raw) - _KEYS[kind])
+    if unknown:
+        raise SpaceError(source, f"{key}.{unknown[0]}", f"unknown key for a {kind} parameter "
+                         f"(allowed: {', '.join(sorted(_KEYS[kind]))})")
+    when = _parse_when(raw.get("when"), source, f"{key}.when")
+    common = dict(name=name, kind=kind, source=source, when=when, help=str(raw.get("help", "")))
+    if kind == "fixed":
+        if "value" not in raw:
+            raise SpaceError(source, f"{key}.value", "a fixed parameter needs a value")
+        return ParamSpec(value=raw["value"], **common)
+    if kind == "categorical":
+        choices = raw.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise SpaceError(source, f"{key}.choices", "must be a non-empty list")
+        if len(set(map(repr, choices))) != len(choices):
+            raise SpaceError(source, f"{key}.choices", "contains the same choice twice")
+        for i, choice in enumerate(choices):
+            if not (choice is None or isinstance(choice, (bool, int, float, str))):
+                raise SpaceError(source, f"{key}.choices[{i}]", "choices must be null, bool, int, float or str")
+        spec = ParamSpec(choices=tuple(choices), **common)
+        return _with_default(spec, raw, source, key)
+    spec = _parse_range(kind, raw, source, key, common)
+    return _with_default(spec, raw, source, key)
+
+
+def _parse_range(kind: str, raw: dict, source: str, key: str, common: dict) -> ParamSpec:
+    bounds = {}
+    for bound in ("low", "high"):
+        if bound not in raw:
+            raise SpaceError(source, f"{key}.{bound}", f"a {kind} parameter needs '{bound}'")
+        bounds[bound] = _number(raw[bound], kind, source, f"{key}.{bound}")
+    low, high = bounds["low"], bounds["high"]
+    log = _flag(raw, "log", source, key)
+    complement = _flag(raw, "log_complement", source, key)
+    step = raw.get("step")
+    if step is not None:
+        step = _number(step, kind, source, f"{key}.step")
+        if step <= 0:
+            raise SpaceError(source, f"{key}.step", f"must be > 0, got {step}")
+    if low > high:
+        raise SpaceError(source, f"{key}.low", f"low ({low}) is greater than high ({high})")
+    if log and step is not None and not (kind == "int" and step == 1):
+        raise SpaceError(source, f"{key}.step", "cannot be combined with log: true")
+    if log and complement:
+        raise SpaceError(source, f"{key}.log_complement", "use either log or log_complement, not both")
+    if log and low <= 0:
+        raise SpaceError(source, f"{key}.low", f"a log range needs low > 0, got {low}")
+    if complement and not (0 <= low < high < 1):
+        raise SpaceError(source, f"{key}.log_complement", f"needs 0 <= low < high < 1, got [{low}, {high}]")
+    return ParamSpec(low=low, high=high, log=log, step=step, log_complement=complement, **common)
+
+
+def _with_default(spec: ParamSpec, raw: dict, source: str, key: str) -> ParamSpec:
+    if "default" not in raw:
+        return spec
+    default = raw["default"]
+    if spec.kind in ("float", "int") and isinstance(default, str):
+        default = _number(default, spec.kind, source, f"{key}.default")
+    if not spec.contains(default):
+        raise SpaceError(source, f"{key}.default", f"{default!r} lies outside the parameter's range")
+    return replace(spec, default=default)
+
+
+def _parse_when(raw: Any, source: str, key: str) -> dict[str, tuple]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not raw:
+        raise SpaceError(source, key, "must map a parent parameter to the value(s) that enable this one")
+    return {parent: tuple(v) if isinstance(v, list) else (v,) for parent, v in raw.items()}
+
+
+def _flag(raw: dict, name: str, source: str, key: str) -> bool:
+    value = raw.get(name, False)
+    if not isinstance(value, bool):
+        raise SpaceError(source, f"{key}.{name}", f"must be true or false, got {value!r}")
+    return value
+
+
+def _number(value: Any, kind: str, source: str, key: str) -> float | int:
+    # YAML 1.1 reads `1e-5` (no dot) as a string; accept it rather than surprise the user.
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise SpaceError(source, key, f"expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SpaceError(source, key, f"expected a finite number, got {value!r}")
+    if kind == "int":
+        if not float(value).is_integer():
+            raise SpaceError(source, key, f"expected an integer, got {value!r}")
+        return int(value)
+    return float(value)
