@@ -1,0 +1,69 @@
+"""Whole-batch augmentation on the training device, with random parameters drawn per sample.
+
+torchvision.transforms.v2 applied to a batch tensor draws one set of parameters for the whole
+batch; per-sample rotation/shift/flip is one batched affine grid instead, and erasing is a mask.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    rotation: float = 0.0  # max degrees either way
+    translate: float = 0.0  # max shift as a fraction of the side
+    hflip: bool = False
+    random_crop: int = 0  # padding in pixels: a whole-pixel shift with zero fill
+    random_erasing: float = 0.0  # probability per sample
+
+    @property
+    def geometric(self) -> bool:
+        return bool(self.rotation or self.translate or self.hflip or self.random_crop)
+
+    @property
+    def active(self) -> bool:
+        return self.geometric or self.random_erasing > 0
+
+    def warp(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Rotate, shift and flip each image of (B, C, H, W) with its own parameters; zero fill."""
+        if not self.geometric:
+            return x
+        b, _, h, w = x.shape
+        u = torch.rand(b, 5, generator=gen, device=x.device)
+        angle = (u[:, 0] * 2 - 1) * math.radians(self.rotation)
+        cos, sin = angle.cos(), angle.sin()
+        flip = torch.where(u[:, 1] < 0.5, -1.0, 1.0) if self.hflip else torch.ones_like(cos)
+        # affine_grid works in [-1, 1] coordinates: a shift of f of the side is 2f, one pixel is 2/size.
+        tx = (u[:, 2] * 2 - 1) * 2 * self.translate
+        ty = (u[:, 3] * 2 - 1) * 2 * self.translate
+        if self.random_crop:
+            shifts = torch.randint(-self.random_crop, self.random_crop + 1, (b, 2), generator=gen, device=x.device)
+            tx = tx + shifts[:, 0] * 2.0 / w
+            ty = ty + shifts[:, 1] * 2.0 / h
+        theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def erase(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """RandomErasing's semantics (area 2-33%, aspect 0.3-3.3, value 0) with a mask per sample."""
+        if self.random_erasing <= 0:
+            return x
+        b, _, h, w = x.shape
+        u = torch.rand(b, 5, generator=gen, device=x.device)
+        area = 0.02 + u[:, 0] * (0.33 - 0.02)
+        aspect = torch.exp(math.log(0.3) + u[:, 1] * (math.log(1 / 0.3) - math.log(0.3)))
+        eh = (area * aspect).sqrt().mul(h).clamp(1, h).floor()
+        ew = (area / aspect).sqrt().mul(w).clamp(1, w).floor()
+        top = (u[:, 2] * (h - eh + 1)).floor()
+        left = (u[:, 3] * (w - ew + 1)).floor()
+        rows = torch.arange(h, device=x.device).view(1, h, 1)
+        cols = torch.arange(w, device=x.device).view(1, 1, w)
+        inside = ((rows >= top.view(b, 1, 1)) & (rows < (top + eh).view(b, 1, 1))
+                  & (cols >= left.view(b, 1, 1)) & (cols < (left + ew).view(b, 1, 1)))
+        chosen = (u[:, 4] < self.random_erasing).view(b, 1, 1)
+        return x.masked_fill((inside & chosen).unsqueeze(1), 0.0)

@@ -1,0 +1,166 @@
+"""The one training loop: every trial and every final retrain runs `fit`.
+
+It knows nothing of Optuna. After each epoch it hands an EpochRecord to `on_epoch`; the study's
+hook reports it to the trial and raises `optuna.TrialPruned` when the pruner says so.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .augment import Augmentation
+from .config import TrainConfig
+from .data import Dataset, Split
+from .errors import DivergedError
+from .models import build_model
+from .schedule import EpochSchedule
+
+EVAL_BATCH = 2048
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int  # 0-based, the step reported to the trial
+    train_loss: float
+    val_loss: float | None
+    val_accuracy: float | None
+    lr: float
+    seconds: float
+
+
+@dataclass
+class FitResult:
+    config: TrainConfig
+    model: torch.nn.Module
+    device: str
+    param_count: int
+    history: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int | None = None  # 0-based epoch of the lowest validation loss
+    stopped_early: bool = False
+
+    @property
+    def val_loss(self) -> float | None:
+        return None if self.best_epoch is None else self.history[self.best_epoch].val_loss
+
+    @property
+    def val_accuracy(self) -> float | None:
+        return None if self.best_epoch is None else self.history[self.best_epoch].val_accuracy
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """`cuda` when there is one, else `cpu`, unless asked for a specific device."""
+    if requested and requested != "auto":
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", validate: bool = True,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+        on_start: Callable[[FitResult], None] | None = None, stop_after: int | None = None) -> FitResult:
+    """Train `cfg` on `data`; with `validate`, on the training split with per-epoch validation
+    (early stopping, best weights restored), else on train+validation for `cfg.epochs` epochs.
+    `stop_after` ends training after that many epochs without changing the schedule's shape.
+
+    Raises DivergedError on a NaN or infinite loss; whatever `on_epoch` raises propagates.
+    """
+    device = torch.device(device)
+    torch.manual_seed(cfg.seed)  # model initialisation and dropout
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)  # batch order and augmentation
+    model = build_model(cfg.model, data.shape, data.num_classes, cfg.width, cfg.activation, cfg.dropout).to(device)
+    optimizer = _optimizer(model, cfg, device)
+    schedule = EpochSchedule(optimizer, cfg)
+    train = data.train if validate else _concat(data.train, data.val)
+    aug = Augmentation(cfg.rotation, cfg.translate, cfg.hflip, cfg.random_crop, cfg.random_erasing)
+    normalize = _normalizer(data, device)
+    amp = device.type == "cuda"
+    result = FitResult(cfg, model, str(device), sum(p.numel() for p in model.parameters()))
+    best_state, since_best = None, 0
+    if on_start is not None:
+        on_start(result)
+
+    for epoch in range(min(cfg.epochs, stop_after or cfg.epochs)):
+        start = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        order = torch.randperm(len(train), generator=gen, device=device)
+        for i in range(0, len(train), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            x = train.images[idx].float().div_(data.scale)
+            x = aug.erase(normalize(aug.warp(x, gen)), gen)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = F.cross_entropy(model(x), train.labels[idx], label_smoothing=cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            loss_sum += loss.detach() * len(idx)
+        train_loss = loss_sum.item() / len(train)  # one device sync per epoch
+        if not math.isfinite(train_loss):
+            raise DivergedError(f"training loss became {train_loss} in epoch {epoch}")
+        val_loss = val_acc = None
+        if validate:
+            val_loss, val_acc = evaluate(model, data.val, data, device)
+            if not math.isfinite(val_loss):
+                raise DivergedError(f"validation loss became {val_loss} in epoch {epoch}")
+        record = EpochRecord(epoch, train_loss, val_loss, val_acc, schedule.lr, time.perf_counter() - start)
+        result.history.append(record)
+        schedule.step(val_loss if validate else train_loss)
+        if validate:
+            if result.best_epoch is None or val_loss < result.val_loss:
+                result.best_epoch, since_best = epoch, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                since_best += 1
+        if on_epoch is not None:
+            on_epoch(record)
+        if validate and cfg.patience and since_best >= cfg.patience:
+            result.stopped_early = True
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, split: Split, data: Dataset, device: torch.device | str) -> tuple[float, float]:
+    """Mean plain cross-entropy (no label smoothing, so trials compare) and accuracy over `split`."""
+    device = torch.device(device)
+    model.eval()
+    normalize = _normalizer(data, device)
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    for i in range(0, len(split), EVAL_BATCH):
+        x = normalize(split.images[i:i + EVAL_BATCH].to(device).float().div_(data.scale))
+        y = split.labels[i:i + EVAL_BATCH].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
+        correct += (logits.argmax(1) == y).sum()
+    return loss_sum.item() / len(split), correct.item() / len(split)
+
+
+def _optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """Weight decay on weight matrices and kernels only, never on biases or norm scales."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, amsgrad=cfg.amsgrad,
+               foreach=device.type == "cuda" or None)
+
+
+def _normalizer(data: Dataset, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
+    return lambda x: (x - mean) / std
+
+
+def _concat(a: Split, b: Split) -> Split:
+    return Split(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]))
