@@ -1,0 +1,162 @@
+"""The study file: what to train, which space to search, how to sample and prune, and the budget."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from search_spaces import SearchSpace, SpaceError, compose, read_yaml
+from training import ConfigError, TrainConfig
+
+OBJECTIVES = {"val_loss": "minimize", "val_accuracy": "maximize"}
+_REQUIRED = ("name", "dataset", "model")
+_KEYS = {"name", "description", "dataset", "model", "epochs", "seed", "search_space", "params", "exclude",
+         "sampler", "pruner", "objective", "direction", "n_trials", "timeout", "baseline"}
+
+
+class StudyError(ValueError):
+    """Bad study input, or a study that cannot be used as asked; names the file or study and the key."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        self.source, self.key, self.reason = source, key, reason
+        super().__init__(f"{source}: {key}: {reason}")
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    source: str
+    dataset: str
+    model: str
+    space: SearchSpace
+    epochs: int = 10
+    seed: int = 0
+    sampler: dict = field(default_factory=lambda: {"type": "tpe"})
+    pruner: dict = field(default_factory=lambda: {"type": "median"})
+    objective: str = "val_loss"
+    n_trials: int = 20
+    timeout: float | None = None
+    baseline: bool = True
+    description: str = ""
+
+    @property
+    def direction(self) -> str:
+        return OBJECTIVES[self.objective]
+
+    def config_for(self, values: dict[str, Any], seed: int) -> TrainConfig:
+        """The full training config of one trial: study settings, then the trial's values."""
+        known = set(TrainConfig.field_names())
+        settings = {k: v for k, v in values.items() if k in known}  # gate switches are not settings
+        base = {"dataset": self.dataset, "model": self.model, "epochs": self.epochs, "seed": seed}
+        return TrainConfig.from_dict({**base, **settings}, source=f"{self.source}: trial config")
+
+    def to_dict(self) -> dict:
+        """What a joining worker must agree with; stored with the study."""
+        return {"dataset": self.dataset, "model": self.model, "epochs": self.epochs, "seed": self.seed,
+                "objective": self.objective, "sampler": self.sampler, "pruner": self.pruner,
+                "space": self.space.to_dict()}
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def load_study_file(path: str | Path) -> StudySpec:
+    """Read and fully validate a study file and its search spaces; raises StudyError or SpaceError."""
+    path = Path(path)
+    source = str(path)
+    data = read_yaml(path, "study file")
+    if not isinstance(data, dict):
+        raise StudyError(source, "<file>", "a study file is a YAML mapping")
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise StudyError(source, unknown[0], f"unknown key (allowed: {', '.join(sorted(_KEYS))})")
+    for key in _REQUIRED:
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise StudyError(source, key, "required, a non-empty string")
+    _check_setting(source, "dataset", data["dataset"])
+    _check_setting(source, "model", data["model"])
+    epochs = _int(data, "epochs", 10, source, minimum=1)
+    seed = _int(data, "seed", 0, source, minimum=0)
+    n_trials = _int(data, "n_trials", 20, source, minimum=1)
+    timeout = data.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise StudyError(source, "timeout", f"seconds > 0 or null, got {timeout!r}")
+    objective = data.get("objective", "val_loss")
+    if objective not in OBJECTIVES:
+        raise StudyError(source, "objective", f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    direction = data.get("direction", OBJECTIVES[objective])
+    if direction != OBJECTIVES[objective]:
+        raise StudyError(source, "direction", f"{objective} is to be {OBJECTIVES[objective]}d, not {direction!r}")
+    fragments = data.get("search_space", [])
+    if not isinstance(fragments, list) or not all(isinstance(f, str) for f in fragments):
+        raise StudyError(source, "search_space", "a list of fragment names or paths")
+    overrides = data.get("params") or {}
+    if not isinstance(overrides, dict):
+        raise StudyError(source, "params", "a mapping of parameter names to (partial) parameter specs")
+    exclude = data.get("exclude") or []
+    if not isinstance(exclude, list):
+        raise StudyError(source, "exclude", "a list of parameter names")
+    baseline = data.get("baseline", True)
+    if not isinstance(baseline, bool):
+        raise StudyError(source, "baseline", f"true or false, got {baseline!r}")
+    space = compose(fragments, overrides, exclude, study_file=source, relative_to=path.parent)
+    spec = StudySpec(
+        name=data["name"], source=source, dataset=data["dataset"], model=data["model"], space=space,
+        epochs=epochs, seed=seed, sampler=_component(data, "sampler", "tpe", source),
+        pruner=_component(data, "pruner", "median", source), objective=objective, n_trials=n_trials,
+        timeout=timeout, baseline=baseline, description=str(data.get("description", "")),
+    )
+    check_space_values(spec)
+    from ._factories import build_pruner, build_sampler  # fail on bad sampler/pruner options now, not mid-run
+
+    build_sampler(spec)
+    build_pruner(spec)
+    return spec
+
+
+def check_space_values(spec: StudySpec) -> None:
+    """Every value the space can produce must be a valid training setting (catches `hflip` on digits,
+    a misspelt activation, a learning rate range reaching 0) before anything runs."""
+    gates = {parent for p in spec.space.params for parent in p.when}
+    known = set(TrainConfig.field_names())
+    base = {"dataset": spec.dataset, "model": spec.model, "epochs": spec.epochs}
+    for p in spec.space.params:
+        if p.name not in known:
+            if p.name in gates and p.kind == "categorical":
+                continue
+            raise SpaceError(p.source, f"params.{p.name}", "not a training setting "
+                             f"(settings: {', '.join(sorted(known - set(base)))})")
+        if p.name in base:
+            raise SpaceError(p.source, f"params.{p.name}", "set at the top of the study file, not in the space")
+        candidates = {"categorical": p.choices, "fixed": (p.value,)}.get(p.kind, (p.low, p.high))
+        for value in candidates:
+            try:
+                TrainConfig.from_dict({**base, p.name: value})
+            except ConfigError as exc:
+                raise SpaceError(p.source, f"params.{p.name}", f"value {value!r} is invalid: {exc.reason}") from None
+
+
+def _check_setting(source: str, key: str, value: str) -> None:
+    try:
+        TrainConfig.from_dict({key: value})
+    except ConfigError as exc:
+        raise StudyError(source, key, exc.reason) from None
+
+
+def _int(data: dict, key: str, default: int, source: str, minimum: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise StudyError(source, key, f"an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _component(data: dict, key: str, default: str, source: str) -> dict:
+    raw = data.get(key, {"type": default})
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, dict) or not isinstance(raw.get("type", default), str):
+        raise StudyError(source, key, "a name or a mapping with 'type' and options")
+    return {"type": default, **raw}

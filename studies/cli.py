@@ -1,0 +1,262 @@
+"""The `adamtune` command line. Each command opens the store, calls one library function and turns
+errors into one readable line: exit 2 for bad input, 1 for a store or data problem."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_INPUT, EXIT_RUNTIME = 2, 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.command(args) or 0
+    except KeyboardInterrupt:
+        print("adamtune: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - classified below; anything else is a bug and re-raised
+        code = _exit_code(exc)
+        if code is None or getattr(args, "debug", False):
+            raise
+        print(f"adamtune: error: {exc}", file=sys.stderr)
+        return code
+
+
+def _exit_code(exc: Exception) -> int | None:
+    from search_spaces import SpaceError
+    from storage import StorageError
+    from training import ConfigError, DataError
+
+    from ._spec import StudyError
+
+    if isinstance(exc, (SpaceError, StudyError, ConfigError, LookupError)):
+        return EXIT_INPUT
+    if isinstance(exc, (StorageError, DataError)):
+        return EXIT_RUNTIME
+    return None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adamtune", description="Optuna studies over Adam, regularization "
+                                     "and augmentation for PyTorch image classifiers.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, func, help: str, example: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, epilog=f"example: {example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(command=func)
+        return p
+
+    def storage_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--storage", metavar="URL", help="study store (default: $ADAMTUNE_STORAGE, "
+                       "else sqlite:///adamtune.db); e.g. postgresql+psycopg://user:pw@host/db")
+
+    p = command("check", _check, "validate a study file and its search spaces; runs nothing",
+                "adamtune check studies/digits_mlp.yaml")
+    p.add_argument("study_file")
+
+    p = command("run", _run, "create or join a study and run trials until its budget is spent",
+                "adamtune run studies/digits_mlp.yaml --n-trials 20")
+    p.add_argument("study_file")
+    storage_flag(p)
+    p.add_argument("--n-trials", type=int, metavar="N", help="study-wide budget of COMPLETE+PRUNED trials")
+    p.add_argument("--timeout", type=float, metavar="S", help="stop this worker after S seconds")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--data-root", help="where torchvision datasets live (default: $ADAMTUNE_DATA)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = command("studies", _studies, "list the studies in the store", "adamtune studies")
+    storage_flag(p)
+
+    p = command("trials", _trials, "list a study's trials", "adamtune trials digits_mlp")
+    p.add_argument("name")
+    storage_flag(p)
+
+    p = command("best", _best, "show the best trial next to the baseline trial", "adamtune best digits_mlp")
+    p.add_argument("name")
+    storage_flag(p)
+
+    p = command("export", _export, "write the best configuration as JSON",
+                "adamtune export digits_mlp -o best.json")
+    p.add_argument("name")
+    p.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    storage_flag(p)
+
+    p = command("train", _train, "retrain an exported configuration and evaluate it on the test split",
+                "adamtune train best.json --out model/")
+    p.add_argument("config_json")
+    p.add_argument("--out", default="model", help="directory for model.pt, config.json, metrics.json")
+    p.add_argument("--validate", action="store_true", help="train on the training split alone and report "
+                   "validation metrics, as the trial did")
+    p.add_argument("--device", help="cpu, cuda (default: cuda when available)")
+    p.add_argument("--data-root", help="where torchvision datasets live (default: $ADAMTUNE_DATA)")
+
+    p = command("dashboard", _dashboard, "serve optuna-dashboard on the study store",
+                "adamtune dashboard --port 8080")
+    storage_flag(p)
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080)
+    return parser
+
+
+def _check(args) -> int:
+    from ._spec import load_study_file
+
+    spec = load_study_file(args.study_file)
+    print(f"{args.study_file}: ok: study {spec.name!r}, {spec.dataset}/{spec.model}, {spec.epochs} epochs, "
+          f"{len(spec.space.params)} parameters, sampler {spec.sampler['type']}, pruner {spec.pruner['type']}, "
+          f"{spec.n_trials} trials")
+    for p in spec.space.params:
+        print(f"  {p.name:18} {_describe_param(p)}")
+    return 0
+
+
+def _describe_param(p) -> str:
+    if p.kind == "fixed":
+        text = f"fixed {p.value!r}"
+    elif p.kind == "categorical":
+        text = "one of " + ", ".join(map(str, p.choices))
+    else:
+        scale = " log(1-x)" if p.log_complement else " log" if p.log else ""
+        text = f"{p.kind} [{p.low}, {p.high}]{scale}" + (f" step {p.step}" if p.step else "")
+    if p.when:
+        text += "  when " + ", ".join(f"{k} in {list(v)}" for k, v in p.when.items())
+    return text
+
+
+def _run(args) -> int:
+    from storage import mask_url, resolve_url
+
+    from ._run import run_study
+    from ._spec import load_study_file
+    from ._tables import best_table
+
+    spec = load_study_file(args.study_file)  # all validation happens before the store is touched
+    if args.n_trials is not None and args.n_trials < 1:
+        raise _input_error(args.study_file, "--n-trials", f"must be >= 1, got {args.n_trials}")
+    url = resolve_url(args.storage)
+    quiet = args.quiet or not sys.stderr.isatty()
+    print(f"study {spec.name!r} in {mask_url(url)}", file=sys.stderr)
+    summary = run_study(spec, url, n_trials=args.n_trials, timeout=args.timeout, device=args.device,
+                        data_root=args.data_root, progress=not quiet)
+    study = summary.study
+    verb = "created" if summary.created else "joined"
+    print(f"{verb} study {spec.name!r}: this worker finished {summary.ran} trials in {summary.seconds:.1f}s")
+    try:
+        from ._export import best_trial
+
+        print(best_table(study, best_trial(study)))
+    except LookupError:
+        print("no complete trial yet")
+    return 0
+
+
+def _input_error(source: str, key: str, reason: str) -> Exception:
+    from ._spec import StudyError
+
+    return StudyError(source, key, reason)
+
+
+def _open(args):
+    from storage import open_storage, resolve_url
+
+    url = resolve_url(args.storage)
+    return url, open_storage(url)
+
+
+def _load(args):
+    import optuna
+
+    from storage import mask_url, storage_errors
+
+    url, storage = _open(args)
+    with storage_errors(url):
+        names = optuna.study.get_all_study_names(storage)
+        if args.name not in names:
+            raise LookupError(f"study {args.name!r} not found in {mask_url(url)}; "
+                              "run `adamtune studies` to list studies")
+        return optuna.load_study(study_name=args.name, storage=storage)
+
+
+def _studies(args) -> int:
+    import optuna
+
+    from storage import mask_url, storage_errors
+
+    from ._tables import studies_table
+
+    url, storage = _open(args)
+    with storage_errors(url):
+        names = optuna.study.get_all_study_names(storage)
+        studies = [optuna.load_study(study_name=n, storage=storage) for n in names]
+        print(f"{len(studies)} studies in {mask_url(url)}")
+        if studies:
+            print(studies_table(studies))
+    return 0
+
+
+def _trials(args) -> int:
+    from ._tables import trials_table
+
+    print(trials_table(_load(args)))
+    return 0
+
+
+def _best(args) -> int:
+    from ._export import best_trial
+    from ._tables import best_table
+
+    study = _load(args)
+    print(best_table(study, best_trial(study)))
+    return 0
+
+
+def _export(args) -> int:
+    from ._export import best_trial, export_trial
+
+    study = _load(args)
+    text = json.dumps(export_trial(study, best_trial(study)), indent=2) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"wrote trial #{study.best_trial.number} of {study.study_name!r} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _train(args) -> int:
+    from ._export import train_from_export
+
+    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    metrics = train_from_export(args.config_json, args.out, validate=args.validate, device=args.device,
+                                data_root=args.data_root, log=log)
+    if args.validate:
+        print(f"validation loss {metrics['val_loss']:.6f}  validation accuracy {metrics['val_accuracy']:.4f}")
+    else:
+        print(f"test loss {metrics['test_loss']:.4f}  test accuracy {metrics['test_accuracy']:.4f} "
+              f"({metrics['test_samples']} test images)")
+    print(f"saved model.pt, config.json, metrics.json to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _dashboard(args) -> int:
+    import optuna_dashboard
+
+    from storage import mask_url
+
+    url, storage = _open(args)
+    print(f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port}/", file=sys.stderr)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: bound to {args.host}, reachable from other hosts; optuna-dashboard has no "
+              "authentication", file=sys.stderr)
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
