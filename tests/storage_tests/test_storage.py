@@ -1,0 +1,54 @@
+"""Storage URL resolution, masking, engine options, and opening real stores."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from storage import StorageError, engine_options, mask_url, open_storage, redact, resolve_url
+
+
+def test_resolution_order(monkeypatch, tmp_path):
+    monkeypatch.delenv("ADAMTUNE_STORAGE", raising=False)
+    monkeypatch.delenv("ADAMTUNE_STORAGE_FILE", raising=False)
+    assert resolve_url() == "sqlite:///adamtune.db"
+    secret = tmp_path / "url"
+    secret.write_text("postgresql+psycopg://u:p@db/x\n")
+    monkeypatch.setenv("ADAMTUNE_STORAGE_FILE", str(secret))
+    assert resolve_url() == "postgresql+psycopg://u:p@db/x"
+    monkeypatch.setenv("ADAMTUNE_STORAGE", "sqlite:///env.db")
+    assert resolve_url() == "sqlite:///env.db"
+    assert resolve_url("sqlite:///flag.db") == "sqlite:///flag.db"
+
+
+def test_plain_postgresql_urls_use_psycopg3():
+    assert resolve_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert resolve_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+def test_masking():
+    url = "postgresql+psycopg://alice:hunter2@db.example:5432/studies"
+    assert mask_url(url) == "postgresql+psycopg://alice:***@db.example:5432/studies"
+    assert "hunter2" not in redact(f"could not connect to {url} as alice with hunter2", url)
+    assert mask_url("sqlite:///adamtune.db") == "sqlite:///adamtune.db"
+
+
+def test_engine_options_suit_long_running_workers():
+    assert engine_options("sqlite:///x.db") == {"connect_args": {"timeout": 60}}
+    pg = engine_options("postgresql+psycopg://u@h/db")
+    assert pg["pool_pre_ping"] is True and pg["pool_size"] + pg["max_overflow"] <= 4
+
+
+def test_open_real_store_round_trip(storage_url):
+    storage = open_storage(storage_url)
+    name = f"open_{id(storage)}"
+    study = optuna.create_study(storage=storage, study_name=name)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert len(optuna.load_study(study_name=name, storage=open_storage(storage_url)).trials) == 2
+    optuna.delete_study(study_name=name, storage=storage)
+
+
+def test_unreachable_store_is_one_clear_error_without_password():
+    with pytest.raises(StorageError) as info:
+        open_storage("postgresql+psycopg://bob:pa55word@127.0.0.1:1/nowhere")
+    assert "pa55word" not in str(info.value) and "bob:***@127.0.0.1:1" in str(info.value)

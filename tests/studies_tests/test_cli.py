@@ -1,0 +1,114 @@
+"""The command line end to end, as a user runs it, on an SQLite file and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from conftest import REPO, adamtune, postgres_url, write_study
+from training import TrainConfig
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def load(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def test_run_join_export_and_train_round_trip(tmp_path, storage_url, study_name):
+    study_file = write_study(tmp_path, study_name)
+    first = adamtune("run", str(study_file), "--storage", storage_url)
+    assert first.returncode == 0, first.stderr
+    assert f"created study {study_name!r}" in first.stdout
+    study = load(storage_url, study_name)
+    assert len(study.get_trials(states=FINISHED)) == 4
+    assert study.trials[0].user_attrs["baseline"] is True
+
+    joined = adamtune("run", str(study_file), "--storage", storage_url, "--n-trials", "6")
+    assert joined.returncode == 0, joined.stderr
+    assert f"joined study {study_name!r}" in joined.stdout
+    study = load(storage_url, study_name)
+    assert len(study.get_trials(states=FINISHED)) == 6
+    assert sum(bool(t.user_attrs.get("baseline")) for t in study.trials) == 1, "joining adds no second baseline"
+
+    listed = adamtune("studies", "--storage", storage_url)
+    assert listed.returncode == 0 and study_name in listed.stdout
+    trials = adamtune("trials", study_name, "--storage", storage_url)
+    assert trials.returncode == 0 and "baseline" in trials.stdout and trials.stdout.count("complete") >= 1
+    shown = adamtune("best", study_name, "--storage", storage_url)
+    assert shown.returncode == 0 and f"best trial #{study.best_trial.number} sampled" in shown.stdout
+
+    out = tmp_path / "best.json"
+    exported = adamtune("export", study_name, "-o", str(out), "--storage", storage_url)
+    assert exported.returncode == 0, exported.stderr
+    best = json.loads(out.read_text())
+    assert set(best) == {"study", "trial", "value", "params", "config", "metrics", "versions"}
+    assert best["study"] == study_name and best["trial"] == study.best_trial.number
+    assert best["value"] == study.best_value
+    assert "beta2" in best["params"] and "one_minus_beta2" not in best["params"]
+    assert 0.9 <= best["params"]["beta2"] < 1
+    assert set(best["config"]) == set(TrainConfig.field_names())
+    assert best["config"]["beta2"] == best["params"]["beta2"]
+    assert set(best["versions"]) == {"adamtune", "torch", "optuna"}
+    assert best["metrics"]["val_loss"] == best["value"]
+
+    validated = adamtune("train", str(out), "--validate", "--out", str(tmp_path / "v"))
+    assert validated.returncode == 0, validated.stderr
+    reproduced = json.loads((tmp_path / "v" / "metrics.json").read_text())["val_loss"]
+    assert reproduced == pytest.approx(best["value"], rel=1e-5), "--validate reproduces the trial on CPU"
+
+    trained = adamtune("train", str(out), "--out", str(tmp_path / "m"))
+    assert trained.returncode == 0, trained.stderr
+    assert "test accuracy" in trained.stdout
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    assert 0 < metrics["test_loss"] and 0.5 < metrics["test_accuracy"] <= 1
+    assert json.loads((tmp_path / "m" / "config.json").read_text()) == best["config"]
+    weights = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
+    assert weights["1.weight"].shape == (best["config"]["width"], 64)
+
+
+def test_store_comes_from_flag_then_environment_then_local_sqlite(tmp_path):
+    study_file = write_study(tmp_path, "where", n_trials=1, epochs=1)
+    env_db = tmp_path / "env.db"
+    assert adamtune("run", str(study_file), cwd=tmp_path,
+                    env={"ADAMTUNE_STORAGE": f"sqlite:///{env_db}"}).returncode == 0
+    assert env_db.exists() and not (tmp_path / "adamtune.db").exists()
+    assert adamtune("run", str(study_file), cwd=tmp_path).returncode == 0
+    assert "where" in optuna.study.get_all_study_names(f"sqlite:///{tmp_path / 'adamtune.db'}")
+
+
+def test_passwords_never_appear_in_output(tmp_path):
+    url = postgres_url()
+    scheme, rest = url.split("://", 1)
+    user_host = rest.split("@", 1)[-1]
+    user = rest.split("@", 1)[0].split(":")[0] if "@" in rest else "postgres"
+    secret_url = f"{scheme}://{user}:Sup3rS3cret@{user_host}"  # trust auth accepts any password
+    name = "pw_" + tmp_path.name[-8:].replace("-", "_")
+    study_file = write_study(tmp_path, name, n_trials=1, epochs=1)
+    try:
+        outputs = [adamtune("run", str(study_file), "--storage", secret_url),
+                   adamtune("studies", "--storage", secret_url),
+                   adamtune("trials", name, "--storage", secret_url),
+                   adamtune("export", name, "--storage", secret_url),
+                   adamtune("trials", "nope", "--storage", secret_url),
+                   adamtune("studies", "--storage", secret_url.replace(":5432", ":1"))]
+        assert [o.returncode for o in outputs] == [0, 0, 0, 0, 2, 1]
+        for o in outputs:
+            assert "Sup3rS3cret" not in o.stdout + o.stderr
+        assert "***" in outputs[0].stderr and "***" in outputs[-1].stderr
+    finally:
+        if name in optuna.study.get_all_study_names(url):
+            optuna.delete_study(study_name=name, storage=url)
+
+
+def test_quickstart_study_reaches_95_percent_test_accuracy(tmp_path):
+    """README's quickstart, word for word: run the shipped study, export, train."""
+    assert adamtune("run", str(REPO / "studies" / "digits_mlp.yaml"), cwd=tmp_path).returncode == 0
+    assert adamtune("export", "digits_mlp", "-o", "best.json", cwd=tmp_path).returncode == 0
+    trained = adamtune("train", "best.json", "--out", "model", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((tmp_path / "model" / "metrics.json").read_text())["test_accuracy"] >= 0.95

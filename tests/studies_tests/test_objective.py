@@ -1,0 +1,48 @@
+"""The objective on a real study: baseline first, user attributes, divergence ends a trial as pruned."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import optuna
+import pytest
+import torch
+
+from conftest import write_study
+from studies import create_or_join, load_study_file
+from studies._objective import Objective
+
+
+def test_baseline_trial_is_pytorch_adam_defaults(tmp_path):
+    spec = load_study_file(write_study(tmp_path, "b"))
+    study, created = create_or_join(spec, optuna.storages.InMemoryStorage())
+    assert created
+    objective = Objective(spec, torch.device("cpu"))
+    study.optimize(objective, n_trials=1)
+    config = study.trials[0].user_attrs["config"]
+    assert study.trials[0].user_attrs["baseline"] is True
+    assert (config["optimizer"], config["lr"], config["beta1"], config["eps"]) == ("adam", 1e-3, 0.9, 1e-8)
+    assert config["beta2"] == pytest.approx(0.999, abs=1e-12)
+    assert config["weight_decay"] == 0 and config["scheduler"] == "none" and config["amsgrad"] is False
+    assert config["rotation"] == config["translate"] == config["random_erasing"] == config["random_crop"] == 0
+    attrs = study.trials[0].user_attrs
+    assert len(attrs["curve"]["val_loss"]) == 4 == len(attrs["curve"]["seconds"])
+    assert attrs["device"] == "cpu" and attrs["param_count"] > 0 and ":" in attrs["worker"]
+    assert study.trials[0].intermediate_values.keys() == {0, 1, 2, 3}
+
+
+def test_a_diverging_trial_is_pruned_with_its_reason_and_the_worker_goes_on(tmp_path):
+    spec = load_study_file(write_study(tmp_path, "nan", baseline=False))
+    study, _ = create_or_join(spec, optuna.storages.InMemoryStorage())
+    objective = Objective(spec, torch.device("cpu"))
+    good_data = objective.data
+
+    def first_trial_diverges(trial):
+        objective.data = dataclasses.replace(good_data, std=(0.0,)) if trial.number == 0 else good_data
+        return objective(trial)
+
+    study.optimize(first_trial_diverges, n_trials=2)
+    first, second = study.trials
+    assert first.state == optuna.trial.TrialState.PRUNED
+    assert first.user_attrs["pruned_reason"].startswith("diverged: training loss became nan")
+    assert second.state == optuna.trial.TrialState.COMPLETE

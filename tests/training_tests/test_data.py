@@ -1,0 +1,48 @@
+"""Datasets: the offline default, torchvision formats read from a data root, and a clear error offline."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from training import DataError, load_dataset
+
+
+def test_digits_split_is_fixed_disjoint_and_complete():
+    d = load_dataset("digits")
+    assert d.shape == (1, 8, 8) and d.num_classes == 10 and d.scale == 16.0
+    assert (len(d.train), len(d.val), len(d.test)) == (1150, 288, 359)
+    rows = lambda s: {tuple(x.flatten().tolist()) + (int(y),) for x, y in zip(s.images, s.labels)}  # noqa: E731
+    assert not rows(d.val) & rows(d.test)
+    assert torch.equal(load_dataset("digits").val.labels, d.val.labels)
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    """The MNIST IDX format: magic (0, 0, dtype 0x08, ndim), big-endian sizes, raw uint8 data."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_is_read_from_a_data_root_of_idx_files(tmp_path):
+    rng = np.random.default_rng(0)
+    raw = tmp_path / "MNIST" / "raw"
+    write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 256, (12_000, 28, 28)))
+    write_idx(raw / "train-labels-idx1-ubyte", rng.integers(0, 10, 12_000))
+    write_idx(raw / "t10k-images-idx3-ubyte", rng.integers(0, 256, (500, 28, 28)))
+    write_idx(raw / "t10k-labels-idx1-ubyte", rng.integers(0, 10, 500))
+    d = load_dataset("mnist", tmp_path)
+    assert d.shape == (1, 28, 28) and d.scale == 255.0
+    assert (len(d.train), len(d.val), len(d.test)) == (2_000, 10_000, 500)
+    assert d.train.images.dtype == torch.uint8
+
+
+def test_missing_dataset_offline_says_where_and_what_works(tmp_path):
+    with pytest.raises(DataError) as info:
+        load_dataset("fashion_mnist", tmp_path / "nothing")
+    message = str(info.value)
+    assert str(tmp_path / "nothing" / "FashionMNIST" / "raw") in message
+    assert "digits_mlp.yaml" in message and "\n" not in message

@@ -1,0 +1,122 @@
+"""The shared loop: reproducible on CPU, stops when told to, and turns divergence into an error."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import optuna
+import pytest
+import torch
+
+from training import ConfigError, DivergedError, TrainConfig, evaluate, fit, load_dataset
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def test_same_seed_same_curve_different_seed_different_curve(digits):
+    cfg = TrainConfig(epochs=3, rotation=10, translate=0.1, random_erasing=0.3, dropout=0.2, seed=5)
+    a, b = fit(cfg, digits), fit(cfg, digits)
+    assert [r.val_loss for r in a.history] == [r.val_loss for r in b.history]
+    c = fit(TrainConfig(**{**cfg.to_dict(), "seed": 6}), digits)
+    assert [r.val_loss for r in c.history] != [r.val_loss for r in a.history]
+
+
+def test_learns_digits_and_restores_the_best_epoch(digits):
+    result = fit(TrainConfig(epochs=12, lr=3e-3), digits)
+    assert result.val_accuracy > 0.93
+    assert result.val_loss == min(r.val_loss for r in result.history)
+    assert evaluate(result.model, digits.val, digits, "cpu")[0] == pytest.approx(result.val_loss, rel=1e-6)
+
+
+def test_hook_exception_stops_training_at_that_epoch(digits):
+    seen = []
+
+    def stop_at_two(record):
+        seen.append(record.epoch)
+        if record.epoch == 2:
+            raise optuna.TrialPruned()
+
+    with pytest.raises(optuna.TrialPruned):
+        fit(TrainConfig(epochs=10), digits, on_epoch=stop_at_two)
+    assert seen == [0, 1, 2]
+
+
+def test_a_pruner_really_stops_a_trial_early(digits):
+    """A real study and pruner: a trial worse than the threshold ends PRUNED after its first epoch."""
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=0.01))
+    epochs = []
+
+    def objective(trial):
+        def report(record):
+            epochs.append(record.epoch)
+            trial.report(record.val_loss, record.epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return fit(TrainConfig(epochs=8), digits, on_epoch=report).val_loss
+
+    study.optimize(objective, n_trials=1)
+    assert study.trials[0].state == optuna.trial.TrialState.PRUNED
+    assert epochs == [0]
+
+
+def test_nan_loss_raises_diverged(digits):
+    broken = dataclasses.replace(digits, std=(0.0,))  # a constant-pixel dataset: inputs become inf
+    with pytest.raises(DivergedError, match="loss became nan in epoch 0"):
+        fit(TrainConfig(epochs=3), broken)
+
+
+def test_early_stopping_patience(digits):
+    result = fit(TrainConfig(epochs=40, lr=2e-2, patience=2), digits)
+    assert result.stopped_early
+    assert len(result.history) == result.best_epoch + 3
+
+
+def test_train_plus_validation_runs_given_epochs_without_validation(digits):
+    result = fit(TrainConfig(epochs=5), digits, validate=False, stop_after=2)
+    assert len(result.history) == 2 and result.history[0].val_loss is None
+
+
+@pytest.mark.parametrize("scheduler", ["none", "exponential", "step", "cosine", "plateau"])
+def test_every_scheduler_and_warmup_trains(digits, scheduler):
+    result = fit(TrainConfig(epochs=4, scheduler=scheduler, warmup_epochs=1, step_size=2, optimizer="adamw",
+                             weight_decay=1e-3, amsgrad=True, grad_clip=1.0, label_smoothing=0.1), digits)
+    lrs = [r.lr for r in result.history]
+    assert lrs[0] == pytest.approx(0.5e-3), "one warm-up epoch starts at half the learning rate"
+    assert lrs[1] == pytest.approx(1e-3)
+    if scheduler in ("exponential", "cosine"):
+        assert lrs[3] < lrs[2] < lrs[1]
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn", "resnet"])
+def test_every_model_trains(digits, model):
+    result = fit(TrainConfig(model=model, width=8, epochs=1, activation="elu", dropout=0.1), digits)
+    assert result.param_count > 0 and result.val_loss < 2.5
+
+
+def test_weight_decay_spares_biases(digits):
+    from training.loop import _optimizer
+    from training.models import build_model
+
+    model = build_model("mlp", (1, 8, 8), 10, 16, "relu", 0.0)
+    groups = _optimizer(model, TrainConfig(weight_decay=0.1), torch.device("cpu")).param_groups
+    assert all(p.ndim >= 2 for p in groups[0]["params"]) and groups[0]["weight_decay"] == 0.1
+    assert all(p.ndim == 1 for p in groups[1]["params"]) and groups[1]["weight_decay"] == 0.0
+
+
+@pytest.mark.parametrize("key,value,reason", [
+    ("lr", 0.0, "must be > 0"), ("beta2", 1.0, "[0, 1)"), ("optimizer", "sgd", "one of adam, adamw"),
+    ("epochs", 0, ">= 1"), ("hflip", True, "not flip-invariant"), ("batch_size", "64", "expected int"),
+    ("amsgrad", 1, "expected bool"), ("dataset", "imagenet", "must be one of"),
+])
+def test_config_rejects_bad_values_by_key(key, value, reason):
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_dict({key: value}, source="x.json")
+    assert info.value.key == key and reason in str(info.value) and str(info.value).startswith("x.json: ")
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(ConfigError, match="x.json: learning_rate: unknown setting"):
+        TrainConfig.from_dict({"learning_rate": 0.1}, source="x.json")
