@@ -55,13 +55,13 @@ class ParamSpec:
         if self.kind == "int":
             return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1, log=self.log)
         if self.log_complement:
-            complement = trial.suggest_float(self.optuna_name, 1 - self.high, 1 - self.low, log=True)
+            complement = trial.suggest_float(self.optuna_name, _complement(self.high), _complement(self.low), log=True)
             return 1.0 - complement
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
     def internal_value(self, public_value: Any) -> Any:
         """The value as the trial stores it (for `enqueue_trial`)."""
-        return 1.0 - public_value if self.log_complement else public_value
+        return _complement(public_value) if self.log_complement else public_value
 
     def contains(self, value: Any) -> bool:
         if self.kind == "fixed":
@@ -73,6 +73,11 @@ class ParamSpec:
         if self.kind == "int" and not float(value).is_integer():
             return False
         return self.low <= value <= self.high
+
+
+def _complement(x: float) -> float:
+    """1 - x without float noise (1 - 0.9999 is 9.99999999999989e-05), so bounds and defaults agree."""
+    return float(f"{1.0 - x:.12g}")
 
 
 def parse_param(name: str, raw: Any, source: str, key: str) -> ParamSpec:
@@ -141,7 +146,8 @@ def _with_default(spec: ParamSpec, raw: dict, source: str, key: str) -> ParamSpe
     if spec.kind in ("float", "int") and isinstance(default, str):
         default = _number(default, spec.kind, source, f"{key}.default")
     if not spec.contains(default):
-        raise SpaceError(source, f"{key}.default", f"{default!r} lies outside the parameter's range")
+        raise SpaceError(source, f"{key}.default", f"{default!r} lies outside the parameter's range "
+                         "(the baseline trial uses it; give a default inside the range)")
     return replace(spec, default=default)
 
 

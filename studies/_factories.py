@@ -45,7 +45,9 @@ def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
         return pruner
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
         raise StudyError(spec.source, "pruner.patience", f"an integer >= 0, got {patience!r}")
-    return optuna.pruners.PatientPruner(pruner, patience=patience)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.pruners.PatientPruner(pruner, patience=patience)
 
 
 def _build(source: str, key: str, registry: dict, kind: str, options: dict):
