@@ -1,7 +1,8 @@
-"""The SQL study store: URL resolution, engine options and password masking."""
+"""The study store: URL resolution, engine options, heartbeats and password masking."""
 
-from ._open import StorageError, engine_options, open_storage, storage_errors
+from ._open import (APPLICATION_NAME, Heartbeat, StorageError, engine_options, is_store_error, open_storage,
+                    storage_errors)
 from ._url import DEFAULT_URL, mask_url, normalize_url, redact, resolve_url
 
-__all__ = ["DEFAULT_URL", "StorageError", "engine_options", "mask_url", "normalize_url", "open_storage",
-           "redact", "resolve_url", "storage_errors"]
+__all__ = ["APPLICATION_NAME", "DEFAULT_URL", "Heartbeat", "StorageError", "engine_options", "is_store_error",
+           "mask_url", "normalize_url", "open_storage", "redact", "resolve_url", "storage_errors"]

@@ -1,8 +1,16 @@
-"""Open the study store once per process, with engine options suited to long-running workers."""
+"""Open the study store once per process, with engine options suited to long-running workers.
+
+URLs: any SQLAlchemy URL (sqlite:///, postgresql+psycopg://, mysql+pymysql://) for RDBStorage,
+`journal:///path/study.log` for Optuna's file journal (safe for many processes on one machine) and
+`grpc://host:port` for a storage proxy started with `adamtune storage-proxy`.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import time
+import warnings
+from dataclasses import dataclass
 from typing import Iterator
 
 import optuna
@@ -10,23 +18,77 @@ from sqlalchemy.engine import make_url
 
 from ._url import mask_url, redact
 
+APPLICATION_NAME = "adamtune"  # PostgreSQL shows it in pg_stat_activity
+
 
 class StorageError(RuntimeError):
-    """The store cannot be reached or used; the message never contains the password."""
+    """The store cannot be reached or used; the message never contains the password.
+    `transient` is true when waiting may help (the database is down or the connection broke)."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A live worker beats every `interval` s; a RUNNING trial silent for `grace_period` s is failed
+    by the next worker that starts a trial and retried (same parameters) up to `max_retry` times."""
+
+    interval: int = 10
+    grace_period: int = 60
+    max_retry: int = 3
 
 
 def engine_options(url: str) -> dict:
-    """SQLite waits for a busy writer; server databases pre-ping pooled connections and bound the pool."""
+    """SQLite waits for a busy writer; server databases pre-ping pooled connections and bound the pool,
+    so 50 workers hold at most 200 connections and a dropped connection is replaced, not raised."""
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         return {"connect_args": {"timeout": 60}}
-    return {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2, "pool_recycle": 1800}
+    options = {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2, "pool_recycle": 1800}
+    if backend == "postgresql":
+        options["connect_args"] = {"application_name": APPLICATION_NAME, "connect_timeout": 10}
+    return options
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An RDBStorage for `url` (tables created on first use); failures become StorageError."""
+def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storages.BaseStorage:
+    """The storage for `url` (tables created on first use); failures become StorageError."""
     with storage_errors(url):
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url))
+        if url.startswith("journal://"):
+            return _journal(url)
+        if url.startswith("grpc://"):
+            return _grpc(url)
+        beat = {}
+        if heartbeat is not None:
+            beat = dict(heartbeat_interval=heartbeat.interval, grace_period=heartbeat.grace_period,
+                        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                            max_retry=heartbeat.max_retry))
+        for attempt in range(3):
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url), **beat)
+            except Exception as exc:  # noqa: BLE001 - workers racing to create the tables on a new database
+                from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+                if not isinstance(exc, (IntegrityError, ProgrammingError)) or attempt == 2:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+
+
+def _journal(url: str) -> optuna.storages.BaseStorage:
+    from optuna.storages.journal import JournalFileBackend
+
+    path = url[len("journal://"):]
+    if not path:
+        raise ValueError("journal URL needs a file: journal:///absolute/path/study.log")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.JournalStorage(JournalFileBackend(path))
+
+
+def _grpc(url: str) -> optuna.storages.BaseStorage:
+    parsed = make_url(url)
+    return optuna.storages.GrpcStorageProxy(host=parsed.host or "localhost", port=parsed.port or 13000)
 
 
 @contextlib.contextmanager
@@ -36,13 +98,26 @@ def storage_errors(url: str) -> Iterator[None]:
         yield
     except StorageError:
         raise
-    except Exception as exc:  # noqa: BLE001 - anything from the driver stack means "the store failed"
+    except Exception as exc:  # noqa: BLE001 - classified just below; anything else propagates
         from sqlalchemy.exc import SQLAlchemyError
 
         if not isinstance(exc, (SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError,
                                 ValueError, ImportError, OSError)):
             raise
-        message = redact(f"{type(exc).__name__}: {exc}".splitlines()[0], url)
-        if "optuna storage upgrade" in str(exc) or "schema" in str(exc).lower() and "version" in str(exc).lower():
-            message += f" (run `optuna storage upgrade --storage {mask_url(url)}` to upgrade the store)"
-        raise StorageError(f"study store {mask_url(url)}: {message}") from None
+        text = str(exc)
+        message = redact(f"{type(exc).__name__}: {text}".splitlines()[0], url)
+        if "optuna storage upgrade" in text:
+            message = (f"the store was created by another Optuna version and its schema is out of date; "
+                       f"run `optuna storage upgrade --storage {mask_url(url)}`")
+        raise StorageError(f"study store {mask_url(url)}: {message}", transient=is_store_error(exc)) from None
+
+
+def is_store_error(exc: BaseException) -> bool:
+    """Errors that mean "the database is unreachable or the connection broke", worth waiting out."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, StorageError):
+        return exc.transient
+    if isinstance(exc, (OperationalError, optuna.exceptions.StorageInternalError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import warnings
+from pathlib import Path
 from typing import Any
 
 import optuna
 import torch
 
 from training import DivergedError, EpochRecord, FitResult, TrainConfig, fit, load_dataset
+from training.checkpoint import Checkpoint
 
 from ._spec import StudySpec
 
@@ -35,15 +39,28 @@ class Objective:
     """Callable for `study.optimize`; the dataset is loaded once per worker process."""
 
     def __init__(self, spec: StudySpec, device: torch.device, data_root: str | None = None,
-                 on_epoch: Any = None) -> None:
+                 on_epoch: Any = None, artifacts: str | None = None) -> None:
         self.spec = spec
         self.device = device
         self.data = load_dataset(spec.dataset, data_root, device)
         self.on_epoch = on_epoch  # progress display hook: (trial number, EpochRecord)
+        self.artifacts = Path(artifacts or spec.artifacts) / spec.name
+        self.current: int | None = None  # trial number in progress, for clean-up after an interruption
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.current = trial.number
+        # A retried trial (its worker died) continues the original: same seed, same checkpoint.
+        frozen = next(t for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                      if t.number == trial.number)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            origin = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+        origin = trial.number if origin is None else origin
+        if origin != trial.number:
+            trial.set_user_attr("retry_of", origin)
         values = self.spec.space.sample(trial)
-        config = self.spec.config_for(values, seed=self.spec.seed + trial.number)
+        config = self.spec.config_for(values, seed=self.spec.seed + origin)
+        checkpoint = Checkpoint(self.artifacts / f"trial-{origin}" / "checkpoint.pt")
         trial.set_user_attr("params", self.spec.space.sampled(values))
         trial.set_user_attr("config", config.to_dict())
         trial.set_user_attr("summary", describe(config))
@@ -66,12 +83,46 @@ class Objective:
             trial.set_user_attr("param_count", result.param_count)
 
         try:
-            result = fit(config, self.data, device=self.device, on_start=started, on_epoch=report)
+            result = fit(config, self.data, device=self.device, on_start=started, on_epoch=report,
+                         checkpoint=checkpoint)
         except DivergedError as exc:
             trial.set_user_attr("pruned_reason", f"diverged: {exc}")
+            self._finished(checkpoint)
             raise optuna.TrialPruned(f"diverged: {exc}") from None
+        except optuna.TrialPruned:
+            self._finished(checkpoint)
+            raise
+        # Anything else (interrupted, store lost) keeps the checkpoint so the retry resumes from it.
         trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("epochs_trained", len(result.history))
+        if result.resumed_epochs:
+            trial.set_user_attr("resumed_epochs", result.resumed_epochs)
         trial.set_user_attr("val_loss", result.val_loss)
         trial.set_user_attr("val_accuracy", result.val_accuracy)
-        return result.val_loss if self.spec.objective == "val_loss" else result.val_accuracy
+        value = result.val_loss if self.spec.objective == "val_loss" else result.val_accuracy
+        if _improves(trial.study, value):
+            self._keep_best(result, trial.number)
+        self._finished(checkpoint)
+        return value
+
+    def _finished(self, checkpoint: Checkpoint) -> None:
+        if not self.spec.keep_checkpoints:
+            checkpoint.remove()
+            with_dir = checkpoint.path.parent
+            if with_dir.exists() and not any(with_dir.iterdir()):
+                with_dir.rmdir()
+
+    def _keep_best(self, result: FitResult, number: int) -> None:
+        """The best trial's final weights stay in ARTIFACTS/STUDY/best/ (weights_only-loadable)."""
+        best = self.artifacts / "best"
+        best.mkdir(parents=True, exist_ok=True)
+        Checkpoint(best / "model.pt").save(result.model.state_dict())
+        (best / "config.json").write_text(json.dumps({"trial": number, **result.config.to_dict()}, indent=2) + "\n")
+
+
+def _improves(study: optuna.Study, value: float) -> bool:
+    try:
+        best = study.best_value
+    except ValueError:  # no complete trial yet
+        return True
+    return value < best if study.direction == optuna.study.StudyDirection.MINIMIZE else value > best

@@ -1,24 +1,37 @@
-"""Create or join a study and work on it until the study-wide budget is spent."""
+"""Create or join a study and work on it until the study-wide budget is spent, whatever happens to
+this worker's connection or to other workers."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 import optuna
 from optuna.trial import TrialState
 
-from storage import open_storage, storage_errors
+from storage import StorageError, is_store_error, mask_url, open_storage, redact, storage_errors
 from training import pick_device
 
-from ._factories import build_pruner, build_sampler
 from ._export import versions
+from ._factories import build_pruner, build_sampler
 from ._objective import Objective
 from ._spec import StudyError, StudySpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+log = logging.getLogger("adamtune")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so Optuna marks the running trial FAIL before the worker exits."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 @dataclass
@@ -40,15 +53,18 @@ def create_or_join(spec: StudySpec, storage: optuna.storages.BaseStorage) -> tup
         _check_same_study(spec, study)
         return study, False
     study.set_user_attr("spec", spec.to_dict())
-    study.set_user_attr("fingerprint", spec.fingerprint())
+    study.set_user_attr("heartbeat", spec.heartbeat.__dict__)
     study.set_user_attr("versions", versions())
     if spec.baseline:
         study.enqueue_trial(spec.space.baseline(), user_attrs={"baseline": True})
+    study.set_user_attr("fingerprint", spec.fingerprint())  # last: joiners wait for it
     return study, True
 
 
-def _check_same_study(spec: StudySpec, study: optuna.Study) -> None:
-    stored = study.user_attrs.get("fingerprint")
+def _check_same_study(spec: StudySpec, study: optuna.Study, wait: float = 30.0) -> None:
+    deadline = time.monotonic() + wait
+    while (stored := study.user_attrs.get("fingerprint")) is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # the creating worker is still setting the study up
     if stored is None:
         raise StudyError(spec.source, "name", f"a study named {spec.name!r} exists but was not made by adamtune")
     if stored != spec.fingerprint():
@@ -61,20 +77,24 @@ def finished_count(study: optuna.Study) -> int:
 
 
 def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None, timeout: float | None = None,
-              device: str | None = None, data_root: str | None = None, progress: bool = True) -> RunSummary:
-    """Work on the study until it holds `n_trials` COMPLETE+PRUNED trials (from any worker) or `timeout`."""
+              device: str | None = None, data_root: str | None = None, progress: bool = True,
+              artifacts: str | None = None) -> RunSummary:
+    """Work on the study until it holds `n_trials` COMPLETE+PRUNED trials (from any worker) or `timeout`.
+
+    A lost database connection is waited out for `spec.reconnect_timeout` seconds; SIGTERM or Ctrl-C
+    marks the running trial FAIL, enqueues its retry (which resumes from its checkpoint) and re-raises.
+    """
     budget = n_trials or spec.n_trials
     timeout = timeout if timeout is not None else spec.timeout
     start = time.perf_counter()
     with storage_errors(storage_url):
-        storage = open_storage(storage_url)
-        study, created = create_or_join(spec, storage)
-        already = finished_count(study)
-        if already >= budget:
+        storage = _with_reconnect(lambda: open_storage(storage_url, spec.heartbeat), spec, storage_url)
+        study, created = _with_reconnect(lambda: create_or_join(spec, storage), spec, storage_url)
+        if finished_count(study) >= budget:
             return RunSummary(study, created, 0, time.perf_counter() - start)
-        bar = _progress_bar(budget, already, spec.name, progress)
+        bar = _progress_bar(budget, finished_count(study), spec.name, progress)
         best = _best_text(study)  # refreshed once per trial, not once per epoch
-        objective = Objective(spec, pick_device(device), data_root,
+        objective = Objective(spec, pick_device(device), data_root, artifacts=artifacts,
                               on_epoch=lambda number, rec: bar.set_postfix_str(
                                   f"{best} | trial {number} epoch {rec.epoch + 1} val_loss {rec.val_loss:.4f}"))
         ran = 0
@@ -85,16 +105,84 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
             best = _best_text(study)
             bar.n = min(finished_count(study), budget)
             bar.set_postfix_str(best)
+            if not progress:
+                log.info("trial %d %s value=%s | %d/%d finished | %s", trial.number, trial.state.name.lower(),
+                         trial.value, bar.n, budget, best)
 
         callbacks = [optuna.study.MaxTrialsCallback(budget, states=FINISHED), after_trial]
         level = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(logging.WARNING)  # the bar replaces Optuna's per-trial log lines
         try:
-            study.optimize(objective, timeout=timeout, callbacks=callbacks)
+            with _signals_raise_interrupt():
+                _optimize(study, objective, callbacks, budget, timeout, spec, storage_url)
         finally:
             optuna.logging.set_verbosity(level)
             bar.close()
     return RunSummary(study, created, ran, time.perf_counter() - start)
+
+
+def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return
+        try:
+            study.optimize(objective, timeout=remaining, callbacks=callbacks)
+            return  # the budget was reached (MaxTrialsCallback stopped it) or the timeout passed
+        except KeyboardInterrupt:
+            _retry_interrupted(study, objective, spec)
+            raise
+        except Exception as exc:  # noqa: BLE001 - only a lost store is waited out; the rest propagates
+            if not is_store_error(exc):
+                raise
+            log.warning("lost the study store (%s); waiting up to %.0f s for it",
+                        redact(str(exc).splitlines()[0], url), spec.reconnect_timeout)
+            _with_reconnect(lambda: _retry_interrupted(study, objective, spec), spec, url)
+            if _with_reconnect(lambda: finished_count(study), spec, url) >= budget:
+                return
+
+
+def _retry_interrupted(study: optuna.Study, objective: Objective, spec: StudySpec) -> None:
+    """Mark this worker's unfinished trial FAIL and enqueue its retry, as a heartbeat would later."""
+    if objective.current is None:
+        return
+    number, objective.current = objective.current, None
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    if trial.state == TrialState.RUNNING:  # Optuna could not write FAIL while the store was down
+        study.tell(number, state=TrialState.FAIL)
+        trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    if trial.state == TrialState.FAIL:
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=spec.heartbeat.max_retry)(study, trial)
+
+
+def _with_reconnect(call, spec: StudySpec, url: str):
+    """Run `call`, retrying with backoff while the store is unreachable, up to `spec.reconnect_timeout`."""
+    deadline = time.monotonic() + spec.reconnect_timeout
+    delay = 0.5
+    while True:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001
+            if not is_store_error(exc):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise StorageError(f"study store {mask_url(url)} unreachable for {spec.reconnect_timeout:.0f} s "
+                                   f"(reconnect_timeout): {redact(str(exc).splitlines()[0], url)}") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+@contextlib.contextmanager
+def _signals_raise_interrupt() -> Iterator[None]:
+    def handler(signum, _frame):
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _best_text(study: optuna.Study) -> str:

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from search_spaces import SearchSpace, SpaceError, compose, read_yaml
+from storage import Heartbeat
 from training import ConfigError, TrainConfig
 
 OBJECTIVES = {"val_loss": "minimize", "val_accuracy": "maximize"}
 _REQUIRED = ("name", "dataset", "model")
 _KEYS = {"name", "description", "dataset", "model", "epochs", "seed", "search_space", "params", "exclude",
-         "sampler", "pruner", "objective", "direction", "n_trials", "timeout", "baseline"}
+         "sampler", "pruner", "objective", "direction", "n_trials", "timeout", "baseline", "heartbeat",
+         "artifacts", "reconnect_timeout"}
 
 
 class StudyError(ValueError):
@@ -41,6 +43,10 @@ class StudySpec:
     timeout: float | None = None
     baseline: bool = True
     description: str = ""
+    heartbeat: Heartbeat = Heartbeat()
+    artifacts: str = "adamtune-artifacts"  # checkpoints and best weights; a shared volume for many machines
+    keep_checkpoints: bool = False
+    reconnect_timeout: float = 300.0  # how long a worker waits out a lost database before giving up
 
     @property
     def direction(self) -> str:
@@ -102,12 +108,23 @@ def load_study_file(path: str | Path) -> StudySpec:
     baseline = data.get("baseline", True)
     if not isinstance(baseline, bool):
         raise StudyError(source, "baseline", f"true or false, got {baseline!r}")
+    heartbeat = _heartbeat(data.get("heartbeat", {}), source)
+    artifacts = data.get("artifacts", {})
+    if not isinstance(artifacts, dict) or set(artifacts) - {"path", "keep_checkpoints"}:
+        raise StudyError(source, "artifacts", "a mapping with 'path' and 'keep_checkpoints'")
+    if not isinstance(artifacts.get("path", ""), str) or not isinstance(artifacts.get("keep_checkpoints", False), bool):
+        raise StudyError(source, "artifacts", "path is a string, keep_checkpoints true or false")
+    reconnect = data.get("reconnect_timeout", 300)
+    if isinstance(reconnect, bool) or not isinstance(reconnect, (int, float)) or reconnect < 0:
+        raise StudyError(source, "reconnect_timeout", f"seconds >= 0, got {reconnect!r}")
     space = compose(fragments, overrides, exclude, study_file=source, relative_to=path.parent)
     spec = StudySpec(
         name=data["name"], source=source, dataset=data["dataset"], model=data["model"], space=space,
         epochs=epochs, seed=seed, sampler=_component(data, "sampler", "tpe", source),
         pruner=_component(data, "pruner", "median", source), objective=objective, n_trials=n_trials,
-        timeout=timeout, baseline=baseline, description=str(data.get("description", "")),
+        timeout=timeout, baseline=baseline, description=str(data.get("description", "")), heartbeat=heartbeat,
+        artifacts=artifacts.get("path", "adamtune-artifacts"), keep_checkpoints=artifacts.get("keep_checkpoints", False),
+        reconnect_timeout=float(reconnect),
     )
     check_space_values(spec)
     from ._factories import build_pruner, build_sampler  # fail on bad sampler/pruner options now, not mid-run
@@ -137,6 +154,23 @@ def check_space_values(spec: StudySpec) -> None:
                 TrainConfig.from_dict({**base, p.name: value})
             except ConfigError as exc:
                 raise SpaceError(p.source, f"params.{p.name}", f"value {value!r} is invalid: {exc.reason}") from None
+
+
+def _heartbeat(raw: Any, source: str) -> Heartbeat:
+    if not isinstance(raw, dict):
+        raise StudyError(source, "heartbeat", "a mapping with interval, grace_period and max_retry")
+    unknown = sorted(set(raw) - {"interval", "grace_period", "max_retry"})
+    if unknown:
+        raise StudyError(source, f"heartbeat.{unknown[0]}", "unknown key (allowed: grace_period, interval, max_retry)")
+    beat = Heartbeat(**{**Heartbeat().__dict__, **raw})
+    for key in ("interval", "grace_period", "max_retry"):
+        value = getattr(beat, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "max_retry" else 1):
+            raise StudyError(source, f"heartbeat.{key}", f"a whole number of {'retries' if key == 'max_retry' else 'seconds'}, got {value!r}")
+    if beat.grace_period < 2 * beat.interval:
+        raise StudyError(source, "heartbeat.grace_period", f"must be at least twice the interval ({2 * beat.interval} s) "
+                         "or a live but busy worker's trial is failed as stale")
+    return beat
 
 
 def _check_setting(source: str, key: str, value: str) -> None:

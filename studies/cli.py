@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,9 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.command(args) or 0
-    except KeyboardInterrupt:
-        print("adamtune: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"adamtune: stopped by {signal.Signals(signum).name}; the running trial was marked FAIL and "
+              "queued for a retry that resumes from its last checkpoint", file=sys.stderr)
+        return 128 + signum
     except Exception as exc:  # noqa: BLE001 - classified below; anything else is a bug and re-raised
         code = _exit_code(exc)
         if code is None or getattr(args, "debug", False):
@@ -68,7 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, metavar="S", help="stop this worker after S seconds")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--data-root", help="where torchvision datasets live (default: $ADAMTUNE_DATA)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--artifacts", metavar="DIR", help="checkpoints and best weights (default: the study's "
+                   "artifacts.path, else ./adamtune-artifacts); a shared volume when workers are on many machines")
+    p.add_argument("--workers", type=int, default=1, metavar="K", help="start K local worker processes on "
+                   "this study (e.g. one per core); use a journal:/// or PostgreSQL store for many")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (automatic when stderr is not a "
+                   "terminal: then one log line per trial)")
 
     p = command("studies", _studies, "list the studies in the store", "adamtune studies")
     storage_flag(p)
@@ -101,6 +112,18 @@ def _parser() -> argparse.ArgumentParser:
     storage_flag(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--read-only", action="store_true", default=None, help="refuse every request that would "
+                      "change the store with 403 (the default when --host is not a loopback address)")
+    mode.add_argument("--writable", dest="read_only", action="store_false", help="allow the dashboard's "
+                      "write endpoints even on a non-loopback address (it has no authentication)")
+
+    p = command("storage-proxy", _storage_proxy, "serve the store over gRPC so hundreds of workers share "
+                "a few database connections", "adamtune storage-proxy --storage postgresql+psycopg://... "
+                "--port 13000   # workers: --storage grpc://proxy-host:13000")
+    storage_flag(p)
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=13000)
     return parser
 
 
@@ -137,13 +160,18 @@ def _run(args) -> int:
     from ._tables import best_table
 
     spec = load_study_file(args.study_file)  # all validation happens before the store is touched
-    if args.n_trials is not None and args.n_trials < 1:
-        raise _input_error(args.study_file, "--n-trials", f"must be >= 1, got {args.n_trials}")
+    for flag, value in (("--n-trials", args.n_trials), ("--workers", args.workers)):
+        if value is not None and value < 1:
+            raise _input_error(args.study_file, flag, f"must be >= 1, got {value}")
     url = resolve_url(args.storage)
+    if args.workers > 1:
+        return _run_workers(args, spec, url)
     quiet = args.quiet or not sys.stderr.isatty()
+    if quiet:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     print(f"study {spec.name!r} in {mask_url(url)}", file=sys.stderr)
     summary = run_study(spec, url, n_trials=args.n_trials, timeout=args.timeout, device=args.device,
-                        data_root=args.data_root, progress=not quiet)
+                        data_root=args.data_root, progress=not quiet, artifacts=args.artifacts)
     study = summary.study
     verb = "created" if summary.created else "joined"
     print(f"{verb} study {spec.name!r}: this worker finished {summary.ran} trials in {summary.seconds:.1f}s")
@@ -154,6 +182,33 @@ def _run(args) -> int:
     except LookupError:
         print("no complete trial yet")
     return 0
+
+
+def _run_workers(args, spec, url: str) -> int:
+    """K copies of this command as child processes on one study; the URL travels in the environment,
+    never on a command line that `ps` shows. SIGTERM to the parent is passed on to every child."""
+    from storage import mask_url
+
+    if url.startswith("sqlite"):
+        print("note: several processes on SQLite wait for each other's writes (busy timeout 60 s); "
+              "journal:///path/study.log is the store Optuna recommends on one machine", file=sys.stderr)
+    argv = [sys.executable, "-m", "studies.cli", "run", args.study_file, "--quiet"]
+    for flag, value in (("--n-trials", args.n_trials), ("--timeout", args.timeout), ("--device", args.device),
+                        ("--data-root", args.data_root), ("--artifacts", args.artifacts)):
+        if value is not None:
+            argv += [flag, str(value)]
+    env = {**os.environ, "ADAMTUNE_STORAGE": url}
+    print(f"starting {args.workers} workers on study {spec.name!r} in {mask_url(url)}", file=sys.stderr)
+    children = [subprocess.Popen(argv, env=env) for _ in range(args.workers)]
+    forward = lambda signum, _frame: [c.send_signal(signum) for c in children if c.poll() is None]  # noqa: E731
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        codes = [c.wait() for c in children]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    failed = [code for code in codes if code != 0]
+    print(f"{args.workers} workers finished; exit codes {codes}", file=sys.stderr)
+    return failed[0] if failed else 0
 
 
 def _input_error(source: str, key: str, reason: str) -> Exception:
@@ -180,7 +235,26 @@ def _load(args):
         if args.name not in names:
             raise LookupError(f"study {args.name!r} not found in {mask_url(url)}; "
                               "run `adamtune studies` to list studies")
-        return optuna.load_study(study_name=args.name, storage=storage)
+        study = optuna.load_study(study_name=args.name, storage=storage)
+    return _fail_stale(study, url)
+
+
+def _fail_stale(study, url: str):
+    """Heartbeats only fail dead workers' trials when a worker starts a trial; listing does it too."""
+    import warnings
+
+    import optuna
+
+    from storage import Heartbeat, open_storage, storage_errors
+
+    beat = study.user_attrs.get("heartbeat")
+    if beat is None or url.startswith(("journal:", "grpc:")):  # heartbeats live in RDB stores only
+        return study
+    with storage_errors(url), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        watched = optuna.load_study(study_name=study.study_name, storage=open_storage(url, Heartbeat(**beat)))
+        optuna.storages.fail_stale_trials(watched)
+    return watched
 
 
 def _studies(args) -> int:
@@ -193,7 +267,7 @@ def _studies(args) -> int:
     url, storage = _open(args)
     with storage_errors(url):
         names = optuna.study.get_all_study_names(storage)
-        studies = [optuna.load_study(study_name=n, storage=storage) for n in names]
+        studies = [_fail_stale(optuna.load_study(study_name=n, storage=storage), url) for n in names]
         print(f"{len(studies)} studies in {mask_url(url)}")
         if studies:
             print(studies_table(studies))
@@ -245,16 +319,29 @@ def _train(args) -> int:
 
 
 def _dashboard(args) -> int:
-    import optuna_dashboard
+    from storage import mask_url
+
+    from ._dashboard import is_loopback, serve
+
+    url, storage = _open(args)
+    read_only = not is_loopback(args.host) if args.read_only is None else args.read_only
+    mode = "read-only" if read_only else "read-write"
+    print(f"optuna-dashboard ({mode}) for {mask_url(url)} on http://{args.host}:{args.port}/", file=sys.stderr)
+    if not is_loopback(args.host):
+        print(f"warning: bound to {args.host}, reachable from other hosts; optuna-dashboard has no "
+              "authentication", file=sys.stderr)
+    serve(storage, args.host, args.port, read_only=read_only)
+    return 0
+
+
+def _storage_proxy(args) -> int:
+    import optuna
 
     from storage import mask_url
 
     url, storage = _open(args)
-    print(f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port}/", file=sys.stderr)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: bound to {args.host}, reachable from other hosts; optuna-dashboard has no "
-              "authentication", file=sys.stderr)
-    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    print(f"gRPC storage proxy for {mask_url(url)} on grpc://{args.host}:{args.port}", file=sys.stderr)
+    optuna.storages.run_grpc_proxy_server(storage, host=args.host, port=args.port)
     return 0
 
 

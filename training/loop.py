@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from .augment import Augmentation
+from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .data import Dataset, Split
 from .errors import DivergedError
@@ -43,6 +44,7 @@ class FitResult:
     history: list[EpochRecord] = field(default_factory=list)
     best_epoch: int | None = None  # 0-based epoch of the lowest validation loss
     stopped_early: bool = False
+    resumed_epochs: int = 0  # epochs restored from a checkpoint instead of trained
 
     @property
     def val_loss(self) -> float | None:
@@ -62,10 +64,13 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", validate: bool = True,
         on_epoch: Callable[[EpochRecord], None] | None = None,
-        on_start: Callable[[FitResult], None] | None = None, stop_after: int | None = None) -> FitResult:
+        on_start: Callable[[FitResult], None] | None = None, stop_after: int | None = None,
+        checkpoint: Checkpoint | None = None) -> FitResult:
     """Train `cfg` on `data`; with `validate`, on the training split with per-epoch validation
     (early stopping, best weights restored), else on train+validation for `cfg.epochs` epochs.
     `stop_after` ends training after that many epochs without changing the schedule's shape.
+    With a `checkpoint`, the state is saved at every epoch end, and a run that finds one resumes after
+    its last epoch, handing the saved epochs to `on_epoch` again so the reported curve has no gap.
 
     Raises DivergedError on a NaN or infinite loss; whatever `on_epoch` raises propagates.
     """
@@ -83,8 +88,26 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
     best_state, since_best = None, 0
     if on_start is not None:
         on_start(result)
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        gen.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        best_state, since_best = saved["best_state"], saved["since_best"]
+        result.best_epoch, result.resumed_epochs = saved["best_epoch"], len(saved["history"])
+        for row in saved["history"]:
+            record = EpochRecord(**row)
+            result.history.append(record)
+            if on_epoch is not None:
+                on_epoch(record)
+        if validate and cfg.patience and since_best >= cfg.patience:
+            result.stopped_early = True
 
-    for epoch in range(min(cfg.epochs, stop_after or cfg.epochs)):
+    for epoch in range(len(result.history), min(cfg.epochs, stop_after or cfg.epochs)):
+        if result.stopped_early:
+            break
         start = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), device=device)
@@ -118,6 +141,11 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 since_best += 1
+        if checkpoint is not None:
+            checkpoint.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "schedule": schedule.state_dict(), "generator": gen.get_state(),
+                             "torch_rng": torch.get_rng_state(), "best_state": best_state, "since_best": since_best,
+                             "best_epoch": result.best_epoch, "history": [asdict(r) for r in result.history]})
         if on_epoch is not None:
             on_epoch(record)
         if validate and cfg.patience and since_best >= cfg.patience:

@@ -64,6 +64,16 @@ class EpochSchedule:
         elif val_loss is not None:
             self.plateau.step(val_loss)
 
+    def state_dict(self) -> dict:
+        inner = self.plateau if self.plateau is not None else self.lambda_lr
+        return {"epoch": self.epoch, "inner": inner.state_dict(), "lrs": [g["lr"] for g in self.optimizer.param_groups]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = state["epoch"]
+        (self.plateau if self.plateau is not None else self.lambda_lr).load_state_dict(state["inner"])
+        for group, lr in zip(self.optimizer.param_groups, state["lrs"]):
+            group["lr"] = lr
+
     @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
