@@ -56,6 +56,7 @@ def write_study(directory: Path, name: str, **changes) -> Path:
         "sampler": {"type": "tpe", "n_startup_trials": 3},
         "pruner": {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
         "n_trials": 4,
+        "artifacts": {"path": str(directory / "artifacts")},
     }
     spec.update(changes)
     path = directory / f"{name}.yaml"
