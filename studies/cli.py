@@ -92,10 +92,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     storage_flag(p)
 
-    p = command("export", _export, "write the best configuration as JSON",
-                "adamtune export digits_mlp -o best.json")
+    p = command("export", _export, "write the best configuration as JSON (--top K: the K best, best first; "
+                "--format csv: one row per trial)", "adamtune export digits_mlp -o best.json")
     p.add_argument("name")
     p.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    p.add_argument("--top", type=int, metavar="K", help="a JSON list of the K best complete trials, best first, "
+                   "each as the single export writes it")
+    p.add_argument("--format", choices=("json", "csv"), default="json", help="csv: number, state, value, "
+                   "params_NAME..., val_accuracy, epochs, duration (seconds) for every trial, or the K best with --top")
+    storage_flag(p)
+
+    p = command("report", _report, "write index.html (interactive charts and the trial table; works offline) "
+                "and PNG charts of a study", "adamtune report digits_mlp -o report")
+    p.add_argument("name")
+    p.add_argument("-o", "--output", default="report", metavar="DIR",
+                   help="directory for index.html and the PNGs (default: report)")
     storage_flag(p)
 
     p = command("train", _train, "retrain an exported configuration and evaluate it on the test split",
@@ -197,7 +208,9 @@ def _run_workers(args, spec, url: str) -> int:
                         ("--data-root", args.data_root), ("--artifacts", args.artifacts)):
         if value is not None:
             argv += [flag, str(value)]
-    env = {**os.environ, "ADAMTUNE_STORAGE": url}
+    # K processes x all cores each would oversubscribe the CPU (OpenMP threads spin-wait on each other).
+    threads = str(max(1, (os.cpu_count() or 1) // args.workers))
+    env = {**os.environ, "ADAMTUNE_STORAGE": url, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads)}
     print(f"starting {args.workers} workers on study {spec.name!r} in {mask_url(url)}", file=sys.stderr)
     children = [subprocess.Popen(argv, env=env) for _ in range(args.workers)]
     forward = lambda signum, _frame: [c.send_signal(signum) for c in children if c.poll() is None]  # noqa: E731
@@ -292,14 +305,41 @@ def _best(args) -> int:
 
 def _export(args) -> int:
     from ._export import best_trial, export_trial
+    from ._report import top_trials, trials_csv
 
+    if args.top is not None and args.top < 1:
+        raise _input_error("export", "--top", f"must be >= 1, got {args.top}")
     study = _load(args)
-    text = json.dumps(export_trial(study, best_trial(study)), indent=2) + "\n"
+    if args.top is None:
+        trials = study.get_trials(deepcopy=False) if args.format == "csv" else [best_trial(study)]
+    else:
+        trials = top_trials(study, args.top)
+        if len(trials) < args.top:
+            print(f"note: study {study.study_name!r} has only {len(trials)} complete trials", file=sys.stderr)
+    if args.format == "csv":
+        text = trials_csv(trials, param_order=study.user_attrs.get("spec", {}).get("space", {}))
+        what = f"{len(trials)} trials"
+    elif args.top is None:
+        text = json.dumps(export_trial(study, trials[0]), indent=2) + "\n"
+        what = f"trial #{trials[0].number}"
+    else:
+        text = json.dumps([export_trial(study, t) for t in trials], indent=2) + "\n"
+        what = f"the {len(trials)} best trials"
     if args.output == "-":
         sys.stdout.write(text)
     else:
         Path(args.output).write_text(text)
-        print(f"wrote trial #{study.best_trial.number} of {study.study_name!r} to {args.output}", file=sys.stderr)
+        print(f"wrote {what} of {study.study_name!r} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _report(args) -> int:
+    from ._report import write_report
+
+    study = _load(args)
+    paths = write_report(study, args.output)
+    print("\n".join(map(str, paths)))
+    print(f"wrote the report of {study.study_name!r} to {args.output}; open {paths[0]}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,161 @@
+"""Many workers, one study, on the real PostgreSQL: a SIGKILLed worker, dropped connections, SIGTERM,
+racing starts, and several local processes on SQLite and on Optuna's file journal."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import optuna
+import pytest
+import sqlalchemy
+from optuna.trial import TrialState
+
+from conftest import postgres_url
+from reliability_tests.workers import epochs_of, finish, reliability_study, spawn, trials, wait_for
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@pytest.fixture
+def pg(request):
+    url = postgres_url()
+    names = []
+    yield url, names
+    for name in names:
+        if name in optuna.study.get_all_study_names(url):
+            optuna.delete_study(study_name=name, storage=url)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{int(time.time() * 1000) % 10**9}"
+
+
+def running_trial_of(url, name, pid, min_epochs):
+    for t in trials(url, name):
+        if t.state == TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(f":{pid}") \
+                and epochs_of(t) >= min_epochs:
+            return t
+    return None
+
+
+def assert_full_curves(all_trials, epochs):
+    for t in all_trials:
+        if t.state == TrialState.COMPLETE:
+            assert sorted(t.intermediate_values) == list(range(epochs)), f"trial {t.number} curve has a gap"
+            assert epochs_of(t) == epochs
+
+
+def test_sigkilled_worker_trial_is_retried_and_resumed(tmp_path, pg):
+    url, names = pg
+    name = unique("kill")
+    names.append(name)
+    study = reliability_study(tmp_path, name)
+    workers = [spawn("run", str(study), "--storage", url) for _ in range(4)]
+    victim = workers[1]
+    killed = wait_for(lambda: running_trial_of(url, name, victim.pid, 2), 120, "the victim to train 2 epochs")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    results = finish([w for w in workers if w is not victim])
+    assert [code for code, _ in results] == [0, 0, 0], results
+
+    all_trials = trials(url, name)
+    finished = [t for t in all_trials if t.state in FINISHED]
+    assert 10 <= len(finished) <= 10 + 4 - 1
+    originals = [t for t in all_trials if t.user_attrs.get("baseline") and "retry_of" not in t.user_attrs]
+    assert len(originals) == 1, "one baseline (a retry of it inherits the mark)"
+    assert all(t.state != TrialState.RUNNING for t in all_trials), "no trial is left RUNNING"
+    assert next(t for t in all_trials if t.number == killed.number).state == TrialState.FAIL
+    retry = next(t for t in all_trials if t.user_attrs.get("retry_of") == killed.number)
+    assert retry.state == TrialState.COMPLETE
+    assert retry.params == killed.params
+    assert retry.user_attrs["config"]["seed"] == killed.user_attrs["config"]["seed"]
+    assert retry.user_attrs["resumed_epochs"] >= 2, "the retry resumed from the checkpoint, not epoch 0"
+    assert_full_curves(all_trials, 6)
+    assert not list((tmp_path / "artifacts" / name).glob("trial-*/checkpoint.pt")), "checkpoints are removed"
+    assert (tmp_path / "artifacts" / name / "best" / "model.pt").exists()
+
+
+def test_dropped_connections_are_waited_out(tmp_path, pg):
+    url, names = pg
+    name = unique("drop")
+    names.append(name)
+    study = reliability_study(tmp_path, name)
+    workers = [spawn("run", str(study), "--storage", url) for _ in range(2)]
+    wait_for(lambda: len([t for t in trials(url, name) if t.state == TrialState.COMPLETE]) >= 2, 120,
+             "two complete trials")
+    complete_before = {t.number: t.value for t in trials(url, name) if t.state == TrialState.COMPLETE}
+    engine = sqlalchemy.create_engine(url)
+    killed = 0
+    for _ in range(3):
+        with engine.connect() as conn:
+            killed += conn.execute(sqlalchemy.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'adamtune' AND pid <> pg_backend_pid()")).scalar()
+        time.sleep(1.0)
+    engine.dispose()
+    assert killed >= 2, "the workers' sessions were terminated"
+    results = finish(workers)
+    assert [code for code, _ in results] == [0, 0], results
+    all_trials = trials(url, name)
+    assert len([t for t in all_trials if t.state in FINISHED]) >= 10
+    after = {t.number: t.value for t in all_trials if t.state == TrialState.COMPLETE}
+    assert complete_before.items() <= after.items(), "no COMPLETE trial is lost or changed"
+    assert all(t.state != TrialState.RUNNING for t in all_trials)
+    assert_full_curves(all_trials, 6)
+
+
+def test_store_gone_for_longer_than_reconnect_timeout_is_a_clear_error(tmp_path):
+    study = reliability_study(tmp_path, "gone", reconnect_timeout=2)
+    worker = spawn("run", str(study), "--storage", "postgresql+psycopg://u:hush@127.0.0.1:1/none")
+    (code, output), = finish([worker], timeout=60)
+    assert code == 1
+    assert "unreachable for 2 s (reconnect_timeout)" in output and "hush" not in output
+
+
+def test_sigterm_fails_the_trial_queues_its_retry_and_exits(tmp_path, pg):
+    url, names = pg
+    name = unique("term")
+    names.append(name)
+    study = reliability_study(tmp_path, name, n_trials=3)
+    worker = spawn("run", str(study), "--storage", url)
+    victim = wait_for(lambda: running_trial_of(url, name, worker.pid, 1), 120, "a trial with one epoch")
+    worker.send_signal(signal.SIGTERM)
+    (code, output), = finish([worker], timeout=30)
+    assert code == 128 + signal.SIGTERM, output
+    assert "stopped by SIGTERM" in output
+    states = {t.number: t for t in trials(url, name)}
+    assert states[victim.number].state == TrialState.FAIL
+    retry = [t for t in states.values() if t.state == TrialState.WAITING]
+    assert len(retry) == 1 and retry[0].params == victim.params
+    assert all(t.state != TrialState.RUNNING for t in states.values())
+
+    (code, output), = finish([spawn("run", str(study), "--storage", url)])
+    assert code == 0, output
+    resumed = [t for t in trials(url, name) if t.user_attrs.get("retry_of") == victim.number]
+    assert resumed[0].state == TrialState.COMPLETE and resumed[0].user_attrs["resumed_epochs"] >= 1
+
+
+def test_workers_started_at_once_create_one_study_with_one_baseline(tmp_path, pg):
+    url, names = pg
+    name = unique("race")
+    names.append(name)
+    study = reliability_study(tmp_path, name, n_trials=4, epochs=1)
+    results = finish([spawn("run", str(study), "--storage", url) for _ in range(4)])
+    assert [code for code, _ in results] == [0, 0, 0, 0], results
+    all_trials = trials(url, name)
+    assert sum(bool(t.user_attrs.get("baseline")) for t in all_trials) == 1
+    assert 4 <= len([t for t in all_trials if t.state in FINISHED]) <= 7
+    assert len({t.user_attrs["worker"] for t in all_trials}) >= 2, "trials record which worker ran them"
+
+
+@pytest.mark.parametrize("store", ["sqlite", "journal"])
+def test_four_local_processes_with_workers_flag(tmp_path, store):
+    url = f"sqlite:///{tmp_path / 'w.db'}" if store == "sqlite" else f"journal:///{tmp_path / 'w.log'}"
+    study = reliability_study(tmp_path, "local", n_trials=12, epochs=2)
+    (code, output), = finish([spawn("run", str(study), "--storage", url, "--workers", "4")])
+    assert code == 0, output
+    assert "database is locked" not in output
+    all_trials = trials(url, "local")
+    assert 12 <= len([t for t in all_trials if t.state in FINISHED]) <= 15
+    assert len({t.user_attrs["worker"] for t in all_trials}) >= 2

@@ -1,0 +1,77 @@
+"""Real worker processes on one study: start them, watch the store, kill them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import optuna
+import pytest
+import yaml
+
+from conftest import ADAMTUNE
+from storage import open_storage
+
+# Four workers on two cores: one thread each, or OpenMP threads spin-wait on each other.
+WORKER_ENV = {"OMP_NUM_THREADS": "1"}
+
+
+def reliability_study(directory, name: str, **changes):
+    """A CNN on digits with fixed settings: every complete trial trains exactly `epochs` epochs
+    (~0.2 s each), so curves can be checked for gaps; heartbeats fast enough for a test."""
+    spec = {
+        "name": name, "dataset": "digits", "model": "cnn", "epochs": 6, "seed": 0,
+        "search_space": ["adam"],
+        "params": {"batch_size": {"type": "fixed", "value": 32}, "width": {"type": "fixed", "value": 8}},
+        "sampler": {"type": "random"}, "pruner": {"type": "none"}, "n_trials": 10,
+        "heartbeat": {"interval": 1, "grace_period": 3, "max_retry": 3},
+        "artifacts": {"path": str(directory / "artifacts")},
+        "reconnect_timeout": 60,
+    }
+    spec.update(changes)
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def spawn(*args: str, env: dict | None = None, cwd=None) -> subprocess.Popen:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("ADAMTUNE_STORAGE")}
+    full.update(WORKER_ENV)
+    full.update(env or {})
+    return subprocess.Popen([ADAMTUNE, *args], env=full, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def finish(procs: list[subprocess.Popen], timeout: float = 240) -> list[tuple[int, str]]:
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=timeout)
+        out.append((p.returncode, stdout + stderr))
+    return out
+
+
+def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials, or none while no worker has created it yet."""
+    storage = open_storage(url)
+    if name not in optuna.study.get_all_study_names(storage):
+        result = []
+    else:
+        result = optuna.load_study(study_name=name, storage=storage).get_trials()
+    if isinstance(storage, optuna.storages.RDBStorage):
+        storage.engine.dispose()
+    return result
+
+
+def epochs_of(trial: optuna.trial.FrozenTrial) -> int:
+    return len(trial.user_attrs.get("curve", {}).get("val_loss", []))
