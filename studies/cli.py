@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, metavar="S", help="stop this worker after S seconds")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--data-root", help="where torchvision datasets live (default: $ADAMTUNE_DATA)")
-    p.add_argument("--artifacts", metavar="DIR", help="checkpoints and best weights (default: the study's "
+    p.add_argument("--artifacts", metavar="DIR", default=os.environ.get("ADAMTUNE_ARTIFACTS"),
+                   help="checkpoints and best weights (default: $ADAMTUNE_ARTIFACTS, else the study's "
                    "artifacts.path, else ./adamtune-artifacts); a shared volume when workers are on many machines")
     p.add_argument("--workers", type=int, default=1, metavar="K", help="start K local worker processes on "
                    "this study (e.g. one per core); use a journal:/// or PostgreSQL store for many")

@@ -1,0 +1,14 @@
+# adamtune worker / dashboard image. CPU wheels of torch keep it small; for GPUs build with
+#   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 .
+FROM python:3.11-slim
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+WORKDIR /app
+RUN pip install --no-cache-dir --index-url ${TORCH_INDEX} torch torchvision
+COPY pyproject.toml README.md ./
+COPY studies studies
+COPY search_spaces search_spaces
+COPY training training
+COPY storage storage
+RUN pip install --no-cache-dir . && useradd --create-home adamtune && mkdir /artifacts && chown adamtune /artifacts
+USER adamtune
+CMD ["adamtune", "--help"]
