@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     storage_flag(p)
 
+    p = command("status", _status, "state counts, best so far, running trials with their worker, epoch "
+                "and last heartbeat", "adamtune status digits_mlp")
+    p.add_argument("name")
+    storage_flag(p)
+
     p = command("best", _best, "show the best trial next to the baseline trial", "adamtune best digits_mlp")
     p.add_argument("name")
     storage_flag(p)
@@ -186,7 +191,11 @@ def _run(args) -> int:
                         data_root=args.data_root, progress=not quiet, artifacts=args.artifacts)
     study = summary.study
     verb = "created" if summary.created else "joined"
-    print(f"{verb} study {spec.name!r}: this worker finished {summary.ran} trials in {summary.seconds:.1f}s")
+    states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
+    counts = ", ".join(f"{states.count(s)} {s}" for s in ("complete", "pruned", "fail", "running", "waiting")
+                       if states.count(s))
+    print(f"{verb} study {spec.name!r}: this worker finished {summary.ran} trials in {summary.seconds:.1f}s "
+          f"wall time; the study holds {counts}")
     try:
         from ._export import best_trial
 
@@ -239,17 +248,19 @@ def _open(args):
 
 
 def _load(args):
+    url, storage = _open(args)
+    return _find(args.name, url, storage)
+
+
+def _find(name: str, url: str, storage):
     import optuna
 
     from storage import mask_url, storage_errors
 
-    url, storage = _open(args)
     with storage_errors(url):
-        names = optuna.study.get_all_study_names(storage)
-        if args.name not in names:
-            raise LookupError(f"study {args.name!r} not found in {mask_url(url)}; "
-                              "run `adamtune studies` to list studies")
-        study = optuna.load_study(study_name=args.name, storage=storage)
+        if name not in optuna.study.get_all_study_names(storage):
+            raise LookupError(f"study {name!r} not found in {mask_url(url)}; run `adamtune studies` to list studies")
+        study = optuna.load_study(study_name=name, storage=storage)
     return _fail_stale(study, url)
 
 
@@ -292,6 +303,14 @@ def _trials(args) -> int:
     from ._tables import trials_table
 
     print(trials_table(_load(args)))
+    return 0
+
+
+def _status(args) -> int:
+    from ._status import status_text
+
+    url, storage = _open(args)
+    print(status_text(_find(args.name, url, storage), storage))
     return 0
 
 

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
-from conftest import postgres_url
+from conftest import adamtune, postgres_url
 from reliability_tests.workers import epochs_of, finish, reliability_study, spawn, trials, wait_for
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -117,9 +117,13 @@ def test_sigterm_fails_the_trial_queues_its_retry_and_exits(tmp_path, pg):
     url, names = pg
     name = unique("term")
     names.append(name)
-    study = reliability_study(tmp_path, name, n_trials=3)
+    study = reliability_study(tmp_path, name, n_trials=2, epochs=25)  # ~5 s trials: time to look at them
     worker = spawn("run", str(study), "--storage", url)
     victim = wait_for(lambda: running_trial_of(url, name, worker.pid, 1), 120, "a trial with one epoch")
+    status = adamtune("status", name, "--storage", url)
+    assert status.returncode == 0, status.stderr
+    running_row = next((line for line in status.stdout.splitlines() if line.startswith(f"{victim.number} ")), "")
+    assert f":{worker.pid}" in running_row and " s ago" in running_row, status.stdout
     worker.send_signal(signal.SIGTERM)
     (code, output), = finish([worker], timeout=30)
     assert code == 128 + signal.SIGTERM, output
