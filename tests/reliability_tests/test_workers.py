@@ -163,3 +163,39 @@ def test_four_local_processes_with_workers_flag(tmp_path, store):
     all_trials = trials(url, "local")
     assert 12 <= len([t for t in all_trials if t.state in FINISHED]) <= 15
     assert len({t.user_attrs["worker"] for t in all_trials}) >= 2
+
+
+def test_a_long_epoch_is_not_mistaken_for_a_dead_worker(tmp_path, pg):
+    """Epochs of ~4 s against a 2 s grace period: the heartbeat thread keeps beating during the epoch,
+    so the trial is neither failed nor retried (Optuna's "has already finished" trap)."""
+    url, names = pg
+    name = unique("slow")
+    names.append(name)
+    study = reliability_study(tmp_path, name, n_trials=2, epochs=2, model="resnet", baseline=False,
+                              heartbeat={"interval": 1, "grace_period": 2, "max_retry": 3},
+                              params={"batch_size": {"type": "fixed", "value": 16},
+                                      "width": {"type": "fixed", "value": 96}})
+    results = finish([spawn("run", str(study), "--storage", url) for _ in range(2)])
+    assert [code for code, _ in results] == [0, 0], results
+    all_trials = trials(url, name)
+    assert max(max(t.user_attrs["curve"]["seconds"]) for t in all_trials) > 2, "an epoch outlasted the grace period"
+    assert 2 <= len(all_trials) <= 3 and all(t.state == TrialState.COMPLETE for t in all_trials)
+    assert not any("retry_of" in t.user_attrs for t in all_trials)
+
+
+def test_listing_trials_fails_a_dead_workers_trial(tmp_path, pg):
+    """With no other worker to notice, `adamtune trials` fails the stale trial and queues its retry."""
+    url, names = pg
+    name = unique("stale")
+    names.append(name)
+    study = reliability_study(tmp_path, name, n_trials=2, epochs=25)
+    worker = spawn("run", str(study), "--storage", url)
+    victim = wait_for(lambda: running_trial_of(url, name, worker.pid, 1), 120, "a trial with one epoch")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    time.sleep(3.5)  # grace_period 3 s
+    listed = adamtune("trials", name, "--storage", url)
+    assert listed.returncode == 0, listed.stderr
+    states = {t.number: t.state for t in trials(url, name)}
+    assert states[victim.number] == TrialState.FAIL
+    assert list(states.values()).count(TrialState.WAITING) == 1
