@@ -337,7 +337,7 @@ def _export(args) -> int:
         if len(trials) < args.top:
             print(f"note: study {study.study_name!r} has only {len(trials)} complete trials", file=sys.stderr)
     if args.format == "csv":
-        text = trials_csv(trials, param_order=study.user_attrs.get("spec", {}).get("space", {}))
+        text = trials_csv(trials, param_order=list(study.user_attrs.get("spec", {}).get("space", {})))
         what = f"{len(trials)} trials"
     elif args.top is None:
         text = json.dumps(export_trial(study, trials[0]), indent=2) + "\n"

@@ -1,0 +1,480 @@
+"""A study as files a person can open: `index.html` (interactive plotly charts, the trial table; works
+offline because plotly.js is inlined once) and one PNG per chart, drawn by matplotlib's Agg backend.
+Also the ranked and tabular trial views behind `adamtune export --top K` and `--format csv`.
+
+plotly and matplotlib are imported inside the functions that draw, so `export` stays fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+PNG_DPI = 100
+# Every PNG has exactly this many pixels (width, height); the HTML charts use the same height.
+PNG_SIZES = {
+    "optimization_history": (1000, 600),
+    "intermediate_values": (1000, 600),
+    "param_importances": (1000, 700),
+    "parallel_coordinate": (1400, 650),
+    "slice": (1600, 480),
+    "learning_curves": (1500, 480),
+}
+SLICE_PARAMS = ("lr", "beta1", "beta2", "one_minus_beta2", "weight_decay")
+PARALLEL_PARAMS = ("optimizer", "lr", "beta1", "beta2", "one_minus_beta2", "eps", "amsgrad", "scheduler",
+                   "dropout", "batch_size", "width")
+LABELS = {"one_minus_beta2": "1 - beta2 (log scale)", "weight_decay": "weight_decay (when use_weight_decay)"}
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+COLORS = {"best": "#1b9e77", "baseline": "#7570b3", "complete": "#4c72b0", "pruned": "#d95f02"}
+
+
+@dataclass
+class Chart:
+    name: str  # file stem of the PNG and id of the HTML chart
+    title: str
+    caption: str
+    plotly: Callable[[], Any]  # -> plotly Figure
+    png: Callable[[], Any]  # -> matplotlib Figure
+    skipped: str = ""  # why the chart is not drawn
+
+
+def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
+    """Write `index.html` and one PNG per chart into `out_dir` (created); returns the paths written.
+
+    Raises LookupError when the study has no complete trial. A chart that needs more than the study
+    holds (importances need two complete trials; learning curves need adamtune's `curve` attribute) is
+    left out of both and named in the HTML.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        raise LookupError(f"study {study.study_name!r} has no complete trial yet; nothing to report")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    charts = _charts(study, trials, complete)
+    written = []
+    with warnings.catch_warnings(), matplotlib.rc_context():  # rcParams and style are restored afterwards
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Some regimes for parameter")  # PED-ANOVA on few trials
+        warnings.filterwarnings("ignore", message="Attempting to set identical")  # an axis with one value
+        plt.style.use("ggplot")  # what optuna's matplotlib plots use; the same look for ours
+        for chart in charts:
+            if chart.skipped:
+                continue
+            width, height = PNG_SIZES[chart.name]
+            size = (width / PNG_DPI, height / PNG_DPI)
+            matplotlib.rcParams.update({"figure.figsize": size, "figure.dpi": PNG_DPI,
+                                        "figure.constrained_layout.use": True})
+            fig = chart.png()
+            try:
+                fig.set_size_inches(*size)
+                path = out / f"{chart.name}.png"
+                fig.savefig(path, dpi=PNG_DPI, facecolor="white")
+                written.append(path)
+            finally:
+                plt.close(fig)
+        index = out / "index.html"
+        index.write_text(_html(study, trials, charts), encoding="utf-8")
+    return [index, *written]
+
+
+# ---------------------------------------------------------------- which charts, from which data
+
+
+def _objective(study: optuna.Study) -> str:
+    return study.user_attrs.get("spec", {}).get("objective", "objective value")
+
+
+def _baseline(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
+    return next((t for t in trials if t.user_attrs.get("baseline")), None)
+
+
+def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[FrozenTrial]) -> list[Chart]:
+    import optuna.visualization as pv
+    import optuna.visualization.matplotlib as mv
+
+    target = _objective(study)
+    best = study.best_trial
+    baseline = _baseline(trials)
+    in_all = [p for p in complete[0].params if all(p in t.params for t in complete)]
+    sliced = [p for p in SLICE_PARAMS if any(p in t.params for t in complete)]
+    parallel = [p for p in PARALLEL_PARAMS if p in in_all]
+    parallel = parallel if len(parallel) >= 2 else in_all[:10]
+    pruned = sum(t.state == TrialState.PRUNED for t in trials)
+
+    charts = [
+        Chart("optimization_history", "Optimization history",
+              f"{target} of every complete trial and the best so far; the dashed line is the baseline trial "
+              "(PyTorch's Adam defaults).",
+              lambda: _with_baseline_line(pv.plot_optimization_history(study, target_name=target), baseline),
+              lambda: _with_baseline_line(mv.plot_optimization_history(study, target_name=target), baseline)),
+        Chart("intermediate_values", "Intermediate values",
+              f"{target} reported after each epoch; {pruned} pruned trials end in a cross where the pruner "
+              "stopped them.",
+              lambda: _intermediate_plotly(study, trials, best, baseline),
+              lambda: _intermediate_png(study, trials, best, baseline)),
+        Chart("param_importances", "Hyperparameter importances",
+              f"How much of the variation in {target} each parameter explains (PED-ANOVA over complete trials).",
+              lambda: pv.plot_param_importances(study, evaluator=_evaluator(), target_name=target),
+              lambda: mv.plot_param_importances(study, evaluator=_evaluator(), target_name=target).figure),
+        Chart("parallel_coordinate", "Parallel coordinates",
+              "Complete trials across the Adam parameters and a few others; one line per trial, colored by "
+              f"{target}.",
+              lambda: _relabel_plotly(pv.plot_parallel_coordinate(study, params=parallel, target_name=target)),
+              lambda: _relabel_png(mv.plot_parallel_coordinate(study, params=parallel, target_name=target))),
+        Chart("slice", "Slices: " + ", ".join(p.replace("one_minus_beta2", "1 - beta2") for p in sliced),
+              f"{target} against each Adam parameter, complete trials only. beta2 is searched as 1 - beta2 on a "
+              "log scale; weight_decay exists only in trials with use_weight_decay.",
+              lambda: _relabel_plotly(pv.plot_slice(study, params=sliced, target_name=target)),
+              lambda: _relabel_png(mv.plot_slice(study, params=sliced, target_name=target))),
+        Chart("learning_curves", "Learning curves: best trial against the baseline",
+              f"Per-epoch training and validation loss, validation accuracy and learning rate of the best trial "
+              f"(#{best.number})" + (f" and the baseline trial (#{baseline.number})." if baseline else "."),
+              lambda: _curves_plotly(best, baseline), lambda: _curves_png(best, baseline)),
+    ]
+    if not any(True for _ in _intermediate_series(trials)):
+        charts[1].skipped = "no trial reported intermediate values"
+    if len(complete) < 2:
+        charts[2].skipped = "needs at least two complete trials"
+    if len(parallel) < 2:
+        charts[3].skipped = "needs two parameters that every complete trial has"
+    if not sliced:
+        charts[4].skipped = "the study has none of " + ", ".join(SLICE_PARAMS)
+    if not _curve(best).get("val_loss"):
+        charts[5].skipped = f"trial #{best.number} has no per-epoch `curve` attribute (not run by adamtune?)"
+    return charts
+
+
+def _evaluator():
+    from optuna.importance import PedAnovaImportanceEvaluator
+
+    return PedAnovaImportanceEvaluator()  # named: optuna's default changed between versions
+
+
+def _curve(trial: FrozenTrial | None) -> dict[str, list]:
+    return (trial.user_attrs.get("curve") or {}) if trial is not None else {}
+
+
+def _curve_trials(best: FrozenTrial, baseline: FrozenTrial | None) -> list[tuple[str, str, FrozenTrial]]:
+    """(label, color, trial) of the best trial and, when it is another one, the baseline trial."""
+    if baseline is not None and baseline.number == best.number:
+        return [(f"best = baseline #{best.number}", COLORS["best"], best)]
+    pairs = [(f"best #{best.number}", COLORS["best"], best)]
+    if baseline is not None:
+        pairs.append((f"baseline #{baseline.number}", COLORS["baseline"], baseline))
+    return pairs
+
+
+def _intermediate_series(trials: list[FrozenTrial]):
+    for t in trials:
+        if t.intermediate_values and t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            steps = sorted(t.intermediate_values)
+            yield t, steps, [t.intermediate_values[s] for s in steps]
+
+
+def _log_scale(trials: list[FrozenTrial]) -> bool:
+    values = [v for t in trials for v in t.intermediate_values.values()]
+    return bool(values) and min(values) > 0 and max(values) / min(values) > 10
+
+
+# ---------------------------------------------------------------- plotly (the HTML)
+
+
+def _with_baseline_line(fig_or_ax, baseline: FrozenTrial | None):
+    """A dashed horizontal line at the baseline trial's value, on a plotly figure or a matplotlib Axes."""
+    if baseline is None or baseline.state != TrialState.COMPLETE:
+        return fig_or_ax if hasattr(fig_or_ax, "to_html") else fig_or_ax.figure
+    label = f"baseline #{baseline.number}: {baseline.value:.4f}"
+    if hasattr(fig_or_ax, "to_html"):
+        fig_or_ax.add_hline(y=baseline.value, line_dash="dash", line_color=COLORS["baseline"],
+                            annotation_text=label, annotation_position="top right")
+        return fig_or_ax
+    fig_or_ax.axhline(baseline.value, linestyle="--", color=COLORS["baseline"], label=label)
+    fig_or_ax.legend(loc="upper right")
+    return fig_or_ax.figure
+
+
+def _relabel_plotly(fig):
+    """Axis titles: `one_minus_beta2` says what it is."""
+    def relabel(axis) -> None:  # slice: one axis title per parameter; parallel coordinates: tick labels
+        axis.update(title_text=LABELS.get(axis.title.text, axis.title.text))
+        if axis.ticktext:
+            axis.update(ticktext=[LABELS.get(text, text) for text in axis.ticktext])
+
+    fig.for_each_xaxis(relabel)
+    return fig
+
+
+def _intermediate_plotly(study, trials, best, baseline):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    shown = set()
+    for t, steps, values in _intermediate_series(trials):
+        kind, color, width = _intermediate_style(t, best, baseline)
+        fig.add_trace(go.Scatter(
+            x=steps, y=values, mode="lines", name=kind, legendgroup=kind, showlegend=kind not in shown,
+            line={"color": color, "width": width, "dash": "dot" if t.state == TrialState.PRUNED else "solid"},
+            opacity=1.0 if width > 1.5 else 0.6, hovertext=f"trial #{t.number} ({t.state.name.lower()}): "
+            + html.escape(t.user_attrs.get("summary", "")), hoverinfo="text+x+y"))
+        shown.add(kind)
+        if t.state == TrialState.PRUNED:
+            fig.add_trace(go.Scatter(x=steps[-1:], y=values[-1:], mode="markers", showlegend=False,
+                                     legendgroup=kind, marker={"symbol": "x", "size": 10, "color": color},
+                                     hovertext=f"trial #{t.number} pruned", hoverinfo="text"))
+    fig.update_layout(title="Intermediate values", xaxis_title="epoch", yaxis_title=_objective(study),
+                      template="plotly_white")
+    if _log_scale(trials):
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def _intermediate_style(t: FrozenTrial, best: FrozenTrial, baseline: FrozenTrial | None) -> tuple[str, str, float]:
+    if t.number == best.number:
+        return f"best #{t.number}", COLORS["best"], 3.0
+    if baseline is not None and t.number == baseline.number:
+        return f"baseline #{t.number}", COLORS["baseline"], 3.0
+    if t.state == TrialState.PRUNED:
+        return "pruned", COLORS["pruned"], 1.2
+    return "complete", COLORS["complete"], 1.2
+
+
+def _curves_plotly(best, baseline):
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("loss", "validation accuracy", "learning rate"))
+    for label, color, t in _curve_trials(best, baseline):
+        curve = _curve(t)
+        epochs = list(range(len(curve.get("val_loss", []))))
+        for col, key, dash, name in ((1, "train_loss", "dash", "train loss"), (1, "val_loss", "solid", "val loss"),
+                                     (2, "val_accuracy", "solid", "val accuracy"), (3, "lr", "solid", "lr")):
+            if curve.get(key):
+                fig.add_trace(go.Scatter(x=epochs, y=curve[key], mode="lines+markers", name=f"{label} {name}",
+                                         line={"color": color, "dash": dash}, marker={"size": 4}), row=1, col=col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(type="log", row=1, col=3)
+    fig.update_layout(title="Best trial against the baseline trial", template="plotly_white")
+    return fig
+
+
+# ---------------------------------------------------------------- matplotlib (the PNGs)
+
+
+def _relabel_png(axes):
+    """Axis titles and parameter tick labels say what `one_minus_beta2` is; log axes label decades only."""
+    import numpy as np
+    from matplotlib.ticker import NullFormatter
+
+    axes = np.atleast_1d(axes).ravel()
+    for ax in axes:
+        if ax.get_xlabel() in LABELS:
+            ax.set_xlabel(LABELS[ax.get_xlabel()])
+        if ax.get_xscale() == "log":
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ticks = [t.get_text() for t in ax.get_xticklabels()]
+        if any(t in LABELS for t in ticks):
+            ax.set_xticks(ax.get_xticks(), labels=[LABELS.get(t, t).replace(" (", "\n(") for t in ticks])
+    return axes[0].figure
+
+
+def _intermediate_png(study, trials, best, baseline):
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    # Drawn back to front: the many thin lines first, the best and baseline trials on top.
+    order = sorted(_intermediate_series(trials), key=lambda s: _intermediate_style(s[0], best, baseline)[2])
+    for t, steps, values in order:
+        _, color, width = _intermediate_style(t, best, baseline)
+        pruned = t.state == TrialState.PRUNED
+        ax.plot(steps, values, color=color, linewidth=width, linestyle=":" if pruned else "-",
+                alpha=1.0 if width > 1.5 else 0.6)
+        if pruned:
+            ax.plot(steps[-1], values[-1], marker="x", markersize=8, markeredgewidth=2, color=color)
+    handles = [Line2D([], [], color=COLORS["complete"], label="complete"),
+               Line2D([], [], color=COLORS["pruned"], linestyle=":", marker="x", label="pruned (cross: stopped)"),
+               Line2D([], [], color=COLORS["best"], linewidth=3, label=f"best #{best.number}")]
+    if baseline is not None and baseline.number != best.number:
+        handles.append(Line2D([], [], color=COLORS["baseline"], linewidth=3, label=f"baseline #{baseline.number}"))
+    ax.legend(handles=handles, loc="upper right")
+    if _log_scale(trials):
+        ax.set_yscale("log")
+    ax.set(title=f"Intermediate values of {study.study_name}", xlabel="epoch", ylabel=_objective(study))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+def _curves_png(best, baseline):
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure()
+    axes = fig.subplots(1, 3)
+    for label, color, t in _curve_trials(best, baseline):
+        curve = _curve(t)
+        epochs = list(range(len(curve.get("val_loss", []))))
+        if curve.get("train_loss"):
+            axes[0].plot(epochs, curve["train_loss"], color=color, linestyle="--", label=f"{label} train")
+        if curve.get("val_loss"):
+            axes[0].plot(epochs, curve["val_loss"], color=color, marker=".", label=f"{label} validation")
+        if curve.get("val_accuracy"):
+            axes[1].plot(epochs, curve["val_accuracy"], color=color, marker=".", label=label)
+        if curve.get("lr"):
+            axes[2].plot(epochs, curve["lr"], color=color, marker=".", label=label)
+    for ax, title in zip(axes, ("loss", "validation accuracy", "learning rate")):
+        ax.set(title=title, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    axes[2].set_yscale("log")
+    fig.suptitle("Best trial against the baseline trial (PyTorch's Adam defaults)")
+    return fig
+
+
+# ---------------------------------------------------------------- the page
+
+
+def _html(study: optuna.Study, trials: list[FrozenTrial], charts: list[Chart]) -> str:
+    from plotly.offline import get_plotlyjs
+
+    e = html.escape
+    spec = study.user_attrs.get("spec", {})
+    best, baseline = study.best_trial, _baseline(trials)
+    count = lambda s: sum(t.state == s for t in trials)  # noqa: E731
+    sections = []
+    for chart in charts:
+        if chart.skipped:
+            body = f'<p class="skipped">Not drawn: {e(chart.skipped)}.</p>'
+        else:
+            fig = chart.plotly()
+            fig.update_layout(height=PNG_SIZES[chart.name][1], margin={"l": 60, "r": 30, "t": 60, "b": 60})
+            body = fig.to_html(full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG,
+                               div_id=f"chart-{chart.name}")
+            body += f'<p class="png"><a href="{chart.name}.png">{chart.name}.png</a></p>'
+        sections.append(f'<section id="{chart.name}"><h2>{e(chart.title)}</h2><p>{e(chart.caption)}</p>{body}'
+                        "</section>")
+    rows = [_trial_row(t, best, baseline, anchor=True) for t in trials]
+    compared = [best] + ([baseline] if baseline is not None and baseline.number != best.number else [])
+    comparison = [_trial_row(t, best, baseline) for t in compared]
+    sampled = best.user_attrs.get("params", best.params)
+    params = "".join(f"<tr><td>{e(k)}</td><td>{e(_fmt(v))}</td></tr>" for k, v in sampled.items())
+    header = ("<tr><th>#</th><th>state</th><th>value</th><th>val_accuracy</th><th>epochs</th><th>seconds</th>"
+              "<th>configuration</th><th>note</th></tr>")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{e(study.study_name)}: adamtune report</title>
+<style>{_CSS}</style>
+<script type="text/javascript">{get_plotlyjs()}</script>
+</head>
+<body>
+<h1>Study {e(study.study_name)}</h1>
+<p>{e(str(spec.get("dataset", "?")))}/{e(str(spec.get("model", "?")))}, {e(str(spec.get("epochs", "?")))} epochs,
+{study.direction.name.lower()} {e(_objective(study))}. {len(trials)} trials: {count(TrialState.COMPLETE)} complete,
+{count(TrialState.PRUNED)} pruned, {count(TrialState.FAIL)} failed,
+{count(TrialState.RUNNING) + count(TrialState.WAITING)} running or waiting.</p>
+<h2>Best trial against the baseline</h2>
+<table class="trials">{header}{"".join(comparison)}</table>
+<h3>Best trial #{best.number} sampled</h3>
+<table class="params">{params}</table>
+{"".join(sections)}
+<section id="trials"><h2>All trials</h2>
+<table class="trials">{header}{"".join(rows)}</table></section>
+</body>
+</html>
+"""
+
+
+def _trial_row(t: FrozenTrial, best: FrozenTrial, baseline: FrozenTrial | None, anchor: bool = False) -> str:
+    a = t.user_attrs
+    note = "; ".join(x for x in ("best" if t.number == best.number else "",
+                                 "baseline" if baseline is not None and t.number == baseline.number else "",
+                                 a.get("pruned_reason", "")) if x)
+    cells = [t.number, t.state.name.lower(), t.value, a.get("val_accuracy"), _epochs(t), _seconds(t),
+             a.get("summary", ""), note]
+    state = t.state.name.lower()
+    row_id = f' id="trial-{t.number}"' if anchor else ""  # in the table of all trials only: ids are unique
+    return (f'<tr class="{state}"{row_id}>'
+            + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in cells) + "</tr>")
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1500px;
+       padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+tr.pruned td { color: #a04a00; }
+tr.fail td { color: #b00020; }
+section { margin-top: 2.5em; }
+p.skipped { color: #a04a00; font-style: italic; }
+p.png { font-size: 0.85em; }
+"""
+
+
+# ---------------------------------------------------------------- export --top K, export --format csv
+
+
+def top_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
+    """The `k` best complete trials, best first (ties: lower trial number first)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise LookupError(f"study {study.study_name!r} has no complete trial yet")
+    sign = 1 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1
+    return sorted(complete, key=lambda t: (sign * t.value, t.number))[:k]
+
+
+def trials_csv(trials: Sequence[FrozenTrial], param_order: Sequence[str] = ()) -> str:
+    """One CSV row per trial: number, state, value, `params_NAME` (the sampled values by their public names,
+    as in the export: beta2, not one_minus_beta2), val_accuracy, epochs trained, duration in seconds.
+    Columns follow `param_order` (the study's search space), then any other parameter as first seen."""
+    sampled = [t.user_attrs.get("params", t.params) for t in trials]
+    names = [n for n in param_order if any(n in s for s in sampled)]
+    for s in sampled:
+        names.extend(n for n in s if n not in names)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["number", "state", "value", *(f"params_{n}" for n in names), "val_accuracy", "epochs",
+                     "duration"])
+    for t, s in zip(trials, sampled):
+        writer.writerow([t.number, t.state.name, _csv(t.value), *(_csv(s.get(n)) for n in names),
+                         _csv(t.user_attrs.get("val_accuracy")), _epochs(t), _csv(_seconds(t))])
+    return buffer.getvalue()
+
+
+def _csv(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _epochs(t: FrozenTrial) -> int:
+    return len((t.user_attrs.get("curve") or {}).get("val_loss", []))
+
+
+def _seconds(t: FrozenTrial) -> float | None:
+    return t.duration.total_seconds() if t.duration is not None else None
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if value and (abs(value) < 1e-3 or abs(value) >= 1e4) else f"{value:.4f}"
+    return str(value)
