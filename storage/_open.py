@@ -54,7 +54,9 @@ def engine_options(url: str) -> dict:
 
 def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storages.BaseStorage:
     """The storage for `url` (tables created on first use); failures become StorageError."""
-    with storage_errors(url):
+    with storage_errors(url), warnings.catch_warnings():
+        # Heartbeats and the file journal are marked experimental but are Optuna's documented answers.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if url.startswith("journal://"):
             return _journal(url)
         if url.startswith("grpc://"):
@@ -81,9 +83,7 @@ def _journal(url: str) -> optuna.storages.BaseStorage:
     path = url[len("journal://"):]
     if not path:
         raise ValueError("journal URL needs a file: journal:///absolute/path/study.log")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.JournalStorage(JournalFileBackend(path))
+    return optuna.storages.JournalStorage(JournalFileBackend(path))
 
 
 def _grpc(url: str) -> optuna.storages.BaseStorage:

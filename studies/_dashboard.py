@@ -8,6 +8,7 @@ app and answers 403 to every request that is not a read.
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -39,9 +40,13 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve(storage, host: str, port: int, *, read_only: bool) -> None:
+def serve(storage, host: str, port: int, *, read_only: bool, artifacts: str | None = None) -> None:
+    """Serve until interrupted; trial artifacts (learning curves, best config) come from `artifacts`."""
     import optuna_dashboard
 
-    app = optuna_dashboard.wsgi(storage)
+    from ._artifacts import artifact_store
+
+    store = artifact_store(artifacts) if artifacts and Path(artifacts).is_dir() else None
+    app = optuna_dashboard.wsgi(storage, artifact_store=store)
     server = make_server(host, port, refuse_writes(app) if read_only else app, handler_class=_QuietHandler)
     server.serve_forever()

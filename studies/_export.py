@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+import csv
+import io
+from typing import Any, Sequence
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from training import ConfigError, TrainConfig, evaluate, fit, load_dataset, pick_device
 
@@ -109,3 +111,42 @@ def _save(out: Path, model, config: TrainConfig, metrics: dict) -> None:
     torch.save(model.state_dict(), out / "model.pt")
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def top_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
+    """The `k` best complete trials, best first (ties: lower trial number first)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise LookupError(f"study {study.study_name!r} has no complete trial yet")
+    sign = 1 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1
+    return sorted(complete, key=lambda t: (sign * t.value, t.number))[:k]
+
+
+def trials_csv(trials: Sequence[FrozenTrial], param_order: Sequence[str] = ()) -> str:
+    """One CSV row per trial: number, state, value, `params_NAME` (the sampled values by their public names,
+    as in the export: beta2, not one_minus_beta2), val_accuracy, epochs trained, duration in seconds.
+    Columns follow `param_order` (the study's search space), then any other parameter as first seen."""
+    sampled = [t.user_attrs.get("params", t.params) for t in trials]
+    names = [n for n in param_order if any(n in s for s in sampled)]
+    for s in sampled:
+        names.extend(n for n in s if n not in names)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["number", "state", "value", *(f"params_{n}" for n in names), "val_accuracy", "epochs",
+                     "duration"])
+    for t, s in zip(trials, sampled):
+        writer.writerow([t.number, t.state.name, _csv(t.value), *(_csv(s.get(n)) for n in names),
+                         _csv(t.user_attrs.get("val_accuracy")), epochs_trained(t), _csv(duration_seconds(t))])
+    return buffer.getvalue()
+
+
+def _csv(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def epochs_trained(t: FrozenTrial) -> int:
+    return len((t.user_attrs.get("curve") or {}).get("val_loss", []))
+
+
+def duration_seconds(t: FrozenTrial) -> float | None:
+    return t.duration.total_seconds() if t.duration is not None else None

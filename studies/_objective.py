@@ -15,6 +15,7 @@ import torch
 from training import DivergedError, EpochRecord, FitResult, TrainConfig, fit, load_dataset
 from training.checkpoint import Checkpoint
 
+from ._artifacts import artifact_store, upload_config, upload_curve, write_note
 from ._spec import StudySpec
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -44,7 +45,9 @@ class Objective:
         self.device = device
         self.data = load_dataset(spec.dataset, data_root, device)
         self.on_epoch = on_epoch  # progress display hook: (trial number, EpochRecord)
-        self.artifacts = Path(artifacts or spec.artifacts) / spec.name
+        root = Path(artifacts or spec.artifacts)
+        self.artifacts = root / spec.name
+        self.store = artifact_store(root)
         self.current: int | None = None  # trial number in progress, for clean-up after an interruption
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -61,10 +64,12 @@ class Objective:
         values = self.spec.space.sample(trial)
         config = self.spec.config_for(values, seed=self.spec.seed + origin)
         checkpoint = Checkpoint(self.artifacts / f"trial-{origin}" / "checkpoint.pt")
+        summary = describe(config)
         trial.set_user_attr("params", self.spec.space.sampled(values))
         trial.set_user_attr("config", config.to_dict())
-        trial.set_user_attr("summary", describe(config))
+        trial.set_user_attr("summary", summary)
         trial.set_user_attr("worker", WORKER)
+        write_note(trial, summary, self.spec.space.sampled(values))
         curve: dict[str, list] = {"train_loss": [], "val_loss": [], "val_accuracy": [], "lr": [], "seconds": []}
 
         def report(record: EpochRecord) -> None:
@@ -87,10 +92,10 @@ class Objective:
                          checkpoint=checkpoint)
         except DivergedError as exc:
             trial.set_user_attr("pruned_reason", f"diverged: {exc}")
-            self._finished(checkpoint)
+            self._finished(checkpoint, trial, curve, summary)
             raise optuna.TrialPruned(f"diverged: {exc}") from None
         except optuna.TrialPruned:
-            self._finished(checkpoint)
+            self._finished(checkpoint, trial, curve, summary)
             raise
         # Anything else (interrupted, store lost) keeps the checkpoint so the retry resumes from it.
         trial.set_user_attr("best_epoch", result.best_epoch)
@@ -102,10 +107,14 @@ class Objective:
         value = result.val_loss if self.spec.objective == "val_loss" else result.val_accuracy
         if _improves(trial.study, value):
             self._keep_best(result, trial.number)
-        self._finished(checkpoint)
+            upload_config(trial, config.to_dict(), self.store)
+        self._finished(checkpoint, trial, curve, summary)
         return value
 
-    def _finished(self, checkpoint: Checkpoint) -> None:
+    def _finished(self, checkpoint: Checkpoint, trial: optuna.Trial, curve: dict, summary: str) -> None:
+        """A finished (complete or pruned) trial: its curve goes to the dashboard, its checkpoint away."""
+        if curve["val_loss"]:
+            upload_curve(trial, curve, self.store, f"trial {trial.number}: {summary}")
         if not self.spec.keep_checkpoints:
             checkpoint.remove()
             with_dir = checkpoint.path.parent

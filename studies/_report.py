@@ -7,9 +7,7 @@ plotly and matplotlib are imported inside the functions that draw, so `export` s
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,8 @@ from typing import Any, Callable, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from ._export import duration_seconds, epochs_trained
 
 PNG_DPI = 100
 # Every PNG has exactly this many pixels (width, height); the HTML charts use the same height.
@@ -408,7 +408,7 @@ def _trial_row(t: FrozenTrial, best: FrozenTrial, baseline: FrozenTrial | None, 
     note = "; ".join(x for x in ("best" if t.number == best.number else "",
                                  "baseline" if baseline is not None and t.number == baseline.number else "",
                                  a.get("pruned_reason", "")) if x)
-    cells = [t.number, t.state.name.lower(), t.value, a.get("val_accuracy"), _epochs(t), _seconds(t),
+    cells = [t.number, t.state.name.lower(), t.value, a.get("val_accuracy"), epochs_trained(t), duration_seconds(t),
              a.get("summary", ""), note]
     state = t.state.name.lower()
     row_id = f' id="trial-{t.number}"' if anchor else ""  # in the table of all trials only: ids are unique
@@ -428,48 +428,6 @@ section { margin-top: 2.5em; }
 p.skipped { color: #a04a00; font-style: italic; }
 p.png { font-size: 0.85em; }
 """
-
-
-# ---------------------------------------------------------------- export --top K, export --format csv
-
-
-def top_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
-    """The `k` best complete trials, best first (ties: lower trial number first)."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        raise LookupError(f"study {study.study_name!r} has no complete trial yet")
-    sign = 1 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1
-    return sorted(complete, key=lambda t: (sign * t.value, t.number))[:k]
-
-
-def trials_csv(trials: Sequence[FrozenTrial], param_order: Sequence[str] = ()) -> str:
-    """One CSV row per trial: number, state, value, `params_NAME` (the sampled values by their public names,
-    as in the export: beta2, not one_minus_beta2), val_accuracy, epochs trained, duration in seconds.
-    Columns follow `param_order` (the study's search space), then any other parameter as first seen."""
-    sampled = [t.user_attrs.get("params", t.params) for t in trials]
-    names = [n for n in param_order if any(n in s for s in sampled)]
-    for s in sampled:
-        names.extend(n for n in s if n not in names)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["number", "state", "value", *(f"params_{n}" for n in names), "val_accuracy", "epochs",
-                     "duration"])
-    for t, s in zip(trials, sampled):
-        writer.writerow([t.number, t.state.name, _csv(t.value), *(_csv(s.get(n)) for n in names),
-                         _csv(t.user_attrs.get("val_accuracy")), _epochs(t), _csv(_seconds(t))])
-    return buffer.getvalue()
-
-
-def _csv(value: Any) -> Any:
-    return "" if value is None else value
-
-
-def _epochs(t: FrozenTrial) -> int:
-    return len((t.user_attrs.get("curve") or {}).get("val_loss", []))
-
-
-def _seconds(t: FrozenTrial) -> float | None:
-    return t.duration.total_seconds() if t.duration is not None else None
 
 
 def _fmt(value: Any) -> str:

@@ -7,6 +7,8 @@ from typing import Any, Sequence
 import optuna
 from optuna.trial import TrialState
 
+from ._export import duration_seconds, epochs_trained
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[_cell(v) for v in row] for row in rows]
@@ -41,10 +43,8 @@ def trials_table(study: optuna.Study) -> str:
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
-        epochs = len(a.get("curve", {}).get("val_loss", []))
-        seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
         note = "baseline" if a.get("baseline") else a.get("pruned_reason", "")
-        rows.append([t.number, t.state.name.lower(), t.value, a.get("val_accuracy"), epochs, seconds,
+        rows.append([t.number, t.state.name.lower(), t.value, a.get("val_accuracy"), epochs_trained(t), duration_seconds(t),
                      a.get("summary", ""), note])
     return table(["#", "state", "value", "val_acc", "epochs", "seconds", "configuration", "note"], rows)
 

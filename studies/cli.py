@@ -129,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     storage_flag(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--artifacts", metavar="DIR", default=os.environ.get("ADAMTUNE_ARTIFACTS", "adamtune-artifacts"),
+                   help="artifacts root the workers write to, so trials show their learning curves "
+                   "(default: $ADAMTUNE_ARTIFACTS, else ./adamtune-artifacts)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--read-only", action="store_true", default=None, help="refuse every request that would "
                       "change the store with 403 (the default when --host is not a loopback address)")
@@ -324,8 +327,7 @@ def _best(args) -> int:
 
 
 def _export(args) -> int:
-    from ._export import best_trial, export_trial
-    from ._report import top_trials, trials_csv
+    from ._export import best_trial, export_trial, top_trials, trials_csv
 
     if args.top is not None and args.top < 1:
         raise _input_error("export", "--top", f"must be >= 1, got {args.top}")
@@ -390,7 +392,7 @@ def _dashboard(args) -> int:
     if not is_loopback(args.host):
         print(f"warning: bound to {args.host}, reachable from other hosts; optuna-dashboard has no "
               "authentication", file=sys.stderr)
-    serve(storage, args.host, args.port, read_only=read_only)
+    serve(storage, args.host, args.port, read_only=read_only, artifacts=args.artifacts)
     return 0
 
 

@@ -47,3 +47,39 @@ def test_dashboard_lists_the_studies_of_the_store(tmp_path):
         server.terminate()
         _, err = server.communicate(timeout=10)
     assert f"on http://127.0.0.1:{port}/" in err
+
+
+def test_dashboard_shows_each_trials_note_and_learning_curve(tmp_path):
+    from conftest import write_study
+    from studies import load_study_file, run_study
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    spec = load_study_file(write_study(tmp_path, "curves", n_trials=3, epochs=2))
+    run_study(spec, url, progress=False, artifacts=str(tmp_path / "art"))
+    port = free_port()
+    server = subprocess.Popen([ADAMTUNE, "dashboard", "--storage", url, "--port", str(port),
+                               "--artifacts", str(tmp_path / "art")], stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                studies = json.loads(urllib.request.urlopen(f"{base}/api/studies", timeout=5).read())
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.3)
+        study_id = studies["study_summaries"][0]["study_id"]
+        detail = json.loads(urllib.request.urlopen(f"{base}/api/studies/{study_id}", timeout=10).read())
+        for trial in detail["trials"]:
+            assert trial["note"]["body"].startswith("**Adam"), "the note says the configuration in words"
+            pngs = [a for a in trial["artifacts"] if a["mimetype"] == "image/png"]
+            assert len(pngs) == 1
+            png = urllib.request.urlopen(
+                f"{base}/artifacts/{study_id}/{trial['trial_id']}/{pngs[0]['artifact_id']}", timeout=10).read()
+            assert png.startswith(b"\x89PNG")
+        best = next(t for t in detail["trials"] if t["number"] == detail["best_trials"][0]["number"])
+        assert any(a["mimetype"] == "application/json" for a in best["artifacts"]), "best trial's config"
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
