@@ -54,7 +54,7 @@ def engine_options(url: str) -> dict:
 
 def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storages.BaseStorage:
     """The storage for `url` (tables created on first use); failures become StorageError."""
-    with storage_errors(url), warnings.catch_warnings():
+    with storage_errors(url, opening=True), warnings.catch_warnings():
         # Heartbeats and the file journal are marked experimental but are Optuna's documented answers.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if url.startswith("journal://"):
@@ -92,8 +92,10 @@ def _grpc(url: str) -> optuna.storages.BaseStorage:
 
 
 @contextlib.contextmanager
-def storage_errors(url: str) -> Iterator[None]:
-    """Turn SQLAlchemy/driver/Optuna store errors into one StorageError with the password removed."""
+def storage_errors(url: str, opening: bool = False) -> Iterator[None]:
+    """Turn SQLAlchemy/driver/Optuna store errors into one StorageError with the password removed.
+    While `opening`, also the errors opening a store raises (bad URL, missing driver, old schema,
+    unreadable journal file); later, those mean something else and propagate unchanged."""
     try:
         yield
     except StorageError:
@@ -101,8 +103,10 @@ def storage_errors(url: str) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - classified just below; anything else propagates
         from sqlalchemy.exc import SQLAlchemyError
 
-        if not isinstance(exc, (SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError,
-                                ValueError, ImportError, OSError)):
+        kinds = (SQLAlchemyError, optuna.exceptions.StorageInternalError)
+        if opening:
+            kinds += (RuntimeError, ValueError, ImportError, OSError)
+        if not isinstance(exc, kinds):
             raise
         text = str(exc)
         message = redact(f"{type(exc).__name__}: {text}".splitlines()[0], url)

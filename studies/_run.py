@@ -87,9 +87,10 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
     budget = n_trials or spec.n_trials
     timeout = timeout if timeout is not None else spec.timeout
     start = time.perf_counter()
-    with storage_errors(storage_url):
-        storage = _with_reconnect(lambda: open_storage(storage_url, spec.heartbeat), spec, storage_url)
+    storage = _with_reconnect(lambda: open_storage(storage_url, spec.heartbeat), spec, storage_url)
+    with storage_errors(storage_url, opening=True):
         study, created = _with_reconnect(lambda: create_or_join(spec, storage), spec, storage_url)
+    with storage_errors(storage_url):
         if finished_count(study) >= budget:
             return RunSummary(study, created, 0, time.perf_counter() - start)
         bar = _progress_bar(budget, finished_count(study), spec.name, progress)
@@ -133,7 +134,13 @@ def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
         except KeyboardInterrupt:
             _retry_interrupted(study, objective, spec)
             raise
-        except Exception as exc:  # noqa: BLE001 - only a lost store is waited out; the rest propagates
+        except Exception as exc:  # noqa: BLE001 - a lost store is waited out, a taken-over trial skipped
+            if _taken_over(objective, exc):
+                log.warning("trial %s outlived its heartbeat grace period and was failed and retried by another "
+                            "worker; going on with the next trial (raise heartbeat.grace_period if this repeats)",
+                            objective.current)
+                objective.current = None
+                continue
             if not is_store_error(exc):
                 raise
             log.warning("lost the study store (%s); waiting up to %.0f s for it",
@@ -141,6 +148,16 @@ def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
             _with_reconnect(lambda: _retry_interrupted(study, objective, spec), spec, url)
             if _with_reconnect(lambda: finished_count(study), spec, url) >= budget:
                 return
+
+
+def _taken_over(objective: Objective, exc: Exception) -> bool:
+    """Another worker judged our trial stale (heartbeat missed for a grace period), failed it and
+    queued its retry; Optuna then refuses our writes to it ("has already finished and can not be
+    updated", or "Cannot tell a FAIL trial" when we report its result). Not this worker's failure."""
+    if objective.current is None:
+        return False
+    return isinstance(exc, optuna.exceptions.UpdateFinishedTrialError) or (
+        type(exc) is ValueError and str(exc).startswith("Cannot tell a "))
 
 
 def _retry_interrupted(study: optuna.Study, objective: Objective, spec: StudySpec) -> None:

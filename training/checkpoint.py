@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,17 @@ class Checkpoint:
         self.path = Path(path)
 
     def save(self, state: dict[str, Any]) -> None:
+        """Write to a temporary file of this writer's own, then rename: workers on a shared volume
+        may save the same path at once (the best weights), and each rename is atomic."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(self.path.name + ".partial")
-        torch.save(state, partial)
-        os.replace(partial, self.path)
+        fd, partial = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(state, fh)
+            os.replace(partial, self.path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
 
     def load(self) -> dict[str, Any] | None:
         if not self.path.exists():
@@ -29,5 +37,3 @@ class Checkpoint:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
-        with_partial = self.path.with_name(self.path.name + ".partial")
-        with_partial.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from conftest import adamtune, postgres_url
-from reliability_tests.workers import epochs_of, finish, reliability_study, spawn, trials, wait_for
+from reliability_tests.workers import epochs_of, finish, reliability_study, spawn, tally, trials, wait_for
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -46,7 +46,8 @@ def assert_full_curves(all_trials, epochs):
             assert epochs_of(t) == epochs
 
 
-def test_sigkilled_worker_trial_is_retried_and_resumed(tmp_path, pg):
+def test_sigkilled_worker_trial_is_retried_and_resumed(tmp_path, pg, record_property):
+    started = time.monotonic()
     url, names = pg
     name = unique("kill")
     names.append(name)
@@ -72,11 +73,13 @@ def test_sigkilled_worker_trial_is_retried_and_resumed(tmp_path, pg):
     assert retry.user_attrs["config"]["seed"] == killed.user_attrs["config"]["seed"]
     assert retry.user_attrs["resumed_epochs"] >= 2, "the retry resumed from the checkpoint, not epoch 0"
     assert_full_curves(all_trials, 6)
+    tally(record_property, "SIGKILL one worker mid-trial (PostgreSQL)", 4, all_trials, started)
     assert not list((tmp_path / "artifacts" / name).glob("trial-*/checkpoint.pt")), "checkpoints are removed"
     assert (tmp_path / "artifacts" / name / "best" / "model.pt").exists()
 
 
-def test_dropped_connections_are_waited_out(tmp_path, pg):
+def test_dropped_connections_are_waited_out(tmp_path, pg, record_property):
+    started = time.monotonic()
     url, names = pg
     name = unique("drop")
     names.append(name)
@@ -103,6 +106,7 @@ def test_dropped_connections_are_waited_out(tmp_path, pg):
     assert complete_before.items() <= after.items(), "no COMPLETE trial is lost or changed"
     assert all(t.state != TrialState.RUNNING for t in all_trials)
     assert_full_curves(all_trials, 6)
+    tally(record_property, "pg_terminate_backend x3 on workers' sessions", 2, all_trials, started)
 
 
 def test_store_gone_for_longer_than_reconnect_timeout_is_a_clear_error(tmp_path):
@@ -113,7 +117,8 @@ def test_store_gone_for_longer_than_reconnect_timeout_is_a_clear_error(tmp_path)
     assert "unreachable for 2 s (reconnect_timeout)" in output and "hush" not in output
 
 
-def test_sigterm_fails_the_trial_queues_its_retry_and_exits(tmp_path, pg):
+def test_sigterm_fails_the_trial_queues_its_retry_and_exits(tmp_path, pg, record_property):
+    started = time.monotonic()
     url, names = pg
     name = unique("term")
     names.append(name)
@@ -136,11 +141,14 @@ def test_sigterm_fails_the_trial_queues_its_retry_and_exits(tmp_path, pg):
 
     (code, output), = finish([spawn("run", str(study), "--storage", url)])
     assert code == 0, output
-    resumed = [t for t in trials(url, name) if t.user_attrs.get("retry_of") == victim.number]
+    all_trials = trials(url, name)
+    resumed = [t for t in all_trials if t.user_attrs.get("retry_of") == victim.number]
     assert resumed[0].state == TrialState.COMPLETE and resumed[0].user_attrs["resumed_epochs"] >= 1
+    tally(record_property, "SIGTERM mid-trial, then a new worker", 1, all_trials, started)
 
 
-def test_workers_started_at_once_create_one_study_with_one_baseline(tmp_path, pg):
+def test_workers_started_at_once_create_one_study_with_one_baseline(tmp_path, pg, record_property):
+    started = time.monotonic()
     url, names = pg
     name = unique("race")
     names.append(name)
@@ -151,10 +159,12 @@ def test_workers_started_at_once_create_one_study_with_one_baseline(tmp_path, pg
     assert sum(bool(t.user_attrs.get("baseline")) for t in all_trials) == 1
     assert 4 <= len([t for t in all_trials if t.state in FINISHED]) <= 7
     assert len({t.user_attrs["worker"] for t in all_trials}) >= 2, "trials record which worker ran them"
+    tally(record_property, "4 workers racing create_study (PostgreSQL)", 4, all_trials, started)
 
 
 @pytest.mark.parametrize("store", ["sqlite", "journal"])
-def test_four_local_processes_with_workers_flag(tmp_path, store):
+def test_four_local_processes_with_workers_flag(tmp_path, store, record_property):
+    started = time.monotonic()
     url = f"sqlite:///{tmp_path / 'w.db'}" if store == "sqlite" else f"journal:///{tmp_path / 'w.log'}"
     study = reliability_study(tmp_path, "local", n_trials=12, epochs=2)
     (code, output), = finish([spawn("run", str(study), "--storage", url, "--workers", "4")])
@@ -163,9 +173,11 @@ def test_four_local_processes_with_workers_flag(tmp_path, store):
     all_trials = trials(url, "local")
     assert 12 <= len([t for t in all_trials if t.state in FINISHED]) <= 15
     assert len({t.user_attrs["worker"] for t in all_trials}) >= 2
+    tally(record_property, f"run --workers 4 on {store}", 4, all_trials, started)
 
 
-def test_a_long_epoch_is_not_mistaken_for_a_dead_worker(tmp_path, pg):
+def test_a_long_epoch_is_not_mistaken_for_a_dead_worker(tmp_path, pg, record_property):
+    started = time.monotonic()
     """Epochs of ~4 s against a 2 s grace period: the heartbeat thread keeps beating during the epoch,
     so the trial is neither failed nor retried (Optuna's "has already finished" trap)."""
     url, names = pg
@@ -181,6 +193,7 @@ def test_a_long_epoch_is_not_mistaken_for_a_dead_worker(tmp_path, pg):
     assert max(max(t.user_attrs["curve"]["seconds"]) for t in all_trials) > 2, "an epoch outlasted the grace period"
     assert 2 <= len(all_trials) <= 3 and all(t.state == TrialState.COMPLETE for t in all_trials)
     assert not any("retry_of" in t.user_attrs for t in all_trials)
+    tally(record_property, "4 s epochs, 2 s grace period", 2, all_trials, started)
 
 
 def test_listing_trials_fails_a_dead_workers_trial(tmp_path, pg):
@@ -199,3 +212,26 @@ def test_listing_trials_fails_a_dead_workers_trial(tmp_path, pg):
     states = {t.number: t.state for t in trials(url, name)}
     assert states[victim.number] == TrialState.FAIL
     assert list(states.values()).count(TrialState.WAITING) == 1
+
+
+def test_a_worker_whose_trial_was_taken_over_goes_on(tmp_path, pg, record_property):
+    """If other workers judge a live worker's trial stale (an overloaded host missing its heartbeats),
+    they fail it and queue its retry; the live worker's writes are then refused, and it must go on
+    with the next trial instead of crashing. The test plays the other worker, with Optuna's own callback."""
+    started = time.monotonic()
+    url, names = pg
+    name = unique("taken")
+    names.append(name)
+    study_file = reliability_study(tmp_path, name, n_trials=3, epochs=25)
+    worker = spawn("run", str(study_file), "--storage", url)
+    victim = wait_for(lambda: running_trial_of(url, name, worker.pid, 1), 120, "a trial with one epoch")
+    study = optuna.load_study(study_name=name, storage=url)
+    study.tell(victim.number, state=TrialState.FAIL)
+    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)(study, study.trials[victim.number])
+    (code, output), = finish([worker])
+    assert code == 0, output
+    assert f"trial {victim.number} outlived its heartbeat grace period" in output
+    all_trials = trials(url, name)
+    retry = next(t for t in all_trials if t.user_attrs.get("retry_of") == victim.number)
+    assert retry.state == TrialState.COMPLETE
+    tally(record_property, "a live worker's trial failed as stale by another", 1, all_trials, started)

@@ -75,3 +75,19 @@ def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
 
 def epochs_of(trial: optuna.trial.FrozenTrial) -> int:
     return len(trial.user_attrs.get("curve", {}).get("val_loss", []))
+
+
+def tally(record_property, scenario: str, workers: int, all_trials, started: float) -> None:
+    """One row of the reliability table (pytest --junitxml keeps it): trials finished, retried, lost.
+    A trial is lost when it failed and nothing retried it, or is still RUNNING."""
+    from optuna.trial import TrialState
+
+    retried_numbers = {t.user_attrs["retry_of"] for t in all_trials if "retry_of" in t.user_attrs}
+    lost = [t.number for t in all_trials if t.state == TrialState.RUNNING
+            or (t.state == TrialState.FAIL and t.number not in retried_numbers
+                and not any(t.number in (u.system_attrs.get("retry_history") or []) for u in all_trials))]
+    row = {"scenario": scenario, "workers": workers,
+           "finished": sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in all_trials),
+           "retried": len(retried_numbers), "lost": len(lost), "wall_s": round(time.monotonic() - started, 1)}
+    record_property("tally", row)
+    assert not lost, f"lost trials {lost}"
