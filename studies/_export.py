@@ -145,7 +145,7 @@ def _csv(value: Any) -> Any:
 
 
 def epochs_trained(t: FrozenTrial) -> int:
-    return len((t.user_attrs.get("curve") or {}).get("val_loss", []))
+    return len(t.intermediate_values)
 
 
 def duration_seconds(t: FrozenTrial) -> float | None:

@@ -75,7 +75,8 @@ class Objective:
         def report(record: EpochRecord) -> None:
             for key in curve:
                 curve[key].append(getattr(record, key))
-            trial.set_user_attr("curve", curve)
+            # One store write per epoch (the intermediate value; it is what pruners and the dashboard
+            # read live); the full curve is written once, when the trial ends.
             trial.report(getattr(record, self.spec.objective), record.epoch)
             if self.on_epoch:
                 self.on_epoch(trial.number, record)
@@ -113,6 +114,7 @@ class Objective:
 
     def _finished(self, checkpoint: Checkpoint, trial: optuna.Trial, curve: dict, summary: str) -> None:
         """A finished (complete or pruned) trial: its curve goes to the dashboard, its checkpoint away."""
+        trial.set_user_attr("curve", curve)
         if curve["val_loss"]:
             upload_curve(trial, curve, self.store, f"trial {trial.number}: {summary}")
         if not self.spec.keep_checkpoints:

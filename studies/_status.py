@@ -42,7 +42,7 @@ def status_text(study: optuna.Study, storage) -> str:
         for t in running:
             beat = beats.get(t.number)
             ago = f"{(now - beat).total_seconds():.0f} s ago" if beat else "no heartbeat"
-            epochs = len(t.user_attrs.get("curve", {}).get("val_loss", []))
+            epochs = len(t.intermediate_values)
             rows.append([t.number, t.user_attrs.get("worker", "?"), epochs, ago, t.user_attrs.get("summary", "")])
         lines += ["", table(["running", "worker", "epochs done", "last heartbeat", "configuration"], rows)]
     return "\n".join(lines)

@@ -74,7 +74,7 @@ def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def epochs_of(trial: optuna.trial.FrozenTrial) -> int:
-    return len(trial.user_attrs.get("curve", {}).get("val_loss", []))
+    return len(trial.intermediate_values)
 
 
 def tally(record_property, scenario: str, workers: int, all_trials, started: float) -> None:
