@@ -46,7 +46,9 @@ class Augmentation:
             tx = tx + shifts[:, 0] * 2.0 / w
             ty = ty + shifts[:, 1] * 2.0 / h
         theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        # affine_grid's own (B, H*W, 3) x (B, 3, 2) bmm is slow on CPU; one broadcast matmul against the
+        # shared pixel grid gives the same grid (to float rounding) in half the time.
+        grid = torch.matmul(_pixel_grid(h, w, x.device, x.dtype), theta.transpose(1, 2)).view(b, h, w, 2)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     def erase(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -67,3 +69,10 @@ class Augmentation:
                   & (cols >= left.view(b, 1, 1)) & (cols < (left + ew).view(b, 1, 1)))
         chosen = (u[:, 4] < self.random_erasing).view(b, 1, 1)
         return x.masked_fill((inside & chosen).unsqueeze(1), 0.0)
+
+
+def _pixel_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(H*W, 3): each pixel centre's (x, y, 1) in affine_grid's [-1, 1] coordinates (align_corners=False)."""
+    ys = (torch.arange(h, device=device, dtype=dtype) * 2 + 1) / h - 1
+    xs = (torch.arange(w, device=device, dtype=dtype) * 2 + 1) / w - 1
+    return torch.stack([xs.repeat(h), ys.repeat_interleave(w), torch.ones(h * w, device=device, dtype=dtype)], 1)
