@@ -1,0 +1,183 @@
+"""Study efficiency: adamtune against the study a user writes from Optuna's pytorch_simple example.
+
+Both tune Adam's lr, beta1, beta2 and weight decay (the ranges of search_spaces/adam.yaml, weight
+decay log-uniform without its on/off switch) for the article's MLP (64-128-10 on 8x8 digits, ReLU,
+batch 64, 20 epochs), on the same train/validation split (`training.load_dataset('digits')`), with
+the same sampler (TPE, seed, 6 start-up trials), each for the same wall-clock budget:
+
+  (a) hand-written, as pytorch_simple does it: in-memory study, suggest_* in the objective, data as
+      float tensors in [0, 1] through TensorDataset/DataLoader(batch_size=64, shuffle=True), per-epoch
+      validation, the last epoch's validation accuracy returned and maximized, no pruning
+  (b) adamtune: `studies.run_study` on a temporary SQLite store with a study file restricted to the
+      same four parameters; its objective (validation loss), baseline trial and median pruner as shipped
+
+Reported: trials finished and best validation accuracy within the budget, and the time from the
+start until a finished trial first has >= 97% validation accuracy (adamtune: at the trial's
+best-loss epoch, the weights it keeps). Headline ratio: (a)'s time to 97% / (b)'s.
+
+    python -m benchmarks.study_vs_handwritten                  # 2 x 60 s
+    python -m benchmarks.study_vs_handwritten --budget 120 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._common import OtherLoad, header, ratio_line, table, wait_until_idle
+
+TARGET = 3.0
+GOAL = 0.97
+EPOCHS = 20
+STUDY_FILE = """\
+name: bench-vs-handwritten
+description: the four Adam settings of the hand-written study, ranges as in search_spaces/adam.yaml
+dataset: digits
+model: mlp
+epochs: {epochs}
+seed: {seed}
+params:
+  lr: {{type: float, low: 1.0e-4, high: 3.0e-2, log: true, default: 1.0e-3}}
+  beta1: {{type: float, low: 0.8, high: 0.99, default: 0.9}}
+  beta2: {{type: float, low: 0.9, high: 0.9999, log_complement: true, default: 0.999}}
+  weight_decay: {{type: float, low: 1.0e-6, high: 1.0e-1, log: true}}
+sampler: {{type: tpe, n_startup_trials: 6}}
+pruner: {{type: median, n_startup_trials: 4, n_warmup_steps: 3}}
+objective: val_loss
+n_trials: 100000
+"""
+
+
+@dataclass
+class Outcome:
+    trials: int  # finished (COMPLETE + PRUNED)
+    complete: int
+    best_accuracy: float
+    time_to_goal: float | None  # seconds from the start; None if never reached in the budget
+    trial_at_goal: int | None
+
+
+def handwritten(seed: int, budget: float) -> Outcome:
+    """(a) The objective as a user writes it after optuna-examples/pytorch/pytorch_simple.py."""
+    from training import load_dataset
+
+    data = load_dataset("digits")  # only for the split: the same validation set as adamtune's
+    train_x, train_y = data.train.images.float() / 16.0, data.train.labels
+    valid_x, valid_y = data.val.images.float() / 16.0, data.val.labels
+
+    def objective(trial: optuna.Trial) -> float:
+        lr = trial.suggest_float("lr", 1e-4, 3e-2, log=True)
+        beta1 = trial.suggest_float("beta1", 0.8, 0.99)
+        one_minus_beta2 = trial.suggest_float("one_minus_beta2", 1e-4, 0.1, log=True)
+        weight_decay = trial.suggest_float("weight_decay", 1e-6, 1e-1, log=True)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(beta1, 1 - one_minus_beta2),
+                                     weight_decay=weight_decay)
+        train_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(train_x, train_y),
+                                                   batch_size=64, shuffle=True)
+        valid_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(valid_x, valid_y),
+                                                   batch_size=64, shuffle=False)
+        accuracy = 0.0
+        for epoch in range(EPOCHS):
+            model.train()
+            for images, labels in train_loader:
+                optimizer.zero_grad()
+                loss = F.cross_entropy(model(images), labels)
+                loss.backward()
+                optimizer.step()
+            model.eval()
+            correct = 0
+            with torch.no_grad():
+                for images, labels in valid_loader:
+                    correct += (model(images).argmax(dim=1) == labels).sum().item()
+            accuracy = correct / len(valid_y)
+        return accuracy
+
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=6)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    start = datetime.datetime.now()
+    study.optimize(objective, timeout=budget)
+    return _outcome(study.get_trials(deepcopy=False), start, lambda t: t.value)
+
+
+def with_adamtune(seed: int, budget: float, tmp: Path) -> Outcome:
+    """(b) adamtune's run_study on a study file restricted to the same four parameters."""
+    from studies import load_study_file, run_study
+    from training import load_dataset
+
+    load_dataset("digits")  # cached per process: (a) did not pay for loading either
+    path = tmp / f"vs_handwritten_{seed}.yaml"
+    path.write_text(STUDY_FILE.format(epochs=EPOCHS, seed=seed), encoding="utf-8")
+    spec = load_study_file(path)
+    start = datetime.datetime.now()
+    summary = run_study(spec, f"sqlite:///{tmp / f'vs_handwritten_{seed}.db'}", timeout=budget, device="cpu",
+                        progress=False, artifacts=str(tmp / "artifacts"))
+    return _outcome(summary.study.get_trials(deepcopy=False), start, lambda t: t.user_attrs.get("val_accuracy"))
+
+
+def _outcome(trials, start: datetime.datetime, accuracy_of) -> Outcome:
+    finished = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    complete = sorted((t for t in finished if t.state == optuna.trial.TrialState.COMPLETE),
+                      key=lambda t: t.datetime_complete)
+    accuracies = [accuracy_of(t) for t in complete]
+    at_goal = next((t for t, a in zip(complete, accuracies) if a is not None and a >= GOAL), None)
+    return Outcome(
+        trials=len(finished), complete=len(complete), best_accuracy=max((a for a in accuracies if a is not None),
+                                                                          default=math.nan),
+        time_to_goal=None if at_goal is None else (at_goal.datetime_complete - start).total_seconds(),
+        trial_at_goal=None if at_goal is None else at_goal.number)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.study_vs_handwritten",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--budget", type=float, default=60.0, help="wall-clock seconds per study (default 60)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="sampler seeds, one pair of studies each")
+    parser.add_argument("--quick", action="store_true", help="a 20 s budget")
+    args = parser.parse_args(argv)
+    budget = 20.0 if args.quick else args.budget
+    header("Study efficiency: hand-written pytorch_simple-style study (a) vs adamtune (b)")
+    print(f"budget {budget:g} s of wall time per study, sampler seeds {args.seeds}, goal: validation accuracy "
+          f">= {GOAL:.0%}\n")
+    optuna.logging.set_verbosity(logging.WARNING)
+    rows, ratios = [], []
+    with tempfile.TemporaryDirectory(prefix="adamtune-bench-") as tmp:
+        for seed in args.seeds:
+            outcomes = {}
+            for name, run in (("(a) hand-written", lambda seed=seed: handwritten(seed, budget)),
+                              ("(b) adamtune", lambda seed=seed: with_adamtune(seed, budget, Path(tmp)))):
+                wait_until_idle(30)
+                with OtherLoad() as load:
+                    outcomes[name] = out = run()
+                reached = ("not reached" if out.time_to_goal is None
+                           else f"{out.time_to_goal:.1f} s (trial {out.trial_at_goal})")
+                rows.append([str(seed), name, str(out.trials), str(out.complete), f"{out.best_accuracy:.2%}", reached,
+                             f"{load.share:.0%}"])
+                print(f"seed {seed} {name}: {out.trials} trials finished ({out.complete} complete), best validation "
+                      f"accuracy {out.best_accuracy:.2%}, {GOAL:.0%} reached: {reached}, other load {load.share:.0%}",
+                      flush=True)
+            a, b = outcomes["(a) hand-written"].time_to_goal, outcomes["(b) adamtune"].time_to_goal
+            # Not reached in the budget counts as the budget: the ratio is then a lower (or upper) bound.
+            ratios.append((a if a is not None else budget) / (b if b is not None else budget))
+    print()
+    print(table(rows, ["seed", "study", "trials", "complete", "best val acc", f"time to {GOAL:.0%}", "other load"]))
+    headline = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+    print(f"\nper-seed ratios: {', '.join(f'{r:.1f}x' for r in ratios)} (not reached counts as the full budget)")
+    print(f"target: >= {TARGET:.0f}x: {'met' if headline >= TARGET else 'MISSED'}")
+    print(ratio_line(headline, f"(a)'s time to {GOAL:.0%} validation accuracy / (b)'s"
+                     + (", geometric mean over seeds" if len(ratios) > 1 else "")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
