@@ -4,6 +4,7 @@ errors into one readable line: exit 2 for bad input, 1 for a store or data probl
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -273,16 +274,24 @@ def _fail_stale(study, url: str):
 
     import optuna
 
-    from storage import Heartbeat, open_storage, storage_errors
+    from storage import Heartbeat, storage_errors
 
     beat = study.user_attrs.get("heartbeat")
     if beat is None or url.startswith(("journal:", "grpc:")):  # heartbeats live in RDB stores only
         return study
     with storage_errors(url), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        watched = optuna.load_study(study_name=study.study_name, storage=open_storage(url, Heartbeat(**beat)))
+        watched = optuna.load_study(study_name=study.study_name, storage=_beating_storage(url, Heartbeat(**beat)))
         optuna.storages.fail_stale_trials(watched)
     return watched
+
+
+@functools.lru_cache(maxsize=None)
+def _beating_storage(url: str, heartbeat):
+    """One storage (one connection pool) per heartbeat setting, however many studies are listed."""
+    from storage import open_storage
+
+    return open_storage(url, heartbeat)
 
 
 def _studies(args) -> int:
