@@ -59,7 +59,8 @@ def pruners(shipped: dict, sweep: bool) -> dict[str, dict]:
 
 
 def run(spec, label: str, pruner: dict, seed: int, tmp: Path) -> Run:
-    from studies import run_study
+    from adamtune.results import StudyView
+    from adamtune.studies import run_study
 
     slug = "".join(c if c.isalnum() else "-" for c in label)
     spec = replace(spec, name=f"bench-pruning-{slug}-{seed}", pruner=pruner, seed=seed)
@@ -67,14 +68,12 @@ def run(spec, label: str, pruner: dict, seed: int, tmp: Path) -> Run:
     with OtherLoad() as load:
         summary = run_study(spec, f"sqlite:///{tmp / f'pruning-{slug}-{seed}.db'}", device="cpu", progress=False,
                             artifacts=str(tmp / "artifacts"))
-    trials = summary.study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    best = summary.study.best_trial
-    return Run(label=label, epochs=sum(len(t.user_attrs.get("curve", {}).get("val_loss", [])) for t in trials),
-               trials=len(trials), pruned=sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
-               seconds=summary.seconds, best_loss=best.user_attrs["val_loss"],
-               best_loss_accuracy=best.user_attrs["val_accuracy"],
-               max_accuracy=max(t.user_attrs["val_accuracy"] for t in complete), other=load.share)
+    view = StudyView.of(summary.study)
+    best = view.best
+    return Run(label=label, epochs=sum(len(t.curve.get("val_loss", [])) for t in view.trials),
+               trials=len(view.trials), pruned=view.counts["pruned"],
+               seconds=summary.seconds, best_loss=best.val_loss, best_loss_accuracy=best.val_accuracy,
+               max_accuracy=max(t.val_accuracy for t in view.complete), other=load.share)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, help="trials per study (default: the study file's, 20)")
     parser.add_argument("--only", nargs="+", metavar="LABEL", help="run only these pruners (and 'none')")
     args = parser.parse_args(argv)
-    import studies
-    from studies import load_study_file
+    from adamtune import studies
+    from adamtune.studies import load_study_file
 
     spec = load_study_file(Path(studies.__file__).parent / "digits_mlp.yaml")
     if args.trials:

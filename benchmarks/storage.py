@@ -60,7 +60,7 @@ def trivial_objective(times: list[float]):
 
 def _worker(url: str, name: str, seconds: float, ready, go, results) -> None:
     """One worker process: its own storage object, joins the study, runs trials for `seconds`."""
-    from storage import open_storage
+    from adamtune.storage import open_storage
 
     optuna.logging.set_verbosity(logging.WARNING)
     store = open_storage(url)
@@ -76,7 +76,7 @@ def _worker(url: str, name: str, seconds: float, ready, go, results) -> None:
 
 def scaling(url: str, workers: int, seconds: float) -> dict:
     """Trials/s and ms per report+prune check with `workers` processes on one fresh study."""
-    from storage import open_storage
+    from adamtune.storage import open_storage
 
     name = f"bench-storage-{uuid.uuid4().hex[:12]}"
     store = open_storage(url)
@@ -159,9 +159,9 @@ def digits_share(url: str, trials: int, tmp: Path) -> dict:
     """Run the shipped digits study under a unique name; split its trials' wall time."""
     from dataclasses import replace
 
-    import studies
-    from storage import open_storage
-    from training import load_dataset
+    from adamtune import studies
+    from adamtune.storage import open_storage
+    from adamtune.training import load_dataset
 
     spec = studies.load_study_file(Path(studies.__file__).parent / "digits_mlp.yaml")
     spec = replace(spec, name=f"bench-storage-digits-{uuid.uuid4().hex[:12]}")
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds, digits_trials = (3.0, 4) if args.quick else (args.seconds, args.digits_trials)
     header("Study store: overhead per report and worker scaling, SQLite vs PostgreSQL")
     optuna.logging.set_verbosity(logging.WARNING)
-    from storage import mask_url, normalize_url
+    from adamtune.storage import mask_url, normalize_url
 
     with tempfile.TemporaryDirectory(prefix="adamtune-bench-") as tmp:
         stores = {"SQLite": f"sqlite:///{Path(tmp) / 'bench.db'}"}

@@ -69,7 +69,7 @@ class Outcome:
 
 def handwritten(seed: int, budget: float) -> Outcome:
     """(a) The objective as a user writes it after optuna-examples/pytorch/pytorch_simple.py."""
-    from training import load_dataset
+    from adamtune.training import load_dataset
 
     data = load_dataset("digits")  # only for the split: the same validation set as adamtune's
     train_x, train_y = data.train.images.float() / 16.0, data.train.labels
@@ -112,8 +112,8 @@ def handwritten(seed: int, budget: float) -> Outcome:
 
 def with_adamtune(seed: int, budget: float, tmp: Path) -> Outcome:
     """(b) adamtune's run_study on a study file restricted to the same four parameters."""
-    from studies import load_study_file, run_study
-    from training import load_dataset
+    from adamtune.studies import load_study_file, run_study
+    from adamtune.training import load_dataset
 
     load_dataset("digits")  # cached per process: (a) did not pay for loading either
     path = tmp / f"vs_handwritten_{seed}.yaml"
@@ -122,7 +122,10 @@ def with_adamtune(seed: int, budget: float, tmp: Path) -> Outcome:
     start = datetime.datetime.now()
     summary = run_study(spec, f"sqlite:///{tmp / f'vs_handwritten_{seed}.db'}", timeout=budget, device="cpu",
                         progress=False, artifacts=str(tmp / "artifacts"))
-    return _outcome(summary.study.get_trials(deepcopy=False), start, lambda t: t.user_attrs.get("val_accuracy"))
+    from adamtune.results import StudyView
+
+    accuracy = {t.number: t.val_accuracy for t in StudyView.of(summary.study).trials}
+    return _outcome(summary.study.get_trials(deepcopy=False), start, lambda t: accuracy[t.number])
 
 
 def _outcome(trials, start: datetime.datetime, accuracy_of) -> Outcome:

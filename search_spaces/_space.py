@@ -9,6 +9,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from adamtune.errors import InputError
+
 from ._spec import ParamSpec, SpaceError, parse_param
 
 _FRAGMENT_KEYS = {"description", "params"}
@@ -29,16 +31,18 @@ def fragment_path(name: str, relative_to: Path | None = None) -> Path:
     return Path(str(resources.files(__package__).joinpath(f"{name}.yaml")))
 
 
-def read_yaml(path: Path, what: str = "file") -> Any:
-    """Safe-load YAML; a missing or malformed file becomes a SpaceError naming it."""
+def read_yaml(path: Path, what: str = "file", error: type[InputError] = InputError) -> Any:
+    """Safe-load YAML; a missing or malformed file becomes `error` (an InputError) naming it."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpaceError(str(path), "<file>", f"{what} not found") from None
+        raise error(str(path), "<file>", f"{what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(str(path), "<file>", f"{what} cannot be read: {exc}") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpaceError(str(path), "<yaml>", f"not valid YAML: {exc}".replace("\n", " ")) from None
+        raise error(str(path), "<yaml>", f"not valid YAML: {exc}".replace("\n", " ")) from None
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,7 @@ def compose(fragments: Iterable[str], overrides: dict[str, Any] | None = None,
 
 
 def _fragment_params(path: Path) -> list[tuple[str, dict, str]]:
-    data = read_yaml(path, "search-space fragment")
+    data = read_yaml(path, "search-space fragment", SpaceError)
     if not isinstance(data, dict) or not isinstance(data.get("params"), dict):
         raise SpaceError(str(path), "params", "a fragment is a mapping with a 'params' mapping")
     unknown = sorted(set(data) - _FRAGMENT_KEYS)

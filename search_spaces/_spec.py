@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from adamtune.errors import InputError
+
 KINDS = ("float", "int", "categorical", "fixed")
 _KEYS = {
     "float": {"type", "low", "high", "log", "step", "log_complement", "default", "when", "help"},
@@ -15,12 +17,8 @@ _KEYS = {
 }
 
 
-class SpaceError(ValueError):
+class SpaceError(InputError):
     """Bad search-space input: names the file, the key path and the reason."""
-
-    def __init__(self, source: str, key: str, reason: str) -> None:
-        self.source, self.key, self.reason = source, key, reason
-        super().__init__(f"{source}: {key}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -62,6 +60,19 @@ class ParamSpec:
     def internal_value(self, public_value: Any) -> Any:
         """The value as the trial stores it (for `enqueue_trial`)."""
         return _complement(public_value) if self.log_complement else public_value
+
+    def describe(self) -> str:
+        """The parameter in words, as `adamtune check` lists it."""
+        if self.kind == "fixed":
+            text = f"fixed {self.value!r}"
+        elif self.kind == "categorical":
+            text = "one of " + ", ".join(map(str, self.choices))
+        else:
+            scale = " log(1-x)" if self.log_complement else " log" if self.log else ""
+            text = f"{self.kind} [{self.low}, {self.high}]{scale}" + (f" step {self.step}" if self.step else "")
+        if self.when:
+            text += "  when " + ", ".join(f"{k} in {list(v)}" for k, v in self.when.items())
+        return text
 
     def contains(self, value: Any) -> bool:
         if self.kind == "fixed":

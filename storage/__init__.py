@@ -1,8 +1,15 @@
-"""The study store: URL resolution, engine options, heartbeats and password masking."""
+"""The study store: URL resolution, engine options, error classification and reconnecting, heartbeats,
+study lookup and password masking. Every SQL statement adamtune runs on the store lives here."""
 
-from ._open import (APPLICATION_NAME, Heartbeat, StorageError, engine_options, is_store_error, open_storage,
-                    storage_errors)
-from ._url import DEFAULT_URL, mask_url, normalize_url, redact, resolve_url
+from adamtune.errors import StorageError
 
-__all__ = ["APPLICATION_NAME", "DEFAULT_URL", "Heartbeat", "StorageError", "engine_options", "is_store_error",
-           "mask_url", "normalize_url", "open_storage", "redact", "resolve_url", "storage_errors"]
+from ._errors import is_store_error, storage_errors
+from ._heartbeats import HEARTBEAT_ATTR, fail_stale, last_heartbeats
+from ._lookup import open_studies, open_study
+from ._open import APPLICATION_NAME, Heartbeat, engine_options, open_storage
+from ._reconnect import with_reconnect
+from ._url import DEFAULT_URL, has_heartbeats, is_sqlite, mask_url, normalize_url, redact, resolve_url
+
+__all__ = ["APPLICATION_NAME", "DEFAULT_URL", "HEARTBEAT_ATTR", "Heartbeat", "StorageError", "engine_options", "fail_stale",
+           "has_heartbeats", "is_sqlite", "is_store_error", "last_heartbeats", "mask_url", "normalize_url",
+           "open_storage", "open_studies", "open_study", "redact", "resolve_url", "storage_errors", "with_reconnect"]

@@ -7,27 +7,17 @@ URLs: any SQLAlchemy URL (sqlite:///, postgresql+psycopg://, mysql+pymysql://) f
 
 from __future__ import annotations
 
-import contextlib
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Iterator
 
 import optuna
 from sqlalchemy.engine import make_url
 
-from ._url import mask_url, redact
+
+from ._errors import storage_errors
 
 APPLICATION_NAME = "adamtune"  # PostgreSQL shows it in pg_stat_activity
-
-
-class StorageError(RuntimeError):
-    """The store cannot be reached or used; the message never contains the password.
-    `transient` is true when waiting may help (the database is down or the connection broke)."""
-
-    def __init__(self, message: str, transient: bool = False) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -89,39 +79,3 @@ def _journal(url: str) -> optuna.storages.BaseStorage:
 def _grpc(url: str) -> optuna.storages.BaseStorage:
     parsed = make_url(url)
     return optuna.storages.GrpcStorageProxy(host=parsed.host or "localhost", port=parsed.port or 13000)
-
-
-@contextlib.contextmanager
-def storage_errors(url: str, opening: bool = False) -> Iterator[None]:
-    """Turn SQLAlchemy/driver/Optuna store errors into one StorageError with the password removed.
-    While `opening`, also the errors opening a store raises (bad URL, missing driver, old schema,
-    unreadable journal file); later, those mean something else and propagate unchanged."""
-    try:
-        yield
-    except StorageError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - classified just below; anything else propagates
-        from sqlalchemy.exc import SQLAlchemyError
-
-        kinds = (SQLAlchemyError, optuna.exceptions.StorageInternalError)
-        if opening:
-            kinds += (RuntimeError, ValueError, ImportError, OSError)
-        if not isinstance(exc, kinds):
-            raise
-        text = str(exc)
-        message = redact(f"{type(exc).__name__}: {text}".splitlines()[0], url)
-        if "optuna storage upgrade" in text:
-            message = (f"the store was created by another Optuna version and its schema is out of date; "
-                       f"run `optuna storage upgrade --storage {mask_url(url)}`")
-        raise StorageError(f"study store {mask_url(url)}: {message}", transient=is_store_error(exc)) from None
-
-
-def is_store_error(exc: BaseException) -> bool:
-    """Errors that mean "the database is unreachable or the connection broke", worth waiting out."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    if isinstance(exc, StorageError):
-        return exc.transient
-    if isinstance(exc, (OperationalError, optuna.exceptions.StorageInternalError)):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -45,3 +45,12 @@ def redact(text: str, url: str) -> str:
         password = None
     text = text.replace(url, mask_url(url))
     return text.replace(str(password), "***") if password else text
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def has_heartbeats(url: str) -> bool:
+    """Optuna keeps heartbeats in RDB stores only, not in journal files or behind the gRPC proxy."""
+    return not url.startswith(("journal:", "grpc:"))

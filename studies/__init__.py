@@ -1,8 +1,28 @@
-"""Study files, sampler/pruner construction, create-or-join, the objective, export and the CLI."""
+"""Study files, sampler/pruner construction, create-or-join, the objective, running workers, export and train.
 
-from ._export import export_trial, load_export, train_from_export
-from ._run import create_or_join, run_study
-from ._spec import StudyError, StudySpec, load_study_file
+Running trials needs torch; `run_study` and its kin are imported on first use, so reading and checking a
+study file does not pay for it."""
 
-__all__ = ["StudyError", "StudySpec", "create_or_join", "export_trial", "load_export", "load_study_file",
-           "run_study", "train_from_export"]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import StudyError
+from ._export import EXPORT_KEYS, export_trial, load_export, train_from_export
+from ._join import create_or_join
+from ._spec import StudySpec, load_study_file
+from ._workers import run_local_workers
+
+if TYPE_CHECKING:
+    from ._run import RunSummary, Terminated, run_study
+
+__all__ = ["EXPORT_KEYS", "RunSummary", "StudyError", "StudySpec", "Terminated", "create_or_join", "export_trial",
+           "load_export", "load_study_file", "run_local_workers", "run_study", "train_from_export"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("RunSummary", "Terminated", "run_study"):
+        from . import _run
+
+        return getattr(_run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

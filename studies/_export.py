@@ -3,49 +3,33 @@
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from pathlib import Path
-import csv
-import io
-from typing import Any, Sequence
+from typing import Any
 
-import optuna
-from optuna.trial import FrozenTrial, TrialState
+from adamtune.results import StudyView, TrialRecord
+from adamtune.training import ConfigError, TrainConfig
 
-from training import ConfigError, TrainConfig, evaluate, fit, load_dataset, pick_device
+from ._errors import StudyError
+from ._versions import versions
 
 EXPORT_KEYS = ("study", "trial", "value", "params", "config", "metrics", "versions")
 
 
-def versions() -> dict[str, str]:
-    import torch
-
-    try:
-        own = metadata.version("adamtune")
-    except metadata.PackageNotFoundError:
-        own = "unknown (not installed)"
-    return {"adamtune": own, "torch": torch.__version__, "optuna": optuna.__version__}
-
-
-def export_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+def export_trial(view: StudyView, trial: TrialRecord) -> dict[str, Any]:
     """Everything `train` needs; `params` are the sampled values by their public names (beta2, not 1-beta2)."""
-    attrs = trial.user_attrs
+    if trial.config is None:
+        raise StudyError(f"study {view.name!r}", f"trial {trial.number}",
+                         "has no adamtune training config (the study was not made by adamtune)")
     return {
-        "study": study.study_name,
+        "study": view.name,
         "trial": trial.number,
         "value": trial.value,
-        "params": attrs.get("params", trial.params),
-        "config": attrs["config"],
-        "metrics": {"val_loss": attrs.get("val_loss"), "val_accuracy": attrs.get("val_accuracy"),
-                    "best_epoch": attrs.get("best_epoch"), "epochs_trained": attrs.get("epochs_trained")},
+        "params": trial.params,
+        "config": trial.config,
+        "metrics": {"val_loss": trial.val_loss, "val_accuracy": trial.val_accuracy,
+                    "best_epoch": trial.best_epoch, "epochs_trained": trial.epochs},
         "versions": versions(),
     }
-
-
-def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        raise LookupError(f"study {study.study_name!r} has no complete trial yet")
-    return study.best_trial
 
 
 def load_export(path: str | Path) -> tuple[dict[str, Any], TrainConfig]:
@@ -81,6 +65,8 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
     trial did. Otherwise train on train+validation for as many epochs as the trial needed to reach its
     best validation loss, evaluate once on the test split, and save weights, config and metrics to `out`.
     """
+    from adamtune.training import evaluate, fit, load_dataset, pick_device
+
     exported, config = load_export(path)
     dev = pick_device(device)
     data = load_dataset(config.dataset, data_root, dev)
@@ -111,42 +97,3 @@ def _save(out: Path, model, config: TrainConfig, metrics: dict) -> None:
     torch.save(model.state_dict(), out / "model.pt")
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-
-
-def top_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
-    """The `k` best complete trials, best first (ties: lower trial number first)."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        raise LookupError(f"study {study.study_name!r} has no complete trial yet")
-    sign = 1 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1
-    return sorted(complete, key=lambda t: (sign * t.value, t.number))[:k]
-
-
-def trials_csv(trials: Sequence[FrozenTrial], param_order: Sequence[str] = ()) -> str:
-    """One CSV row per trial: number, state, value, `params_NAME` (the sampled values by their public names,
-    as in the export: beta2, not one_minus_beta2), val_accuracy, epochs trained, duration in seconds.
-    Columns follow `param_order` (the study's search space), then any other parameter as first seen."""
-    sampled = [t.user_attrs.get("params", t.params) for t in trials]
-    names = [n for n in param_order if any(n in s for s in sampled)]
-    for s in sampled:
-        names.extend(n for n in s if n not in names)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["number", "state", "value", *(f"params_{n}" for n in names), "val_accuracy", "epochs",
-                     "duration"])
-    for t, s in zip(trials, sampled):
-        writer.writerow([t.number, t.state.name, _csv(t.value), *(_csv(s.get(n)) for n in names),
-                         _csv(t.user_attrs.get("val_accuracy")), epochs_trained(t), _csv(duration_seconds(t))])
-    return buffer.getvalue()
-
-
-def _csv(value: Any) -> Any:
-    return "" if value is None else value
-
-
-def epochs_trained(t: FrozenTrial) -> int:
-    return len(t.intermediate_values)
-
-
-def duration_seconds(t: FrozenTrial) -> float | None:
-    return t.duration.total_seconds() if t.duration is not None else None

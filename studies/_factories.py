@@ -7,7 +7,7 @@ import warnings
 
 import optuna
 
-from ._spec import StudyError, StudySpec
+from ._errors import StudyError
 
 SAMPLERS = {
     "tpe": optuna.samplers.TPESampler,
@@ -25,29 +25,29 @@ PRUNERS = {
 }
 
 
-def build_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
-    """The named sampler, seeded with the study's seed unless the file gives its own."""
-    options = dict(spec.sampler)
+def build_sampler(sampler: dict, seed: int, source: str) -> optuna.samplers.BaseSampler:
+    """The named sampler (`sampler["type"]` plus its options), seeded with `seed` unless the options give one."""
+    options = dict(sampler)
     kind = options.pop("type")
-    options.setdefault("seed", spec.seed)
-    return _build(spec.source, "sampler", SAMPLERS, kind, options)
+    options.setdefault("seed", seed)
+    return _build(source, "sampler", SAMPLERS, kind, options)
 
 
-def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+def build_pruner(pruner: dict, epochs: int, source: str) -> optuna.pruners.BasePruner:
     """The named pruner; `patience: N` wraps it in PatientPruner. Hyperband's max resource is `epochs`."""
-    options = dict(spec.pruner)
+    options = dict(pruner)
     kind = options.pop("type")
     patience = options.pop("patience", None)
     if kind == "hyperband":
-        options.setdefault("max_resource", spec.epochs)
-    pruner = _build(spec.source, "pruner", PRUNERS, kind, options)
+        options.setdefault("max_resource", epochs)
+    built = _build(source, "pruner", PRUNERS, kind, options)
     if patience is None:
-        return pruner
+        return built
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-        raise StudyError(spec.source, "pruner.patience", f"an integer >= 0, got {patience!r}")
+        raise StudyError(source, "pruner.patience", f"an integer >= 0, got {patience!r}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.pruners.PatientPruner(pruner, patience=patience)
+        return optuna.pruners.PatientPruner(built, patience=patience)
 
 
 def _build(source: str, key: str, registry: dict, kind: str, options: dict):

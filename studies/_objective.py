@@ -12,28 +12,13 @@ from typing import Any
 import optuna
 import torch
 
-from training import DivergedError, EpochRecord, FitResult, TrainConfig, fit, load_dataset
-from training.checkpoint import Checkpoint
+from adamtune.results import Attr, CURVE_KEYS, artifact_store, describe, upload_config, upload_curve, write_note
+from adamtune.training import DivergedError, EpochRecord, FitResult, fit, load_dataset
+from adamtune.training.checkpoint import Checkpoint
 
-from ._artifacts import artifact_store, upload_config, upload_curve, write_note
 from ._spec import StudySpec
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
-
-
-def describe(config: TrainConfig) -> str:
-    """The configuration in words, for tables and the dashboard."""
-    parts = [f"{config.optimizer.replace('adamw', 'AdamW').replace('adam', 'Adam')} lr={config.lr:.2g}"]
-    if config.scheduler != "none":
-        parts[0] += f" {config.scheduler}"
-    if config.weight_decay:
-        parts.append(f"wd={config.weight_decay:.1g}")
-    if config.dropout:
-        parts.append(f"dropout {config.dropout:.2f}")
-    if config.rotation:
-        parts.append(f"rotation {config.rotation:.0f}°")
-    parts.append(f"batch {config.batch_size}, width {config.width}")
-    return ", ".join(parts)
 
 
 class Objective:
@@ -60,17 +45,14 @@ class Objective:
             origin = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
         origin = trial.number if origin is None else origin
         if origin != trial.number:
-            trial.set_user_attr("retry_of", origin)
+            trial.set_user_attr(Attr.RETRY_OF, origin)
         values = self.spec.space.sample(trial)
         config = self.spec.config_for(values, seed=self.spec.seed + origin)
         checkpoint = Checkpoint(self.artifacts / f"trial-{origin}" / "checkpoint.pt")
-        summary = describe(config)
-        trial.set_user_attr("params", self.spec.space.sampled(values))
-        trial.set_user_attr("config", config.to_dict())
-        trial.set_user_attr("summary", summary)
-        trial.set_user_attr("worker", WORKER)
+        summary = describe(config.to_dict())
+        trial.set_user_attr(Attr.WORKER, WORKER)
         write_note(trial, summary, self.spec.space.sampled(values))
-        curve: dict[str, list] = {"train_loss": [], "val_loss": [], "val_accuracy": [], "lr": [], "seconds": []}
+        curve: dict[str, list] = {key: [] for key in CURVE_KEYS}
 
         def report(record: EpochRecord) -> None:
             for key in curve:
@@ -81,30 +63,27 @@ class Objective:
             if self.on_epoch:
                 self.on_epoch(trial.number, record)
             if trial.should_prune():
-                trial.set_user_attr("pruned_reason", f"pruner stopped it after epoch {record.epoch}")
+                trial.set_user_attr(Attr.PRUNED_REASON, f"pruner stopped it after epoch {record.epoch}")
                 raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
 
         def started(result: FitResult) -> None:
-            trial.set_user_attr("device", result.device)
-            trial.set_user_attr("param_count", result.param_count)
+            trial.set_user_attr(Attr.DEVICE, result.device)
+            trial.set_user_attr(Attr.PARAM_COUNT, result.param_count)
 
         try:
             result = fit(config, self.data, device=self.device, on_start=started, on_epoch=report,
                          checkpoint=checkpoint)
         except DivergedError as exc:
-            trial.set_user_attr("pruned_reason", f"diverged: {exc}")
+            trial.set_user_attr(Attr.PRUNED_REASON, f"diverged: {exc}")
             self._finished(checkpoint, trial, curve, summary)
             raise optuna.TrialPruned(f"diverged: {exc}") from None
         except optuna.TrialPruned:
             self._finished(checkpoint, trial, curve, summary)
             raise
         # Anything else (interrupted, store lost) keeps the checkpoint so the retry resumes from it.
-        trial.set_user_attr("best_epoch", result.best_epoch)
-        trial.set_user_attr("epochs_trained", len(result.history))
+        trial.set_user_attr(Attr.BEST_EPOCH, result.best_epoch)
         if result.resumed_epochs:
-            trial.set_user_attr("resumed_epochs", result.resumed_epochs)
-        trial.set_user_attr("val_loss", result.val_loss)
-        trial.set_user_attr("val_accuracy", result.val_accuracy)
+            trial.set_user_attr(Attr.RESUMED_EPOCHS, result.resumed_epochs)
         value = result.val_loss if self.spec.objective == "val_loss" else result.val_accuracy
         if _improves(trial.study, value):
             self._keep_best(result, trial.number)
@@ -114,7 +93,7 @@ class Objective:
 
     def _finished(self, checkpoint: Checkpoint, trial: optuna.Trial, curve: dict, summary: str) -> None:
         """A finished (complete or pruned) trial: its curve goes to the dashboard, its checkpoint away."""
-        trial.set_user_attr("curve", curve)
+        trial.set_user_attr(Attr.CURVE, curve)
         if curve["val_loss"]:
             upload_curve(trial, curve, self.store, f"trial {trial.number}: {summary}")
         if not self.spec.keep_checkpoints:

@@ -14,13 +14,12 @@ from typing import Iterator
 import optuna
 from optuna.trial import TrialState
 
-from storage import StorageError, is_store_error, mask_url, open_storage, redact, storage_errors
-from training import pick_device
+from adamtune.storage import is_store_error, open_storage, redact, storage_errors, with_reconnect
+from adamtune.training import pick_device
 
-from ._export import versions
-from ._factories import build_pruner, build_sampler
+from ._join import create_or_join
 from ._objective import Objective
-from ._spec import StudyError, StudySpec
+from ._spec import StudySpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 log = logging.getLogger("adamtune")
@@ -42,36 +41,6 @@ class RunSummary:
     seconds: float
 
 
-def create_or_join(spec: StudySpec, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, bool]:
-    """Create the study (and enqueue the baseline) or load it; safe when many workers race."""
-    sampler, pruner = build_sampler(spec), build_pruner(spec)
-    try:
-        study = optuna.create_study(storage=storage, study_name=spec.name, sampler=sampler, pruner=pruner,
-                                    direction=spec.direction)
-    except optuna.exceptions.DuplicatedStudyError:
-        study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
-        _check_same_study(spec, study)
-        return study, False
-    study.set_user_attr("spec", spec.to_dict())
-    study.set_user_attr("heartbeat", spec.heartbeat.__dict__)
-    study.set_user_attr("versions", versions())
-    if spec.baseline:
-        study.enqueue_trial(spec.space.baseline(), user_attrs={"baseline": True})
-    study.set_user_attr("fingerprint", spec.fingerprint())  # last: joiners wait for it
-    return study, True
-
-
-def _check_same_study(spec: StudySpec, study: optuna.Study, wait: float = 30.0) -> None:
-    deadline = time.monotonic() + wait
-    while (stored := study.user_attrs.get("fingerprint")) is None and time.monotonic() < deadline:
-        time.sleep(0.2)  # the creating worker is still setting the study up
-    if stored is None:
-        raise StudyError(spec.source, "name", f"a study named {spec.name!r} exists but was not made by adamtune")
-    if stored != spec.fingerprint():
-        raise StudyError(spec.source, "name", f"study {spec.name!r} exists with a different dataset, model, "
-                         "epochs, sampler, pruner or search space; rename the study or delete the old one")
-
-
 def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
@@ -87,9 +56,9 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
     budget = n_trials or spec.n_trials
     timeout = timeout if timeout is not None else spec.timeout
     start = time.perf_counter()
-    storage = _with_reconnect(lambda: open_storage(storage_url, spec.heartbeat), spec, storage_url)
+    storage = with_reconnect(lambda: open_storage(storage_url, spec.heartbeat), storage_url, spec.reconnect_timeout)
     with storage_errors(storage_url, opening=True):
-        study, created = _with_reconnect(lambda: create_or_join(spec, storage), spec, storage_url)
+        study, created = with_reconnect(lambda: create_or_join(spec, storage), storage_url, spec.reconnect_timeout)
     with storage_errors(storage_url):
         if finished_count(study) >= budget:
             return RunSummary(study, created, 0, time.perf_counter() - start)
@@ -145,8 +114,8 @@ def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
                 raise
             log.warning("lost the study store (%s); waiting up to %.0f s for it",
                         redact(str(exc).splitlines()[0], url), spec.reconnect_timeout)
-            _with_reconnect(lambda: _retry_interrupted(study, objective, spec), spec, url)
-            if _with_reconnect(lambda: finished_count(study), spec, url) >= budget:
+            with_reconnect(lambda: _retry_interrupted(study, objective, spec), url, spec.reconnect_timeout)
+            if with_reconnect(lambda: finished_count(study), url, spec.reconnect_timeout) >= budget:
                 return
 
 
@@ -171,23 +140,6 @@ def _retry_interrupted(study: optuna.Study, objective: Objective, spec: StudySpe
         trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
     if trial.state == TrialState.FAIL:
         optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=spec.heartbeat.max_retry)(study, trial)
-
-
-def _with_reconnect(call, spec: StudySpec, url: str):
-    """Run `call`, retrying with backoff while the store is unreachable, up to `spec.reconnect_timeout`."""
-    deadline = time.monotonic() + spec.reconnect_timeout
-    delay = 0.5
-    while True:
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001
-            if not is_store_error(exc):
-                raise
-            if time.monotonic() + delay > deadline:
-                raise StorageError(f"study store {mask_url(url)} unreachable for {spec.reconnect_timeout:.0f} s "
-                                   f"(reconnect_timeout): {redact(str(exc).splitlines()[0], url)}") from None
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
 
 @contextlib.contextmanager

@@ -8,23 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search_spaces import SearchSpace, SpaceError, compose, read_yaml
-from storage import Heartbeat
-from training import ConfigError, TrainConfig
+from adamtune.search_spaces import SearchSpace, SpaceError, compose, read_yaml
+from adamtune.storage import Heartbeat
+from adamtune.training.config import TrainConfig
+from adamtune.training.errors import ConfigError
+
+from ._errors import StudyError
+from ._factories import build_pruner, build_sampler
 
 OBJECTIVES = {"val_loss": "minimize", "val_accuracy": "maximize"}
 _REQUIRED = ("name", "dataset", "model")
 _KEYS = {"name", "description", "dataset", "model", "epochs", "seed", "search_space", "params", "exclude",
          "sampler", "pruner", "objective", "direction", "n_trials", "timeout", "baseline", "heartbeat",
          "artifacts", "reconnect_timeout"}
-
-
-class StudyError(ValueError):
-    """Bad study input, or a study that cannot be used as asked; names the file or study and the key."""
-
-    def __init__(self, source: str, key: str, reason: str) -> None:
-        self.source, self.key, self.reason = source, key, reason
-        super().__init__(f"{source}: {key}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +61,14 @@ class StudySpec:
                 "objective": self.objective, "sampler": self.sampler, "pruner": self.pruner,
                 "space": self.space.to_dict()}
 
+    def sampler_object(self):
+        """A new sampler as the study file says, seeded with the study's seed unless it gives its own."""
+        return build_sampler(self.sampler, self.seed, self.source)
+
+    def pruner_object(self):
+        """A new pruner as the study file says; Hyperband's max resource is `epochs`."""
+        return build_pruner(self.pruner, self.epochs, self.source)
+
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -73,7 +77,7 @@ def load_study_file(path: str | Path) -> StudySpec:
     """Read and fully validate a study file and its search spaces; raises StudyError or SpaceError."""
     path = Path(path)
     source = str(path)
-    data = read_yaml(path, "study file")
+    data = read_yaml(path, "study file", StudyError)
     if not isinstance(data, dict):
         raise StudyError(source, "<file>", "a study file is a YAML mapping")
     unknown = sorted(set(data) - _KEYS)
@@ -127,10 +131,8 @@ def load_study_file(path: str | Path) -> StudySpec:
         reconnect_timeout=float(reconnect),
     )
     check_space_values(spec)
-    from ._factories import build_pruner, build_sampler  # fail on bad sampler/pruner options now, not mid-run
-
-    build_sampler(spec)
-    build_pruner(spec)
+    spec.sampler_object()  # bad sampler/pruner options fail now, not mid-run
+    spec.pruner_object()
     return spec
 
 

@@ -73,3 +73,10 @@ def adamtune(*args: str, cwd: Path | None = None, env: dict | None = None, timeo
 
 
 ADAMTUNE = str(Path(sys.executable).parent / "adamtune")  # the installed console script
+
+
+def study_view(storage, name: str):
+    """The study as adamtune's readers see it: every trial as a TrialRecord (config, params, metrics)."""
+    from adamtune.results import StudyView
+
+    return StudyView.of(optuna.load_study(study_name=name, storage=storage))

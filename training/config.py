@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .catalog import BUILTIN_DATASETS as DATASETS
 from .errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw")
@@ -73,8 +74,6 @@ class TrainConfig:
         return asdict(self)
 
     def validate(self, source: str = "config") -> None:
-        from .data import DATASETS  # the registry decides which datasets exist and which may flip
-
         def need(ok: bool, key: str, reason: str) -> None:
             if not ok:
                 raise ConfigError(source, key, f"{reason}, got {getattr(self, key)!r}")

@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from .catalog import BUILTIN_DATASETS, DatasetFacts
 from .errors import DataError
 
 SPLIT_SEED = 0  # the train/validation/test split never depends on a trial's seed
@@ -50,9 +51,15 @@ class Dataset:
 @dataclass(frozen=True)
 class DatasetInfo:
     load: Callable[[Path | None], tuple[Split, Split, float]]  # -> (full train, test, scale)
-    flip_safe: bool  # does a mirrored image keep its label?
-    val_size: int | float  # validation samples carved from the training set (a fraction if < 1)
-    offline: bool = False
+    facts: DatasetFacts
+
+    @property
+    def flip_safe(self) -> bool:
+        return self.facts.flip_safe
+
+    @property
+    def val_size(self) -> int | float:
+        return self.facts.val_size
 
 
 def data_root(root: str | Path | None = None) -> Path:
@@ -111,12 +118,13 @@ def _split_of(ds) -> Split:
     return Split(images.contiguous().to(torch.uint8), torch.as_tensor(ds.targets, dtype=torch.int64))
 
 
-DATASETS: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo(_digits, flip_safe=False, val_size=0.2, offline=True),
-    "mnist": DatasetInfo(_torchvision("MNIST", "MNIST/raw"), flip_safe=False, val_size=10_000),
-    "fashion_mnist": DatasetInfo(_torchvision("FashionMNIST", "FashionMNIST/raw"), flip_safe=True, val_size=10_000),
-    "cifar10": DatasetInfo(_torchvision("CIFAR10", "cifar-10-batches-py"), flip_safe=True, val_size=5_000),
+_LOADERS = {
+    "digits": _digits,
+    "mnist": _torchvision("MNIST", "MNIST/raw"),
+    "fashion_mnist": _torchvision("FashionMNIST", "FashionMNIST/raw"),
+    "cifar10": _torchvision("CIFAR10", "cifar-10-batches-py"),
 }
+DATASETS: dict[str, DatasetInfo] = {name: DatasetInfo(_LOADERS[name], facts) for name, facts in BUILTIN_DATASETS.items()}
 
 
 def load_dataset(name: str, root: str | Path | None = None, device: str | torch.device = "cpu") -> Dataset:

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
-from conftest import adamtune, postgres_url
+from conftest import adamtune, postgres_url, study_view
 from reliability_tests.workers import epochs_of, finish, reliability_study, spawn, tally, trials, wait_for
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -70,7 +70,8 @@ def test_sigkilled_worker_trial_is_retried_and_resumed(tmp_path, pg, record_prop
     retry = next(t for t in all_trials if t.user_attrs.get("retry_of") == killed.number)
     assert retry.state == TrialState.COMPLETE
     assert retry.params == killed.params
-    assert retry.user_attrs["config"]["seed"] == killed.user_attrs["config"]["seed"]
+    records = {t.number: t for t in study_view(url, name).trials}
+    assert records[retry.number].config["seed"] == records[killed.number].config["seed"]
     assert retry.user_attrs["resumed_epochs"] >= 2, "the retry resumed from the checkpoint, not epoch 0"
     assert_full_curves(all_trials, 6)
     tally(record_property, "SIGKILL one worker mid-trial (PostgreSQL)", 4, all_trials, started)

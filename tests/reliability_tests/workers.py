@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import ADAMTUNE
-from storage import open_storage
+from adamtune.storage import open_storage
 
 # Four workers on two cores: one thread each, or OpenMP threads spin-wait on each other.
 WORKER_ENV = {"OMP_NUM_THREADS": "1"}

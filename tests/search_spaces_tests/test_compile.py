@@ -9,7 +9,7 @@ import pytest
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from search_spaces import SpaceError, builtin_fragments, compose
+from adamtune.search_spaces import SpaceError, builtin_fragments, compose
 
 
 def fragment(tmp_path, params: dict, name: str = "frag.yaml") -> str:

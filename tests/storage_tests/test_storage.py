@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from storage import StorageError, engine_options, mask_url, open_storage, redact, resolve_url
+from adamtune.storage import StorageError, engine_options, mask_url, open_storage, redact, resolve_url
 
 
 def test_resolution_order(monkeypatch, tmp_path):

@@ -10,7 +10,7 @@ import torch
 from optuna.trial import TrialState
 
 from conftest import REPO, adamtune, postgres_url, write_study
-from training import TrainConfig
+from adamtune.training import TrainConfig
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

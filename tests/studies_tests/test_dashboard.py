@@ -51,7 +51,7 @@ def test_dashboard_lists_the_studies_of_the_store(tmp_path):
 
 def test_dashboard_shows_each_trials_note_and_learning_curve(tmp_path):
     from conftest import write_study
-    from studies import load_study_file, run_study
+    from adamtune.studies import load_study_file, run_study
 
     url = f"sqlite:///{tmp_path / 'd.db'}"
     spec = load_study_file(write_study(tmp_path, "curves", n_trials=3, epochs=2))

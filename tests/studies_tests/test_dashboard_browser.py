@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from _chromium import artifact, chromium, free_port
 from conftest import ADAMTUNE, write_study
-from studies import load_study_file, run_study
+from adamtune.studies import load_study_file, run_study
 
 # Header texts and cell texts of the first table on the page; sortable headers carry a hidden "sorted ..." label.
 READ_TABLE = """table => [

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from conftest import write_study
-from studies import create_or_join, load_study_file
-from studies._objective import Objective
+from adamtune.results import StudyView
+from adamtune.studies import create_or_join, load_study_file
+from adamtune.studies._objective import Objective
 
 
 def test_baseline_trial_is_pytorch_adam_defaults(tmp_path):
@@ -19,7 +20,7 @@ def test_baseline_trial_is_pytorch_adam_defaults(tmp_path):
     assert created
     objective = Objective(spec, torch.device("cpu"))
     study.optimize(objective, n_trials=1)
-    config = study.trials[0].user_attrs["config"]
+    config = StudyView.of(study).trials[0].config
     assert study.trials[0].user_attrs["baseline"] is True
     assert (config["optimizer"], config["lr"], config["beta1"], config["eps"]) == ("adam", 1e-3, 0.9, 1e-8)
     assert config["beta2"] == pytest.approx(0.999, abs=1e-12)

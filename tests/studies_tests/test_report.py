@@ -16,9 +16,9 @@ from optuna.trial import TrialState
 from PIL import Image
 
 from _chromium import artifact, chromium
+from adamtune.results._report import PNG_SIZES
+from adamtune.studies import load_study_file, run_study
 from conftest import adamtune, write_study
-from studies import export_trial, load_study_file, run_study
-from studies._report import PNG_SIZES
 
 NAME = "reported"
 # Attributes through which a page loads something (a link's href is followed only when clicked; checked too).
@@ -48,6 +48,12 @@ def report(study_url, tmp_path_factory):
 
 def load(url: str) -> optuna.Study:
     return optuna.load_study(study_name=NAME, storage=url)
+
+
+def sampled(t: optuna.trial.FrozenTrial) -> dict:
+    """The trial's sampled values by public name, straight from Optuna's params (1 - one_minus_beta2)."""
+    return {k.removeprefix("one_minus_"): round(1 - v, 12) if k.startswith("one_minus_") else v
+            for k, v in t.params.items()}
 
 
 class Tags(HTMLParser):
@@ -108,7 +114,7 @@ def test_report_writes_offline_html_and_pngs(study_url, report):
         row = re.search(rf'<tr class="(\w+)" id="trial-{t.number}">(.*?)</tr>', page)
         assert row is not None, f"trial #{t.number} missing from the trial table"
         assert row.group(1) == t.state.name.lower()
-        assert html.escape(t.user_attrs["summary"]) in row.group(2)
+        assert f"lr={t.params['lr']:.2g}" in row.group(2), "the configuration in words"
     pruned = next(t for t in study.trials if t.state == TrialState.PRUNED)
     assert html.escape(pruned.user_attrs["pruned_reason"]) in page
     assert f"best trial #{study.best_trial.number}".lower() in page.lower()
@@ -136,7 +142,13 @@ def test_export_top_k_lists_the_best_trials_in_the_single_export_format(study_ur
     result = adamtune("export", NAME, "--top", "2", "--storage", study_url)
     assert result.returncode == 0, result.stderr
     top = json.loads(result.stdout)
-    assert top == [json.loads(json.dumps(export_trial(study, t))) for t in complete[:2]]
+    assert [e["trial"] for e in top] == [t.number for t in complete[:2]]
+    for exported, t in zip(top, complete[:2]):
+        assert exported["value"] == t.value and exported["params"] == pytest.approx(sampled(t))
+        assert exported["config"]["lr"] == t.params["lr"] and exported["config"]["seed"] == t.number
+        curve = t.user_attrs["curve"]
+        best_epoch = exported["metrics"]["best_epoch"]
+        assert exported["metrics"]["val_loss"] == curve["val_loss"][best_epoch] == min(curve["val_loss"])
     single = json.loads(adamtune("export", NAME, "--storage", study_url).stdout)
     assert top[0] == single and [e["value"] for e in top] == sorted(e["value"] for e in top)
 
@@ -165,11 +177,19 @@ def test_export_csv_is_the_whole_trial_table(study_url, tmp_path):
     for row, t in zip(rows, study.trials):
         assert row["state"] == t.state.name
         assert float(row["value"]) == t.value
-        sampled = t.user_attrs["params"]
+        values = sampled(t)
         for column in header[3:-3]:
             name = column.removeprefix("params_")
-            assert row[column] == ("" if name not in sampled else str(sampled[name])), (t.number, column)
-        assert row["val_accuracy"] == str(t.user_attrs.get("val_accuracy", ""))
+            if name not in values:
+                assert row[column] == "", (t.number, column)
+            elif isinstance(values[name], float):
+                assert float(row[column]) == pytest.approx(values[name], rel=1e-9), (t.number, column)
+            else:
+                assert row[column] == str(values[name]), (t.number, column)
+        curve = t.user_attrs["curve"]
+        expected_accuracy = "" if t.state != TrialState.COMPLETE else \
+            str(curve["val_accuracy"][curve["val_loss"].index(min(curve["val_loss"]))])
+        assert row["val_accuracy"] == expected_accuracy
         assert int(row["epochs"]) == len(t.user_attrs["curve"]["val_loss"]) == len(t.intermediate_values)
         assert float(row["duration"]) == pytest.approx(t.duration.total_seconds())
     assert {r["state"] for r in rows} == {"COMPLETE", "PRUNED"}

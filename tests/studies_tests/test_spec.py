@@ -8,9 +8,8 @@ import optuna
 import pytest
 
 from conftest import REPO, write_study
-from search_spaces import SpaceError
-from studies import StudyError, load_study_file
-from studies._factories import build_pruner, build_sampler
+from adamtune.search_spaces import SpaceError
+from adamtune.studies import StudyError, load_study_file
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "studies").glob("*.yaml")), ids=lambda p: p.name)
@@ -32,7 +31,7 @@ def test_quickstart_is_the_articles_mlp_on_digits_without_flips():
                                       ("cmaes", optuna.samplers.CmaEsSampler), ("gp", optuna.samplers.GPSampler),
                                       ("qmc", optuna.samplers.QMCSampler)])
 def test_every_sampler(tmp_path, kind, cls):
-    assert isinstance(build_sampler(load_study_file(write_study(tmp_path, "s", sampler={"type": kind}))), cls)
+    assert isinstance(load_study_file(write_study(tmp_path, "s", sampler={"type": kind})).sampler_object(), cls)
 
 
 @pytest.mark.parametrize("pruner,cls", [
@@ -42,7 +41,7 @@ def test_every_sampler(tmp_path, kind, cls):
     ({"type": "none"}, optuna.pruners.NopPruner), ({"type": "median", "patience": 2}, optuna.pruners.PatientPruner),
 ])
 def test_every_pruner(tmp_path, pruner, cls):
-    assert isinstance(build_pruner(load_study_file(write_study(tmp_path, "s", pruner=pruner))), cls)
+    assert isinstance(load_study_file(write_study(tmp_path, "s", pruner=pruner)).pruner_object(), cls)
 
 
 BAD_STUDIES = [

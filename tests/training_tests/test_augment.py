@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from training.augment import Augmentation
+from adamtune.training.augment import Augmentation
 
 
 def batch_of_one_image(n: int = 64) -> torch.Tensor:

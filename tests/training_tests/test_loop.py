@@ -8,7 +8,7 @@ import optuna
 import pytest
 import torch
 
-from training import ConfigError, DivergedError, TrainConfig, evaluate, fit, load_dataset
+from adamtune.training import ConfigError, DivergedError, TrainConfig, evaluate, fit, load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +97,8 @@ def test_every_model_trains(digits, model):
 
 
 def test_weight_decay_spares_biases(digits):
-    from training.loop import _optimizer
-    from training.models import build_model
+    from adamtune.training.loop import _optimizer
+    from adamtune.training.models import build_model
 
     model = build_model("mlp", (1, 8, 8), 10, 16, "relu", 0.0)
     groups = _optimizer(model, TrainConfig(weight_decay=0.1), torch.device("cpu")).param_groups

@@ -1,19 +1,22 @@
-"""The `adamtune` command line. Each command opens the store, calls one library function and turns
-errors into one readable line: exit 2 for bad input, 1 for a store or data problem."""
+"""The `adamtune` command line, thin over `adamtune.api`: each command parses its arguments, calls one
+library function and prints what it returns. An adamtune error becomes one line on stderr and the exit
+code its class carries (2 bad input, 1 store or data trouble); `--debug` shows the traceback.
+
+Nothing heavy is imported at start-up, so `adamtune --help` answers at once.
+"""
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
-EXIT_INPUT, EXIT_RUNTIME = 2, 1
+from adamtune import api
+from adamtune.errors import AdamtuneError, InputError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,26 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"adamtune: stopped by {signal.Signals(signum).name}; the running trial was marked FAIL and "
               "queued for a retry that resumes from its last checkpoint", file=sys.stderr)
         return 128 + signum
-    except Exception as exc:  # noqa: BLE001 - classified below; anything else is a bug and re-raised
-        code = _exit_code(exc)
-        if code is None or getattr(args, "debug", False):
+    except AdamtuneError as exc:
+        if args.debug:
             raise
         print(f"adamtune: error: {exc}", file=sys.stderr)
-        return code
-
-
-def _exit_code(exc: Exception) -> int | None:
-    from search_spaces import SpaceError
-    from storage import StorageError
-    from training import ConfigError, DataError
-
-    from ._spec import StudyError
-
-    if isinstance(exc, (SpaceError, StudyError, ConfigError, LookupError)):
-        return EXIT_INPUT
-    if isinstance(exc, (StorageError, DataError)):
-        return EXIT_RUNTIME
-    return None
+        return exc.exit_code
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,237 +137,115 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(args) -> int:
-    from ._spec import load_study_file
-
-    spec = load_study_file(args.study_file)
+    spec = api.check(args.study_file)
     print(f"{args.study_file}: ok: study {spec.name!r}, {spec.dataset}/{spec.model}, {spec.epochs} epochs, "
           f"{len(spec.space.params)} parameters, sampler {spec.sampler['type']}, pruner {spec.pruner['type']}, "
           f"{spec.n_trials} trials")
     for p in spec.space.params:
-        print(f"  {p.name:18} {_describe_param(p)}")
+        print(f"  {p.name:18} {p.describe()}")
     return 0
-
-
-def _describe_param(p) -> str:
-    if p.kind == "fixed":
-        text = f"fixed {p.value!r}"
-    elif p.kind == "categorical":
-        text = "one of " + ", ".join(map(str, p.choices))
-    else:
-        scale = " log(1-x)" if p.log_complement else " log" if p.log else ""
-        text = f"{p.kind} [{p.low}, {p.high}]{scale}" + (f" step {p.step}" if p.step else "")
-    if p.when:
-        text += "  when " + ", ".join(f"{k} in {list(v)}" for k, v in p.when.items())
-    return text
 
 
 def _run(args) -> int:
-    from storage import mask_url, resolve_url
+    from adamtune.results import StudyView, best_table
+    from adamtune.storage import mask_url, resolve_url
 
-    from ._run import run_study
-    from ._spec import load_study_file
-    from ._tables import best_table
-
-    spec = load_study_file(args.study_file)  # all validation happens before the store is touched
     for flag, value in (("--n-trials", args.n_trials), ("--workers", args.workers)):
         if value is not None and value < 1:
-            raise _input_error(args.study_file, flag, f"must be >= 1, got {value}")
-    url = resolve_url(args.storage)
+            raise InputError(args.study_file, flag, f"must be >= 1, got {value}")
     if args.workers > 1:
-        return _run_workers(args, spec, url)
+        return _run_workers(args)
     quiet = args.quiet or not sys.stderr.isatty()
     if quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    print(f"study {spec.name!r} in {mask_url(url)}", file=sys.stderr)
-    summary = run_study(spec, url, n_trials=args.n_trials, timeout=args.timeout, device=args.device,
-                        data_root=args.data_root, progress=not quiet, artifacts=args.artifacts)
-    study = summary.study
+    spec = api.check(args.study_file)
+    print(f"study {spec.name!r} in {mask_url(resolve_url(args.storage))}", file=sys.stderr)
+    summary = api.run(args.study_file, storage=args.storage, n_trials=args.n_trials, timeout=args.timeout,
+                      device=args.device, data_root=args.data_root, artifacts=args.artifacts, progress=not quiet)
+    view = StudyView.of(summary.study)
     verb = "created" if summary.created else "joined"
-    states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
-    counts = ", ".join(f"{states.count(s)} {s}" for s in ("complete", "pruned", "fail", "running", "waiting")
-                       if states.count(s))
     print(f"{verb} study {spec.name!r}: this worker finished {summary.ran} trials in {summary.seconds:.1f}s "
-          f"wall time; the study holds {counts}")
-    try:
-        from ._export import best_trial
-
-        print(best_table(study, best_trial(study)))
-    except LookupError:
-        print("no complete trial yet")
+          f"wall time; the study holds {view.counts_text()}")
+    print(best_table(view) if view.complete else "no complete trial yet")
     return 0
 
 
-def _run_workers(args, spec, url: str) -> int:
-    """K copies of this command as child processes on one study; the URL travels in the environment,
-    never on a command line that `ps` shows. SIGTERM to the parent is passed on to every child."""
-    from storage import mask_url
+def _run_workers(args) -> int:
+    from adamtune.storage import resolve_url
+    from adamtune.studies import run_local_workers
 
-    if url.startswith("sqlite"):
-        print("note: several processes on SQLite wait for each other's writes (busy timeout 60 s); "
-              "journal:///path/study.log is the store Optuna recommends on one machine", file=sys.stderr)
-    argv = [sys.executable, "-m", "studies.cli", "run", args.study_file, "--quiet"]
-    for flag, value in (("--n-trials", args.n_trials), ("--timeout", args.timeout), ("--device", args.device),
-                        ("--data-root", args.data_root), ("--artifacts", args.artifacts)):
-        if value is not None:
-            argv += [flag, str(value)]
-    # K processes x all cores each would oversubscribe the CPU (OpenMP threads spin-wait on each other).
-    threads = str(max(1, (os.cpu_count() or 1) // args.workers))
-    env = {**os.environ, "ADAMTUNE_STORAGE": url, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads)}
-    print(f"starting {args.workers} workers on study {spec.name!r} in {mask_url(url)}", file=sys.stderr)
-    children = [subprocess.Popen(argv, env=env) for _ in range(args.workers)]
-    forward = lambda signum, _frame: [c.send_signal(signum) for c in children if c.poll() is None]  # noqa: E731
-    previous = signal.signal(signal.SIGTERM, forward)
-    try:
-        codes = [c.wait() for c in children]
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    failed = [code for code in codes if code != 0]
+    spec = api.check(args.study_file)  # bad input fails here, once, not in K children
+    options = {"--n-trials": args.n_trials, "--timeout": args.timeout, "--device": args.device,
+               "--data-root": args.data_root, "--artifacts": args.artifacts}
+    codes = run_local_workers(args.study_file, resolve_url(args.storage), args.workers, options=options,
+                              log=lambda msg: print(f"{msg} (study {spec.name!r})", file=sys.stderr))
     print(f"{args.workers} workers finished; exit codes {codes}", file=sys.stderr)
-    return failed[0] if failed else 0
-
-
-def _input_error(source: str, key: str, reason: str) -> Exception:
-    from ._spec import StudyError
-
-    return StudyError(source, key, reason)
-
-
-def _open(args):
-    from storage import open_storage, resolve_url
-
-    url = resolve_url(args.storage)
-    return url, open_storage(url)
-
-
-def _load(args):
-    url, storage = _open(args)
-    return _find(args.name, url, storage)
-
-
-def _find(name: str, url: str, storage):
-    import optuna
-
-    from storage import mask_url, storage_errors
-
-    with storage_errors(url):
-        if name not in optuna.study.get_all_study_names(storage):
-            raise LookupError(f"study {name!r} not found in {mask_url(url)}; run `adamtune studies` to list studies")
-        study = optuna.load_study(study_name=name, storage=storage)
-    return _fail_stale(study, url)
-
-
-def _fail_stale(study, url: str):
-    """Heartbeats only fail dead workers' trials when a worker starts a trial; listing does it too."""
-    import warnings
-
-    import optuna
-
-    from storage import Heartbeat, storage_errors
-
-    beat = study.user_attrs.get("heartbeat")
-    if beat is None or url.startswith(("journal:", "grpc:")):  # heartbeats live in RDB stores only
-        return study
-    with storage_errors(url), warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        watched = optuna.load_study(study_name=study.study_name, storage=_beating_storage(url, Heartbeat(**beat)))
-        optuna.storages.fail_stale_trials(watched)
-    return watched
-
-
-@functools.lru_cache(maxsize=None)
-def _beating_storage(url: str, heartbeat):
-    """One storage (one connection pool) per heartbeat setting, however many studies are listed."""
-    from storage import open_storage
-
-    return open_storage(url, heartbeat)
+    return next((code for code in codes if code != 0), 0)
 
 
 def _studies(args) -> int:
-    import optuna
+    from adamtune.results import studies_table
+    from adamtune.storage import mask_url, resolve_url
 
-    from storage import mask_url, storage_errors
-
-    from ._tables import studies_table
-
-    url, storage = _open(args)
-    with storage_errors(url):
-        names = optuna.study.get_all_study_names(storage)
-        studies = [_fail_stale(optuna.load_study(study_name=n, storage=storage), url) for n in names]
-        print(f"{len(studies)} studies in {mask_url(url)}")
-        if studies:
-            print(studies_table(studies))
+    views = api.list_studies(args.storage)
+    print(f"{len(views)} studies in {mask_url(resolve_url(args.storage))}")
+    if views:
+        print(studies_table(views))
     return 0
 
 
 def _trials(args) -> int:
-    from ._tables import trials_table
+    from adamtune.results import trials_table
 
-    print(trials_table(_load(args)))
+    print(trials_table(api.study(args.name, args.storage)))
     return 0
 
 
 def _status(args) -> int:
-    from ._status import status_text
+    from adamtune.results import status_text
 
-    url, storage = _open(args)
-    print(status_text(_find(args.name, url, storage), storage))
+    print(status_text(*api.status(args.name, args.storage)))
     return 0
 
 
 def _best(args) -> int:
-    from ._export import best_trial
-    from ._tables import best_table
+    from adamtune.results import best_table
 
-    study = _load(args)
-    print(best_table(study, best_trial(study)))
+    print(best_table(api.study(args.name, args.storage)))
     return 0
 
 
 def _export(args) -> int:
-    from ._export import best_trial, export_trial, top_trials, trials_csv
-
-    if args.top is not None and args.top < 1:
-        raise _input_error("export", "--top", f"must be >= 1, got {args.top}")
-    study = _load(args)
-    if args.top is None:
-        trials = study.get_trials(deepcopy=False) if args.format == "csv" else [best_trial(study)]
-    else:
-        trials = top_trials(study, args.top)
-        if len(trials) < args.top:
-            print(f"note: study {study.study_name!r} has only {len(trials)} complete trials", file=sys.stderr)
     if args.format == "csv":
-        text = trials_csv(trials, param_order=list(study.user_attrs.get("spec", {}).get("space", {})))
-        what = f"{len(trials)} trials"
-    elif args.top is None:
-        text = json.dumps(export_trial(study, trials[0]), indent=2) + "\n"
-        what = f"trial #{trials[0].number}"
+        text = api.export_csv(args.name, args.storage, top=args.top)
+        what = f"{text.count(chr(10)) - 1} trials"
     else:
-        text = json.dumps([export_trial(study, t) for t in trials], indent=2) + "\n"
-        what = f"the {len(trials)} best trials"
+        exported = api.export(args.name, args.storage, top=args.top)
+        text = json.dumps(exported, indent=2) + "\n"
+        if isinstance(exported, dict):
+            what = f"trial #{exported['trial']}"
+        else:
+            what = f"the {len(exported)} best trials"
+            if len(exported) < args.top:
+                print(f"note: study {args.name!r} has only {len(exported)} complete trials", file=sys.stderr)
     if args.output == "-":
         sys.stdout.write(text)
     else:
         Path(args.output).write_text(text)
-        print(f"wrote {what} of {study.study_name!r} to {args.output}", file=sys.stderr)
+        print(f"wrote {what} of {args.name!r} to {args.output}", file=sys.stderr)
     return 0
 
 
 def _report(args) -> int:
-    from ._report import write_report
-
-    study = _load(args)
-    paths = write_report(study, args.output)
+    paths = api.report(args.name, args.output, args.storage)
     print("\n".join(map(str, paths)))
-    print(f"wrote the report of {study.study_name!r} to {args.output}; open {paths[0]}", file=sys.stderr)
+    print(f"wrote the report of {args.name!r} to {args.output}; open {paths[0]}", file=sys.stderr)
     return 0
 
 
 def _train(args) -> int:
-    from ._export import train_from_export
-
-    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
-    metrics = train_from_export(args.config_json, args.out, validate=args.validate, device=args.device,
-                                data_root=args.data_root, log=log)
+    metrics = api.train(args.config_json, args.out, validate=args.validate, device=args.device,
+                        data_root=args.data_root, log=lambda msg: print(msg, file=sys.stderr))
     if args.validate:
         print(f"validation loss {metrics['val_loss']:.6f}  validation accuracy {metrics['val_accuracy']:.4f}")
     else:
@@ -390,27 +256,28 @@ def _train(args) -> int:
 
 
 def _dashboard(args) -> int:
-    from storage import mask_url
+    from adamtune.results import is_loopback, serve_dashboard
+    from adamtune.storage import mask_url, open_storage, resolve_url
 
-    from ._dashboard import is_loopback, serve
-
-    url, storage = _open(args)
+    url = resolve_url(args.storage)
+    storage = open_storage(url)
     read_only = not is_loopback(args.host) if args.read_only is None else args.read_only
     mode = "read-only" if read_only else "read-write"
     print(f"optuna-dashboard ({mode}) for {mask_url(url)} on http://{args.host}:{args.port}/", file=sys.stderr)
     if not is_loopback(args.host):
         print(f"warning: bound to {args.host}, reachable from other hosts; optuna-dashboard has no "
               "authentication", file=sys.stderr)
-    serve(storage, args.host, args.port, read_only=read_only, artifacts=args.artifacts)
+    serve_dashboard(storage, args.host, args.port, read_only=read_only, artifacts=args.artifacts)
     return 0
 
 
 def _storage_proxy(args) -> int:
     import optuna
 
-    from storage import mask_url
+    from adamtune.storage import mask_url, open_storage, resolve_url
 
-    url, storage = _open(args)
+    url = resolve_url(args.storage)
+    storage = open_storage(url)
     print(f"gRPC storage proxy for {mask_url(url)} on grpc://{args.host}:{args.port}", file=sys.stderr)
     optuna.storages.run_grpc_proxy_server(storage, host=args.host, port=args.port)
     return 0

@@ -1,8 +1,6 @@
 """A study as files a person can open: `index.html` (interactive plotly charts, the trial table; works
 offline because plotly.js is inlined once) and one PNG per chart, drawn by matplotlib's Agg backend.
-Also the ranked and tabular trial views behind `adamtune export --top K` and `--format csv`.
-
-plotly and matplotlib are imported inside the functions that draw, so `export` stays fast.
+plotly and matplotlib are imported inside the functions that draw, so other commands stay fast.
 """
 
 from __future__ import annotations
@@ -16,7 +14,11 @@ from typing import Any, Callable, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ._export import duration_seconds, epochs_trained
+from adamtune.errors import NoCompleteTrial
+
+from ._format import fmt
+from ._record import Attr, TrialRecord
+from ._views import StudyView
 
 PNG_DPI = 100
 # Every PNG has exactly this many pixels (width, height); the HTML charts use the same height.
@@ -61,10 +63,12 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
-        raise LookupError(f"study {study.study_name!r} has no complete trial yet; nothing to report")
+        raise NoCompleteTrial(study.study_name, "nothing to report")
+    view = StudyView.of(study)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    charts = _charts(study, trials, complete)
+    summaries = {r.number: r.summary for r in view.trials}
+    charts = _charts(study, trials, complete, summaries)
     written = []
     with warnings.catch_warnings(), matplotlib.rc_context():  # rcParams and style are restored afterwards
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -87,7 +91,7 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
             finally:
                 plt.close(fig)
         index = out / "index.html"
-        index.write_text(_html(study, trials, charts), encoding="utf-8")
+        index.write_text(_html(study, view, charts), encoding="utf-8")
     return [index, *written]
 
 
@@ -99,10 +103,11 @@ def _objective(study: optuna.Study) -> str:
 
 
 def _baseline(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
-    return next((t for t in trials if t.user_attrs.get("baseline")), None)
+    return next((t for t in trials if t.user_attrs.get(Attr.BASELINE)), None)
 
 
-def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[FrozenTrial]) -> list[Chart]:
+def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[FrozenTrial],
+            summaries: dict[int, str]) -> list[Chart]:
     import optuna.visualization as pv
     import optuna.visualization.matplotlib as mv
 
@@ -124,7 +129,7 @@ def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[Froze
         Chart("intermediate_values", "Intermediate values",
               f"{target} reported after each epoch; {pruned} pruned trials end in a cross where the pruner "
               "stopped them.",
-              lambda: _intermediate_plotly(study, trials, best, baseline),
+              lambda: _intermediate_plotly(study, trials, best, baseline, summaries),
               lambda: _intermediate_png(study, trials, best, baseline)),
         Chart("param_importances", "Hyperparameter importances",
               f"How much of the variation in {target} each parameter explains (PED-ANOVA over complete trials).",
@@ -165,7 +170,7 @@ def _evaluator():
 
 
 def _curve(trial: FrozenTrial | None) -> dict[str, list]:
-    return (trial.user_attrs.get("curve") or {}) if trial is not None else {}
+    return (trial.user_attrs.get(Attr.CURVE) or {}) if trial is not None else {}
 
 
 def _curve_trials(best: FrozenTrial, baseline: FrozenTrial | None) -> list[tuple[str, str, FrozenTrial]]:
@@ -218,7 +223,7 @@ def _relabel_plotly(fig):
     return fig
 
 
-def _intermediate_plotly(study, trials, best, baseline):
+def _intermediate_plotly(study, trials, best, baseline, summaries: dict[int, str]):
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -229,7 +234,7 @@ def _intermediate_plotly(study, trials, best, baseline):
             x=steps, y=values, mode="lines", name=kind, legendgroup=kind, showlegend=kind not in shown,
             line={"color": color, "width": width, "dash": "dot" if t.state == TrialState.PRUNED else "solid"},
             opacity=1.0 if width > 1.5 else 0.6, hovertext=f"trial #{t.number} ({t.state.name.lower()}): "
-            + html.escape(t.user_attrs.get("summary", "")), hoverinfo="text+x+y"))
+            + html.escape(summaries.get(t.number, "")), hoverinfo="text+x+y"))
         shown.add(kind)
         if t.state == TrialState.PRUNED:
             fig.add_trace(go.Scatter(x=steps[-1:], y=values[-1:], mode="markers", showlegend=False,
@@ -351,13 +356,13 @@ def _curves_png(best, baseline):
 # ---------------------------------------------------------------- the page
 
 
-def _html(study: optuna.Study, trials: list[FrozenTrial], charts: list[Chart]) -> str:
+def _html(study: optuna.Study, view: StudyView, charts: list[Chart]) -> str:
     from plotly.offline import get_plotlyjs
 
     e = html.escape
-    spec = study.user_attrs.get("spec", {})
-    best, baseline = study.best_trial, _baseline(trials)
-    count = lambda s: sum(t.state == s for t in trials)  # noqa: E731
+    base = view.context.base
+    best, baseline = view.best, view.baseline
+    counts = view.counts
     sections = []
     for chart in charts:
         if chart.skipped:
@@ -370,11 +375,10 @@ def _html(study: optuna.Study, trials: list[FrozenTrial], charts: list[Chart]) -
             body += f'<p class="png"><a href="{chart.name}.png">{chart.name}.png</a></p>'
         sections.append(f'<section id="{chart.name}"><h2>{e(chart.title)}</h2><p>{e(chart.caption)}</p>{body}'
                         "</section>")
-    rows = [_trial_row(t, best, baseline, anchor=True) for t in trials]
+    rows = [_trial_row(t, best, anchor=True) for t in view.trials]
     compared = [best] + ([baseline] if baseline is not None and baseline.number != best.number else [])
-    comparison = [_trial_row(t, best, baseline) for t in compared]
-    sampled = best.user_attrs.get("params", best.params)
-    params = "".join(f"<tr><td>{e(k)}</td><td>{e(_fmt(v))}</td></tr>" for k, v in sampled.items())
+    comparison = [_trial_row(t, best) for t in compared]
+    params = "".join(f"<tr><td>{e(k)}</td><td>{e(fmt(v))}</td></tr>" for k, v in best.params.items())
     header = ("<tr><th>#</th><th>state</th><th>value</th><th>val_accuracy</th><th>epochs</th><th>seconds</th>"
               "<th>configuration</th><th>note</th></tr>")
     return f"""<!DOCTYPE html>
@@ -387,10 +391,10 @@ def _html(study: optuna.Study, trials: list[FrozenTrial], charts: list[Chart]) -
 </head>
 <body>
 <h1>Study {e(study.study_name)}</h1>
-<p>{e(str(spec.get("dataset", "?")))}/{e(str(spec.get("model", "?")))}, {e(str(spec.get("epochs", "?")))} epochs,
-{study.direction.name.lower()} {e(_objective(study))}. {len(trials)} trials: {count(TrialState.COMPLETE)} complete,
-{count(TrialState.PRUNED)} pruned, {count(TrialState.FAIL)} failed,
-{count(TrialState.RUNNING) + count(TrialState.WAITING)} running or waiting.</p>
+<p>{e(str(base.get("dataset", "?")))}/{e(str(base.get("model", "?")))}, {e(str(base.get("epochs", "?")))} epochs,
+{view.direction} {e(_objective(study))}. {len(view.trials)} trials: {counts["complete"]} complete,
+{counts["pruned"]} pruned, {counts["fail"]} failed,
+{counts["running"] + counts["waiting"]} running or waiting.</p>
 <h2>Best trial against the baseline</h2>
 <table class="trials">{header}{"".join(comparison)}</table>
 <h3>Best trial #{best.number} sampled</h3>
@@ -403,17 +407,12 @@ def _html(study: optuna.Study, trials: list[FrozenTrial], charts: list[Chart]) -
 """
 
 
-def _trial_row(t: FrozenTrial, best: FrozenTrial, baseline: FrozenTrial | None, anchor: bool = False) -> str:
-    a = t.user_attrs
-    note = "; ".join(x for x in ("best" if t.number == best.number else "",
-                                 "baseline" if baseline is not None and t.number == baseline.number else "",
-                                 a.get("pruned_reason", "")) if x)
-    cells = [t.number, t.state.name.lower(), t.value, a.get("val_accuracy"), epochs_trained(t), duration_seconds(t),
-             a.get("summary", ""), note]
-    state = t.state.name.lower()
+def _trial_row(t: TrialRecord, best: TrialRecord, anchor: bool = False) -> str:
+    note = "; ".join(x for x in ("best" if t.number == best.number else "", t.note) if x)
+    cells = [t.number, t.state, t.value, t.val_accuracy, t.epochs, t.seconds, t.summary, note]
     row_id = f' id="trial-{t.number}"' if anchor else ""  # in the table of all trials only: ids are unique
-    return (f'<tr class="{state}"{row_id}>'
-            + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in cells) + "</tr>")
+    return (f'<tr class="{t.state}"{row_id}>'
+            + "".join(f"<td>{html.escape(fmt(c))}</td>" for c in cells) + "</tr>")
 
 
 _CSS = """
@@ -428,11 +427,3 @@ section { margin-top: 2.5em; }
 p.skipped { color: #a04a00; font-style: italic; }
 p.png { font-size: 0.85em; }
 """
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}" if value and (abs(value) < 1e-3 or abs(value) >= 1e4) else f"{value:.4f}"
-    return str(value)

@@ -40,7 +40,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve(storage, host: str, port: int, *, read_only: bool, artifacts: str | None = None) -> None:
+def serve_dashboard(storage, host: str, port: int, *, read_only: bool, artifacts: str | None = None) -> None:
     """Serve until interrupted; trial artifacts (learning curves, best config) come from `artifacts`."""
     import optuna_dashboard
 

@@ -1,0 +1,32 @@
+"""adamtune: Optuna studies that tune Adam, regularization and augmentation for PyTorch classifiers.
+
+The Python API (the command line is thin over it)::
+
+    import adamtune
+    summary = adamtune.run("studies/digits_mlp.yaml", storage="sqlite:///adamtune.db")
+    best = adamtune.best("digits_mlp", storage="sqlite:///adamtune.db")      # a TrialRecord
+    config = adamtune.export("digits_mlp", storage="sqlite:///adamtune.db")  # the dict `export` writes
+    metrics = adamtune.train("best.json", out="model")
+
+The rooms are importable as `adamtune.studies`, `adamtune.search_spaces`, `adamtune.training`,
+`adamtune.storage` and `adamtune.results`. Nothing heavy (torch, optuna) is imported until it is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import AdamtuneError, DataError, InputError, NoCompleteTrial, StorageError, StudyNotFound
+
+_API = ("check", "run", "list_studies", "study", "best", "status", "export", "export_csv", "report", "train")
+
+__all__ = ["AdamtuneError", "DataError", "InputError", "NoCompleteTrial", "StorageError", "StudyNotFound", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    """The API functions, imported on first use (so `adamtune --help` does not import torch or optuna)."""
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'adamtune' has no attribute {name!r}")

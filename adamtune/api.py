@@ -1,0 +1,120 @@
+"""The Python API, for notebooks and scripts; the command line is a thin layer over these functions.
+
+Each opens what it needs (study file, store), calls the library, and returns plain objects. Errors are
+raised, never printed: InputError (and its subclasses) for input a person can fix, StorageError and
+DataError for a store or data problem, all from `adamtune.errors`. `storage` is a URL; None means
+$ADAMTUNE_STORAGE, else ./adamtune.db.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from adamtune.results import StudyView, TrialRecord
+    from adamtune.studies import RunSummary, StudySpec
+
+
+def check(study_file: str | Path) -> StudySpec:
+    """Read and fully validate a study file and its search spaces; runs nothing, touches no store."""
+    from adamtune.studies import load_study_file
+
+    return load_study_file(study_file)
+
+
+def run(study_file: str | Path, *, storage: str | None = None, n_trials: int | None = None,
+        timeout: float | None = None, device: str | None = None, data_root: str | None = None,
+        artifacts: str | None = None, progress: bool = False) -> RunSummary:
+    """Create or join the study and run trials in this process until the study-wide budget is spent."""
+    from adamtune.storage import resolve_url
+    from adamtune.studies import StudyError, load_study_file, run_study
+
+    spec = load_study_file(study_file)  # all validation happens before the store is touched
+    if n_trials is not None and n_trials < 1:
+        raise StudyError(str(study_file), "n_trials", f"must be >= 1, got {n_trials}")
+    return run_study(spec, resolve_url(storage), n_trials=n_trials, timeout=timeout, device=device,
+                     data_root=data_root, progress=progress, artifacts=artifacts)
+
+
+def list_studies(storage: str | None = None) -> list[StudyView]:
+    """Every study in the store, read once (dead workers' trials failed first)."""
+    from adamtune.results import StudyView
+    from adamtune.storage import open_studies, storage_errors
+
+    found, url = open_studies(storage)
+    with storage_errors(url):
+        return [StudyView.of(s) for s in found]
+
+
+def study(name: str, storage: str | None = None) -> StudyView:
+    """One study with every trial as a TrialRecord: counts, best, baseline, top(k)."""
+    from adamtune.results import StudyView
+    from adamtune.storage import open_study, storage_errors
+
+    found, url = open_study(name, storage)
+    with storage_errors(url):
+        return StudyView.of(found)
+
+
+def best(name: str, storage: str | None = None) -> TrialRecord:
+    """The best complete trial; NoCompleteTrial when there is none yet."""
+    return study(name, storage).best
+
+
+def status(name: str, storage: str | None = None) -> tuple[StudyView, dict[int, datetime]]:
+    """The study and, for running trials, the time of their worker's last heartbeat (naive UTC)."""
+    from adamtune.results import StudyView
+    from adamtune.storage import last_heartbeats, open_study, storage_errors
+
+    found, url = open_study(name, storage)
+    with storage_errors(url):
+        view = StudyView.of(found)
+    beats = last_heartbeats(url, name) if any(t.state == "running" for t in view.trials) else {}
+    return view, beats
+
+
+def export(name: str, storage: str | None = None, *, top: int | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+    """The best trial as `adamtune train` reads it; with `top`, a list of the `top` best, best first."""
+    from adamtune.studies import StudyError, export_trial
+
+    if top is not None and top < 1:
+        raise StudyError("export", "--top", f"must be >= 1, got {top}")
+    view = study(name, storage)
+    if top is None:
+        return export_trial(view, view.best)
+    return [export_trial(view, t) for t in view.top(top)]
+
+
+def export_csv(name: str, storage: str | None = None, *, top: int | None = None) -> str:
+    """Every trial (or the `top` best) as CSV rows, sampled values by their public names."""
+    from adamtune.results import trials_csv
+    from adamtune.studies import StudyError
+
+    if top is not None and top < 1:
+        raise StudyError("export", "--top", f"must be >= 1, got {top}")
+    view = study(name, storage)
+    trials = view.trials if top is None else view.top(top)
+    return trials_csv(trials, param_order=list(view.context.space))
+
+
+def report(name: str, out_dir: str | Path, storage: str | None = None) -> list[Path]:
+    """Write index.html (offline) and PNG charts of the study; returns the paths written, index first."""
+    from adamtune.results import write_report
+    from adamtune.storage import open_study, storage_errors
+
+    found, url = open_study(name, storage)
+    with storage_errors(url):
+        return write_report(found, out_dir)
+
+
+def train(export_file: str | Path, out: str | Path | None = None, *, validate: bool = False,
+          device: str | None = None, data_root: str | None = None, log=None) -> dict[str, Any]:
+    """Retrain an exported configuration with the shared loop and return its metrics (test metrics, or with
+    `validate` the validation metrics the trial had); saves model.pt, config.json, metrics.json to `out`."""
+    from adamtune.studies import train_from_export
+
+    return train_from_export(export_file, out, validate=validate, device=device, data_root=data_root,
+                             log=log or (lambda _msg: None))

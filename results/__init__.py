@@ -1,0 +1,17 @@
+"""Everything that reads what trials left behind: the trial record, tables, status, report, dashboard
+wiring, artifacts (learning-curve PNG, config JSON) and CSV. The objective writes the same record."""
+
+from ._artifacts import artifact_store, upload_config, upload_curve, write_note
+from ._csv import trials_csv
+from ._dashboard import is_loopback, serve_dashboard
+from ._format import describe, fmt, table
+from ._report import write_report
+from ._record import CURVE_KEYS, Attr, StudyAttr, StudyContext, TrialRecord, read_trial
+from ._status import status_text
+from ._tables import best_table, studies_table, trials_table
+from ._views import STATES, StudyView
+
+__all__ = ["CURVE_KEYS", "STATES", "Attr", "StudyAttr", "StudyContext", "StudyView", "TrialRecord",
+           "artifact_store", "best_table", "describe", "fmt", "is_loopback", "read_trial", "serve_dashboard",
+           "status_text", "studies_table", "table", "trials_csv", "trials_table", "upload_config", "upload_curve",
+           "write_note", "write_report"]

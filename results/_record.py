@@ -1,0 +1,168 @@
+"""The one trial record: what the objective writes on an Optuna trial, and what every reader gets back.
+
+Each fact is stored once. The sampled values live in Optuna's params; the training config, the summary
+in words and the metrics are derived when read, from the params, the study's stored spec and the curve.
+Trials written by adamtune 0.1 (which also stored `params`, `config`, `summary`, `val_loss`, ... as user
+attrs) read the same way: those extra attrs are simply not needed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
+from adamtune.storage import HEARTBEAT_ATTR
+from adamtune.training.config import TrainConfig
+
+from ._format import describe
+
+
+class Attr:
+    """The user-attr keys adamtune writes on a trial; nothing else names them."""
+
+    BASELINE = "baseline"  # set when the baseline trial is enqueued
+    WORKER = "worker"  # host:pid of the worker that ran it
+    RETRY_OF = "retry_of"  # the original trial's number, on a retry
+    DEVICE = "device"
+    PARAM_COUNT = "param_count"
+    CURVE = "curve"  # per-epoch lists, CURVE_KEYS
+    BEST_EPOCH = "best_epoch"  # 0-based epoch of the best validation loss (its weights were kept)
+    RESUMED_EPOCHS = "resumed_epochs"  # epochs restored from a checkpoint instead of trained
+    PRUNED_REASON = "pruned_reason"
+    FAIL_REASON = "fail_reason"
+
+
+CURVE_KEYS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+class StudyAttr:
+    """The user-attr keys adamtune writes on a study when it creates it."""
+
+    SPEC = "spec"  # what a joining worker must agree with; readers derive trial configs from it
+    HEARTBEAT = HEARTBEAT_ATTR  # the study's heartbeat settings, so read commands fail stale trials alike
+    VERSIONS = "versions"
+    FINGERPRINT = "fingerprint"  # set last: joining workers wait for it
+
+
+@dataclass(frozen=True)
+class StudyContext:
+    """What reading a trial needs from its study, parsed once per study from the stored spec."""
+
+    name: str
+    objective: str = "val_loss"
+    base: dict[str, Any] = field(default_factory=dict)  # dataset, model, epochs
+    seed: int = 0
+    space: dict[str, dict] = field(default_factory=dict)  # name -> stored parameter description
+
+    @classmethod
+    def of(cls, study_name: str, user_attrs: dict[str, Any]) -> "StudyContext":
+        spec = user_attrs.get(StudyAttr.SPEC) or {}
+        base = {k: spec[k] for k in ("dataset", "model", "epochs") if k in spec}
+        return cls(study_name, spec.get("objective", "val_loss"), base, int(spec.get("seed", 0)),
+                   spec.get("space") or {})
+
+    def public_values(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Every value of the trial by its public name (`beta2`, not `one_minus_beta2`), fixed ones included,
+        in the space's order; parameters the space does not know follow as stored."""
+        values: dict[str, Any] = {}
+        for name, entry in self.space.items():
+            if not all(values.get(parent) in allowed for parent, allowed in (entry.get("when") or {}).items()):
+                continue
+            if entry.get("type") == "fixed":
+                values[name] = entry.get("value")
+            elif entry.get("log_complement") and f"one_minus_{name}" in params:
+                values[name] = complement(params[f"one_minus_{name}"])
+            elif name in params:
+                values[name] = params[name]
+        known = set(values) | {f"one_minus_{n}" for n in values}
+        values.update((k, v) for k, v in params.items() if k not in known)
+        return values
+
+    def sampled_values(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The values a sampler chose, by public name (fixed parameters left out)."""
+        fixed = {n for n, e in self.space.items() if e.get("type") == "fixed"}
+        return {k: v for k, v in self.public_values(params).items() if k not in fixed}
+
+    def config(self, params: dict[str, Any], origin: int) -> dict[str, Any] | None:
+        """The full training config the trial ran (None for a study not made by adamtune)."""
+        if not self.base:
+            return None
+        settings = set(TrainConfig.field_names())
+        values = {k: v for k, v in self.public_values(params).items() if k in settings}
+        return TrainConfig.from_dict({**self.base, "seed": self.seed + origin, **values},
+                                     source=f"study {self.name!r}: trial config").to_dict()
+
+
+def complement(x: float) -> float:
+    """1 - x without float noise (1 - 0.9999 is 9.99999999999989e-05), so bounds and defaults agree."""
+    return float(f"{1.0 - x:.12g}")
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as a person reads it: Optuna's facts plus adamtune's, derived once here."""
+
+    number: int
+    state: str  # complete, pruned, fail, running, waiting
+    value: float | None
+    params: dict[str, Any]  # sampled values by public name
+    config: dict[str, Any] | None
+    baseline: bool
+    worker: str | None
+    device: str | None
+    param_count: int | None
+    retry_of: int | None
+    curve: dict[str, list]
+    best_epoch: int | None
+    resumed_epochs: int
+    pruned_reason: str | None
+    fail_reason: str | None
+    epochs: int  # epochs reported to the trial
+    duration: timedelta | None
+
+    @property
+    def summary(self) -> str:
+        """The configuration in words, as tables and the dashboard show it."""
+        return describe(self.config) if self.config else ""
+
+    @property
+    def val_loss(self) -> float | None:
+        return self._at_best("val_loss")
+
+    @property
+    def val_accuracy(self) -> float | None:
+        return self._at_best("val_accuracy")
+
+    @property
+    def seconds(self) -> float | None:
+        return self.duration.total_seconds() if self.duration is not None else None
+
+    @property
+    def note(self) -> str:
+        """Why this trial is special or ended early: baseline, pruned, failed."""
+        return "; ".join(x for x in ("baseline" if self.baseline else "", self.pruned_reason or "",
+                                     self.fail_reason or "") if x)
+
+    def _at_best(self, key: str) -> float | None:
+        series = self.curve.get(key) or []
+        if self.best_epoch is None or self.best_epoch >= len(series):
+            return None
+        value = series[self.best_epoch]
+        return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def read_trial(trial: FrozenTrial, context: StudyContext) -> TrialRecord:
+    a = trial.user_attrs
+    origin = a.get(Attr.RETRY_OF, trial.number)
+    return TrialRecord(
+        number=trial.number, state=trial.state.name.lower(), value=trial.value,
+        params=context.sampled_values(trial.params), config=context.config(trial.params, origin),
+        baseline=bool(a.get(Attr.BASELINE)), worker=a.get(Attr.WORKER), device=a.get(Attr.DEVICE),
+        param_count=a.get(Attr.PARAM_COUNT), retry_of=a.get(Attr.RETRY_OF), curve=a.get(Attr.CURVE) or {},
+        best_epoch=a.get(Attr.BEST_EPOCH), resumed_epochs=a.get(Attr.RESUMED_EPOCHS, 0),
+        pruned_reason=a.get(Attr.PRUNED_REASON), fail_reason=a.get(Attr.FAIL_REASON),
+        epochs=len(trial.intermediate_values), duration=trial.duration)

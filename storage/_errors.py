@@ -1,0 +1,49 @@
+"""Store errors as adamtune errors: one StorageError with the password removed, and which of them mean
+"the database is unreachable", the only kind worth waiting out."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import optuna
+
+from adamtune.errors import StorageError
+
+from ._url import mask_url, redact
+
+
+@contextlib.contextmanager
+def storage_errors(url: str, opening: bool = False) -> Iterator[None]:
+    """Turn SQLAlchemy/driver/Optuna store errors into one StorageError with the password removed.
+    While `opening`, also the errors opening a store raises (bad URL, missing driver, old schema,
+    unreadable journal file); later, those mean something else and propagate unchanged."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - classified just below; anything else propagates
+        from sqlalchemy.exc import SQLAlchemyError
+
+        kinds = (SQLAlchemyError, optuna.exceptions.StorageInternalError)
+        if opening:
+            kinds += (RuntimeError, ValueError, ImportError, OSError)
+        if not isinstance(exc, kinds):
+            raise
+        text = str(exc)
+        message = redact(f"{type(exc).__name__}: {text}".splitlines()[0], url)
+        if "optuna storage upgrade" in text:
+            message = (f"the store was created by another Optuna version and its schema is out of date; "
+                       f"run `optuna storage upgrade --storage {mask_url(url)}`")
+        raise StorageError(f"study store {mask_url(url)}: {message}", transient=is_store_error(exc)) from None
+
+
+def is_store_error(exc: BaseException) -> bool:
+    """Errors that mean "the database is unreachable or the connection broke", worth waiting out."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, StorageError):
+        return exc.transient
+    if isinstance(exc, (OperationalError, optuna.exceptions.StorageInternalError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -1,0 +1,43 @@
+"""Create a study, or join the one other workers created: safe when many workers start at once."""
+
+from __future__ import annotations
+
+import time
+
+import optuna
+
+from adamtune.results import Attr, StudyAttr
+
+from ._errors import StudyError
+from ._spec import StudySpec
+from ._versions import versions
+
+
+def create_or_join(spec: StudySpec, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, bool]:
+    """Create the study (and enqueue the baseline) or load it; safe when many workers race."""
+    sampler, pruner = spec.sampler_object(), spec.pruner_object()
+    try:
+        study = optuna.create_study(storage=storage, study_name=spec.name, sampler=sampler, pruner=pruner,
+                                    direction=spec.direction)
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
+        _check_same_study(spec, study)
+        return study, False
+    study.set_user_attr(StudyAttr.SPEC, spec.to_dict())
+    study.set_user_attr(StudyAttr.HEARTBEAT, spec.heartbeat.__dict__)
+    study.set_user_attr(StudyAttr.VERSIONS, versions())
+    if spec.baseline:
+        study.enqueue_trial(spec.space.baseline(), user_attrs={Attr.BASELINE: True})
+    study.set_user_attr(StudyAttr.FINGERPRINT, spec.fingerprint())  # last: joiners wait for it
+    return study, True
+
+
+def _check_same_study(spec: StudySpec, study: optuna.Study, wait: float = 30.0) -> None:
+    deadline = time.monotonic() + wait
+    while (stored := study.user_attrs.get(StudyAttr.FINGERPRINT)) is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # the creating worker is still setting the study up
+    if stored is None:
+        raise StudyError(spec.source, "name", f"a study named {spec.name!r} exists but was not made by adamtune")
+    if stored != spec.fingerprint():
+        raise StudyError(spec.source, "name", f"study {spec.name!r} exists with a different dataset, model, "
+                         "epochs, sampler, pruner or search space; rename the study or delete the old one")

@@ -1,0 +1,42 @@
+"""K local worker processes on one study: each is `adamtune run` itself, so each survives and reports
+on its own, and the store (not this process) decides which trial each one runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from adamtune.storage import is_sqlite, mask_url
+
+
+def run_local_workers(study_file: str | Path, url: str, workers: int, *, options: dict[str, object],
+                      log=print) -> list[int]:
+    """Start `workers` copies of `adamtune run STUDY_FILE --quiet` with `options` (flag -> value) and wait for
+    them; returns their exit codes. The URL travels in the environment, never on a command line that `ps`
+    shows. SIGTERM to this process is passed on to every child."""
+    if is_sqlite(url):
+        log("note: several processes on SQLite wait for each other's writes (busy timeout 60 s); "
+            "journal:///path/study.log is the store Optuna recommends on one machine")
+    argv = [sys.executable, "-m", "adamtune", "run", str(study_file), "--quiet"]
+    for flag, value in options.items():
+        if value is not None:
+            argv += [flag, str(value)]
+    # K processes x all cores each would oversubscribe the CPU (OpenMP threads spin-wait on each other).
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    env = {**os.environ, "ADAMTUNE_STORAGE": url, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads)}
+    log(f"starting {workers} workers in {mask_url(url)}")
+    children = [subprocess.Popen(argv, env=env) for _ in range(workers)]
+
+    def forward(signum, _frame) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        return [child.wait() for child in children]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
