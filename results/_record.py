@@ -15,6 +15,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
+from adamtune.search_spaces import from_complement
 from adamtune.storage import HEARTBEAT_ATTR
 from adamtune.training.config import TrainConfig
 
@@ -75,7 +76,7 @@ class StudyContext:
             if entry.get("type") == "fixed":
                 values[name] = entry.get("value")
             elif entry.get("log_complement") and f"one_minus_{name}" in params:
-                values[name] = complement(params[f"one_minus_{name}"])
+                values[name] = from_complement(params[f"one_minus_{name}"])
             elif name in params:
                 values[name] = params[name]
         known = set(values) | {f"one_minus_{n}" for n in values}
@@ -95,11 +96,6 @@ class StudyContext:
         values = {k: v for k, v in self.public_values(params).items() if k in settings}
         return TrainConfig.from_dict({**self.base, "seed": self.seed + origin, **values},
                                      source=f"study {self.name!r}: trial config").to_dict()
-
-
-def complement(x: float) -> float:
-    """1 - x without float noise (1 - 0.9999 is 9.99999999999989e-05), so bounds and defaults agree."""
-    return float(f"{1.0 - x:.12g}")
 
 
 @dataclass(frozen=True)

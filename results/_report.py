@@ -51,7 +51,7 @@ class Chart:
 def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     """Write `index.html` and one PNG per chart into `out_dir` (created); returns the paths written.
 
-    Raises LookupError when the study has no complete trial. A chart that needs more than the study
+    Raises NoCompleteTrial when the study has no complete trial. A chart that needs more than the study
     holds (importances need two complete trials; learning curves need adamtune's `curve` attribute) is
     left out of both and named in the HTML.
     """

@@ -54,7 +54,7 @@ class ParamSpec:
             return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1, log=self.log)
         if self.log_complement:
             complement = trial.suggest_float(self.optuna_name, _complement(self.high), _complement(self.low), log=True)
-            return 1.0 - complement
+            return from_complement(complement)
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
     def internal_value(self, public_value: Any) -> Any:
@@ -84,6 +84,12 @@ class ParamSpec:
         if self.kind == "int" and not float(value).is_integer():
             return False
         return self.low <= value <= self.high
+
+
+def from_complement(stored: float) -> float:
+    """The public value of a `log_complement` parameter from the value the trial stores (1 - x): exactly
+    what the trial trained with, so a config derived from stored params reproduces the trial."""
+    return 1.0 - stored
 
 
 def _complement(x: float) -> float:

@@ -16,7 +16,7 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
         "--disable-component-update", "--disable-sync", "--disable-quic"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # screenshots to look at; gitignored
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # screenshots to look at; gitignored
 
 
 @contextlib.contextmanager

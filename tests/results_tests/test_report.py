@@ -52,7 +52,7 @@ def load(url: str) -> optuna.Study:
 
 def sampled(t: optuna.trial.FrozenTrial) -> dict:
     """The trial's sampled values by public name, straight from Optuna's params (1 - one_minus_beta2)."""
-    return {k.removeprefix("one_minus_"): round(1 - v, 12) if k.startswith("one_minus_") else v
+    return {k.removeprefix("one_minus_"): 1.0 - v if k.startswith("one_minus_") else v
             for k, v in t.params.items()}
 
 
