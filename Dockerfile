@@ -9,6 +9,8 @@ COPY studies studies
 COPY search_spaces search_spaces
 COPY training training
 COPY storage storage
+COPY results results
+COPY adamtune adamtune
 RUN pip install --no-cache-dir . && useradd --create-home adamtune && mkdir /artifacts && chown adamtune /artifacts
 USER adamtune
 CMD ["adamtune", "--help"]
