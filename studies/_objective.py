@@ -16,6 +16,7 @@ from training import DivergedError, EpochRecord, FitResult, TrainConfig, fit, lo
 from training.checkpoint import Checkpoint
 
 from ._artifacts import artifact_store, upload_config, upload_curve, write_note
+from ._checkpoints import discard, trial_checkpoint
 from ._spec import StudySpec
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -63,7 +64,7 @@ class Objective:
             trial.set_user_attr("retry_of", origin)
         values = self.spec.space.sample(trial)
         config = self.spec.config_for(values, seed=self.spec.seed + origin)
-        checkpoint = Checkpoint(self.artifacts / f"trial-{origin}" / "checkpoint.pt")
+        checkpoint = trial_checkpoint(self.artifacts, trial.study, origin)
         summary = describe(config)
         trial.set_user_attr("params", self.spec.space.sampled(values))
         trial.set_user_attr("config", config.to_dict())
@@ -118,10 +119,7 @@ class Objective:
         if curve["val_loss"]:
             upload_curve(trial, curve, self.store, f"trial {trial.number}: {summary}")
         if not self.spec.keep_checkpoints:
-            checkpoint.remove()
-            with_dir = checkpoint.path.parent
-            if with_dir.exists() and not any(with_dir.iterdir()):
-                with_dir.rmdir()
+            discard(checkpoint)
 
     def _keep_best(self, result: FitResult, number: int) -> None:
         """The best trial's final weights stay in ARTIFACTS/STUDY/best/ (weights_only-loadable)."""

@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 from storage import StorageError, is_store_error, mask_url, open_storage, redact, storage_errors
 from training import pick_device
 
+from ._checkpoints import UID_ATTR, new_uid
 from ._export import versions
 from ._factories import build_pruner, build_sampler
 from ._objective import Objective
@@ -52,6 +53,7 @@ def create_or_join(spec: StudySpec, storage: optuna.storages.BaseStorage) -> tup
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
         _check_same_study(spec, study)
         return study, False
+    study.set_user_attr(UID_ATTR, new_uid())  # keys this study's checkpoints; a namesake's are not its own
     study.set_user_attr("spec", spec.to_dict())
     study.set_user_attr("heartbeat", spec.heartbeat.__dict__)
     study.set_user_attr("versions", versions())
