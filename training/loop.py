@@ -71,7 +71,8 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
     (early stopping, best weights restored), else on train+validation for `cfg.epochs` epochs.
     `stop_after` ends training after that many epochs without changing the schedule's shape.
     With a `checkpoint`, the state is saved at every epoch end, and a run that finds one resumes after
-    its last epoch, handing the saved epochs to `on_epoch` again so the reported curve has no gap.
+    its last epoch, handing the saved epochs to `on_epoch` again so the reported curve has no gap; one
+    that cannot be loaded or restored is set aside and training starts from epoch 0.
 
     Raises DivergedError on a NaN or infinite loss; whatever `on_epoch` raises propagates.
     """
