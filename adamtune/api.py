@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import timedelta
 
     from adamtune.results import StudyView, TrialRecord
     from adamtune.studies import RunSummary, StudySpec
@@ -64,16 +64,16 @@ def best(name: str, storage: str | None = None) -> TrialRecord:
     return study(name, storage).best
 
 
-def status(name: str, storage: str | None = None) -> tuple[StudyView, dict[int, datetime]]:
-    """The study and, for running trials, the time of their worker's last heartbeat (naive UTC)."""
+def status(name: str, storage: str | None = None) -> tuple[StudyView, dict[int, timedelta]]:
+    """The study and, for running trials, the time since their worker's last heartbeat."""
     from adamtune.results import StudyView
-    from adamtune.storage import last_heartbeats, open_study, storage_errors
+    from adamtune.storage import heartbeat_ages, open_storage, open_study, storage_errors
 
     found, url = open_study(name, storage)
     with storage_errors(url):
         view = StudyView.of(found)
-    beats = last_heartbeats(url, name) if any(t.state == "running" for t in view.trials) else {}
-    return view, beats
+    running = any(t.state == "running" for t in view.trials)
+    return view, heartbeat_ages(open_storage(url), name) if running else {}
 
 
 def export(name: str, storage: str | None = None, *, top: int | None = None) -> dict[str, Any] | list[dict[str, Any]]:

@@ -43,6 +43,7 @@ CURVE_KEYS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")
 class StudyAttr:
     """The user-attr keys adamtune writes on a study when it creates it."""
 
+    UID = "uid"  # random, set once at creation: keys the study's checkpoints (a namesake's are not its own)
     SPEC = "spec"  # what a joining worker must agree with; readers derive trial configs from it
     HEARTBEAT = HEARTBEAT_ATTR  # the study's heartbeat settings, so read commands fail stale trials alike
     VERSIONS = "versions"

@@ -4,12 +4,12 @@ study lookup and password masking. Every SQL statement adamtune runs on the stor
 from adamtune.errors import StorageError
 
 from ._errors import is_store_error, storage_errors
-from ._heartbeats import HEARTBEAT_ATTR, fail_stale, last_heartbeats
+from ._heartbeats import HEARTBEAT_ATTR, fail_stale, heartbeat_ages
 from ._lookup import open_studies, open_study
 from ._open import APPLICATION_NAME, Heartbeat, engine_options, open_storage
 from ._reconnect import with_reconnect
 from ._url import DEFAULT_URL, has_heartbeats, is_sqlite, mask_url, normalize_url, redact, resolve_url
 
 __all__ = ["APPLICATION_NAME", "DEFAULT_URL", "HEARTBEAT_ATTR", "Heartbeat", "StorageError", "engine_options", "fail_stale",
-           "has_heartbeats", "is_sqlite", "is_store_error", "last_heartbeats", "mask_url", "normalize_url",
+           "has_heartbeats", "is_sqlite", "heartbeat_ages", "is_store_error", "mask_url", "normalize_url",
            "open_storage", "open_studies", "open_study", "redact", "resolve_url", "storage_errors", "with_reconnect"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import optuna
 import sqlalchemy
@@ -18,24 +18,30 @@ from ._url import has_heartbeats
 HEARTBEAT_ATTR = "heartbeat"  # the study user attr holding its Heartbeat settings
 
 
-def last_heartbeats(url: str, study_name: str) -> dict[int, datetime]:
-    """Trial number -> its worker's last heartbeat (naive UTC), read from Optuna's trial_heartbeats table
-    (Optuna has no public reader for it); empty for stores without heartbeats."""
-    if not has_heartbeats(url):
-        return {}
-    engine = getattr(open_storage(url), "engine", None)
+_BEATS = sqlalchemy.text(
+    "SELECT t.number, h.heartbeat FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id "
+    "JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = :name")
+
+
+def heartbeat_ages(storage: optuna.storages.BaseStorage, study_name: str) -> dict[int, timedelta]:
+    """Trial number -> time since its worker's last heartbeat, by the database's clock (the one Optuna
+    stamps heartbeats with, so no client clock or time zone skews it). Empty for stores without
+    heartbeats (journal file, gRPC proxy, in memory); a database error is one StorageError."""
+    engine = getattr(storage, "engine", None)
     if engine is None:
         return {}
-    query = sqlalchemy.text(
-        "SELECT t.number, h.heartbeat FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id "
-        "JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = :name")
-    with storage_errors(url), engine.connect() as conn:
-        return {number: _as_datetime(beat) for number, beat in conn.execute(query, {"name": study_name})}
+    with storage_errors(str(engine.url)), engine.connect() as conn:
+        now = _timestamp(conn.execute(sqlalchemy.select(sqlalchemy.func.now())).scalar_one())
+        rows = conn.execute(_BEATS, {"name": study_name}).all()
+    return {number: max(now - _timestamp(beat), timedelta(0)) for number, beat in rows}
 
 
-def _as_datetime(value: datetime | str) -> datetime:
-    """SQLite hands timestamps back as text; PostgreSQL as datetime."""
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+def _timestamp(value: datetime | str) -> datetime:
+    """SQLite returns an untyped column as text ('2025-01-31 12:00:00.123456'), PostgreSQL a datetime;
+    Optuna compares them without a time zone, and so do we."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=None)
 
 
 def fail_stale(study: optuna.Study, url: str) -> optuna.Study:

@@ -8,6 +8,7 @@ import optuna
 
 from adamtune.results import Attr, StudyAttr
 
+from ._checkpoints import new_uid
 from ._errors import StudyError
 from ._spec import StudySpec
 from ._versions import versions
@@ -23,6 +24,7 @@ def create_or_join(spec: StudySpec, storage: optuna.storages.BaseStorage) -> tup
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
         _check_same_study(spec, study)
         return study, False
+    study.set_user_attr(StudyAttr.UID, new_uid())  # keys this study's checkpoints; a namesake's are not its own
     study.set_user_attr(StudyAttr.SPEC, spec.to_dict())
     study.set_user_attr(StudyAttr.HEARTBEAT, spec.heartbeat.__dict__)
     study.set_user_attr(StudyAttr.VERSIONS, versions())

@@ -16,6 +16,7 @@ from adamtune.results import Attr, CURVE_KEYS, artifact_store, describe, upload_
 from adamtune.training import DivergedError, EpochRecord, FitResult, fit, load_dataset
 from adamtune.training.checkpoint import Checkpoint
 
+from ._checkpoints import discard, trial_checkpoint
 from ._spec import StudySpec
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -48,7 +49,7 @@ class Objective:
             trial.set_user_attr(Attr.RETRY_OF, origin)
         values = self.spec.space.sample(trial)
         config = self.spec.config_for(values, seed=self.spec.seed + origin)
-        checkpoint = Checkpoint(self.artifacts / f"trial-{origin}" / "checkpoint.pt")
+        checkpoint = trial_checkpoint(self.artifacts, trial.study, origin)
         summary = describe(config.to_dict())
         trial.set_user_attr(Attr.WORKER, WORKER)
         write_note(trial, summary, self.spec.space.sampled(values))
@@ -97,10 +98,7 @@ class Objective:
         if curve["val_loss"]:
             upload_curve(trial, curve, self.store, f"trial {trial.number}: {summary}")
         if not self.spec.keep_checkpoints:
-            checkpoint.remove()
-            with_dir = checkpoint.path.parent
-            if with_dir.exists() and not any(with_dir.iterdir()):
-                with_dir.rmdir()
+            discard(checkpoint)
 
     def _keep_best(self, result: FitResult, number: int) -> None:
         """The best trial's final weights stay in ARTIFACTS/STUDY/best/ (weights_only-loadable)."""

@@ -71,7 +71,8 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
     (early stopping, best weights restored), else on train+validation for `cfg.epochs` epochs.
     `stop_after` ends training after that many epochs without changing the schedule's shape.
     With a `checkpoint`, the state is saved at every epoch end, and a run that finds one resumes after
-    its last epoch, handing the saved epochs to `on_epoch` again so the reported curve has no gap.
+    its last epoch, handing the saved epochs to `on_epoch` again so the reported curve has no gap; one
+    that cannot be loaded or restored is set aside and training starts from epoch 0.
 
     Raises DivergedError on a NaN or infinite loss; whatever `on_epoch` raises propagates.
     """
@@ -92,15 +93,14 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
         on_start(result)
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        schedule.load_state_dict(saved["schedule"])
-        gen.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
-        best_state, since_best = saved["best_state"], saved["since_best"]
-        result.best_epoch, result.resumed_epochs = saved["best_epoch"], len(saved["history"])
-        for row in saved["history"]:
-            record = EpochRecord(**row)
+        try:
+            records, best_state, since_best, result.best_epoch = _restore(saved, model, optimizer, schedule, gen)
+        except Exception as exc:  # noqa: BLE001 - wrong keys or shapes: start over rather than lose the trial
+            checkpoint.set_aside(f"cannot be restored ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})")
+            return fit(cfg, data, device=device, validate=validate, on_epoch=on_epoch, on_start=on_start,
+                       stop_after=stop_after, checkpoint=checkpoint)  # a fresh model, seeded as if never begun
+        result.resumed_epochs = len(records)
+        for record in records:
             result.history.append(record)
             if on_epoch is not None:
                 on_epoch(record)
@@ -161,6 +161,48 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
+
+
+RESUME_KEYS = ("model", "optimizer", "schedule", "generator", "torch_rng", "best_state", "since_best", "best_epoch",
+               "history")
+
+
+def _restore(saved: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule: EpochSchedule,
+             gen: torch.Generator) -> tuple[list[EpochRecord], dict | None, int, int | None]:
+    """Load a checkpoint into the freshly built training state; raises on a missing key or a shape
+    that does not fit, so a damaged file is caught here rather than epochs later."""
+    missing = [key for key in RESUME_KEYS if key not in saved]
+    if missing:
+        raise ValueError(f"missing entries {missing}")
+    records = [EpochRecord(**row) for row in saved["history"]]
+    if [r.epoch for r in records] != list(range(len(records))):
+        raise ValueError("its history is not the epochs 0, 1, 2, ... in order")
+    best_epoch, best_state = saved["best_epoch"], saved["best_state"]
+    if best_epoch is not None and not 0 <= best_epoch < len(records):
+        raise ValueError(f"best_epoch {best_epoch} lies outside its {len(records)} epochs")
+    _check_shapes("model weights", saved["model"], model.state_dict())
+    model.load_state_dict(saved["model"])
+    if best_state is not None:
+        _check_shapes("best weights", best_state, model.state_dict())
+    optimizer.load_state_dict(saved["optimizer"])
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            moments = {k: v for k, v in optimizer.state.get(param, {}).items() if torch.is_tensor(v) and v.dim()}
+            _check_shapes("optimizer state", moments, {k: param for k in moments})
+    schedule.load_state_dict(saved["schedule"])
+    gen.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    return records, best_state, int(saved["since_best"]), best_epoch
+
+
+def _check_shapes(what: str, found: dict, expected: dict) -> None:
+    """Same keys and shapes; `load_state_dict` would copy the half that fits, a fused step crash later."""
+    if set(found) != set(expected):
+        missing, unexpected = sorted(map(str, expected.keys() - found)), sorted(map(str, found.keys() - expected))
+        raise ValueError(f"{what}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for key, tensor in expected.items():
+        if tuple(found[key].shape) != tuple(tensor.shape):
+            raise ValueError(f"{what} {key} has shape {tuple(found[key].shape)}, expected {tuple(tensor.shape)}")
 
 
 @torch.no_grad()

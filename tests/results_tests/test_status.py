@@ -1,0 +1,35 @@
+"""`adamtune status` while a trial runs, on an SQLite file and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+
+import optuna
+
+from adamtune.studies import create_or_join, load_study_file
+from conftest import adamtune, write_study
+
+
+def running_trial_with_heartbeat(url: str, name: str, tmp_path) -> int:
+    """What a live worker leaves in the store: the baseline trial RUNNING, its worker, one epoch, a heartbeat."""
+    storage = optuna.storages.RDBStorage(url)
+    spec = load_study_file(write_study(tmp_path, name))
+    study, _ = create_or_join(spec, storage)
+    trial = study.ask()
+    spec.space.sample(trial)
+    trial.set_user_attr("worker", "node7:4242")
+    trial.report(0.5, 0)
+    storage.record_heartbeat(trial._trial_id)
+    storage.engine.dispose()
+    return trial.number
+
+
+def test_status_shows_each_running_trial_with_its_worker_and_last_heartbeat(storage_url, study_name, tmp_path):
+    number = running_trial_with_heartbeat(storage_url, study_name, tmp_path)
+    result = adamtune("status", study_name, "--storage", storage_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"study {study_name}: 1 running"), result.stdout
+    row = next((line for line in result.stdout.splitlines() if line.startswith(f"{number} ")), "")
+    assert "node7:4242" in row and "Adam lr=0.001" in row, result.stdout
+    ago = re.search(r"\b(\d+) s ago\b", row)
+    assert ago and int(ago[1]) < 600, f"the heartbeat is seconds old, not hours (time zone): {row}"

@@ -1,0 +1,119 @@
+"""Resuming from a checkpoint: a good one continues the run exactly; a damaged or foreign one is set
+aside and training starts again from epoch 0 instead of the trial being lost."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import pytest
+import torch
+
+from adamtune.training import TrainConfig, fit, load_dataset
+from adamtune.training.checkpoint import Checkpoint
+
+CFG = TrainConfig(epochs=4, rotation=10, dropout=0.1, scheduler="cosine", seed=3)
+OWNER = "0123abcd/trial-0"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(digits):
+    return [r.val_loss for r in fit(CFG, digits).history]
+
+
+@pytest.fixture
+def saved(tmp_path, digits):
+    """A real checkpoint after 2 of 4 epochs, as a killed worker leaves it."""
+    checkpoint = Checkpoint(tmp_path / "trial-0" / "checkpoint.pt", owner=OWNER)
+    fit(CFG, digits, checkpoint=checkpoint, stop_after=2)
+    return checkpoint
+
+
+def curve(result):
+    return [r.val_loss for r in result.history]
+
+
+def test_a_good_checkpoint_resumes_where_the_run_stopped(digits, saved, uninterrupted, caplog):
+    replayed = []
+    result = fit(CFG, digits, checkpoint=Checkpoint(saved.path, owner=OWNER), on_epoch=replayed.append)
+    assert result.resumed_epochs == 2
+    assert curve(result) == uninterrupted, "on CPU a resumed run equals an uninterrupted one"
+    assert [r.epoch for r in replayed] == [0, 1, 2, 3], "the saved epochs are reported again, no gap"
+    assert not caplog.records and not list(saved.path.parent.glob("*.bad-*"))
+
+
+def zero_bytes(path):
+    path.write_bytes(b"")
+
+
+def truncated(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def random_bytes(path):
+    path.write_bytes(random.Random(0).randbytes(4096))
+
+
+def wrong_keys(path):
+    state = torch.load(path, weights_only=True)
+    state["model"] = {f"renamed.{key}": value for key, value in state["model"].items()}
+    torch.save(state, path)
+
+
+def missing_key(path):
+    state = torch.load(path, weights_only=True)
+    del state["optimizer"]
+    torch.save(state, path)
+
+
+def wrong_shapes(path):
+    """Another model's weights (a namesake study's trial with another width)."""
+    state = torch.load(path, weights_only=True)
+    state["model"] = {key: torch.zeros(*(2 * n for n in value.shape)) for key, value in state["model"].items()}
+    torch.save(state, path)
+
+
+def wrong_optimizer_shapes(path):
+    """The model fits but the Adam moments do not: caught before training, not at the first step."""
+    state = torch.load(path, weights_only=True)
+    for moments in state["optimizer"]["state"].values():
+        moments["exp_avg"] = torch.zeros(3)
+    torch.save(state, path)
+
+
+def another_owner(path):
+    state = torch.load(path, weights_only=True)
+    state["owner"] = "ffff0000/trial-0"
+    torch.save(state, path)
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (zero_bytes, "is empty (0 bytes)"),
+    (truncated, "cannot be read (RuntimeError: PytorchStreamReader failed reading zip archive"),
+    (random_bytes, "cannot be read (UnpicklingError: "),
+    (wrong_keys, "cannot be restored (ValueError: model weights: missing ['1.bias', "),
+    (missing_key, "cannot be restored (ValueError: missing entries ['optimizer'])"),
+    (wrong_shapes, "cannot be restored (ValueError: model weights 1.weight has shape "),
+    (wrong_optimizer_shapes, "cannot be restored (ValueError: optimizer state exp_avg has shape (3,)"),
+    (another_owner, "belongs to 'ffff0000/trial-0', not to '0123abcd/trial-0'"),
+])
+def test_an_unusable_checkpoint_is_set_aside_and_training_starts_again(digits, saved, uninterrupted, caplog,
+                                                                       damage, reason):
+    damage(saved.path)
+    damaged = saved.path.read_bytes()
+    with caplog.at_level(logging.WARNING):
+        result = fit(CFG, digits, checkpoint=Checkpoint(saved.path, owner=OWNER))
+    assert result.resumed_epochs == 0
+    assert curve(result) == uninterrupted, "trained from epoch 0 exactly as a fresh run"
+    aside, = saved.path.parent.glob("checkpoint.pt.bad-*")
+    assert aside.read_bytes() == damaged, "the damaged file is kept for a look, under another name"
+    warning, = caplog.records
+    assert warning.levelno == logging.WARNING
+    assert str(saved.path) in warning.getMessage() and reason in warning.getMessage()
+    assert "weights_only=False" not in warning.getMessage() and "\n" not in warning.getMessage()
+    assert torch.load(saved.path, weights_only=True)["owner"] == OWNER, "this run's own checkpoint replaces it"
