@@ -9,6 +9,7 @@ $ADAMTUNE_STORAGE, else ./adamtune.db.
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -72,8 +73,7 @@ def status(name: str, storage: str | None = None) -> tuple[StudyView, dict[int, 
     found, url = open_study(name, storage)
     with storage_errors(url):
         view = StudyView.of(found)
-    running = any(t.state == "running" for t in view.trials)
-    return view, heartbeat_ages(open_storage(url), name) if running else {}
+    return view, heartbeat_ages(open_storage(url), name) if view.counts["running"] else {}
 
 
 def export(name: str, storage: str | None = None, *, top: int | None = None) -> dict[str, Any] | list[dict[str, Any]]:
@@ -88,16 +88,17 @@ def export(name: str, storage: str | None = None, *, top: int | None = None) -> 
     return [export_trial(view, t) for t in view.top(top)]
 
 
-def export_csv(name: str, storage: str | None = None, *, top: int | None = None) -> str:
-    """Every trial (or the `top` best) as CSV rows, sampled values by their public names."""
+def export_csv(name: str, storage: str | None = None, *, top: int | None = None) -> Iterator[str]:
+    """Every trial (or the `top` best) as CSV lines, sampled values by their public names, yielded as they
+    are read from the store (a chunk of trials at a time), so memory stays flat however large the study."""
     from adamtune.results import trials_csv
     from adamtune.studies import StudyError
 
     if top is not None and top < 1:
         raise StudyError("export", "--top", f"must be >= 1, got {top}")
     view = study(name, storage)
-    trials = view.trials if top is None else view.top(top)
-    return trials_csv(trials, param_order=list(view.context.space))
+    trials = view.stream() if top is None else iter(view.top(top))
+    return trials_csv(trials, view.param_names())
 
 
 def report(name: str, out_dir: str | Path, storage: str | None = None) -> list[Path]:

@@ -13,6 +13,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterable
+from itertools import islice
+from typing import TextIO
 from pathlib import Path
 
 from adamtune import api
@@ -33,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"adamtune: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (`adamtune trials x | head`): stop quietly, as cat and grep do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,8 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     p = command("studies", _studies, "list the studies in the store", "adamtune studies")
     storage_flag(p)
 
-    p = command("trials", _trials, "list a study's trials", "adamtune trials digits_mlp")
+    p = command("trials", _trials, "list a study's trials: by default the baseline, the 10 best and the 20 latest",
+                "adamtune trials digits_mlp --state pruned")
     p.add_argument("name")
+    p.add_argument("--all", action="store_true", help="every trial, printed as it is read")
+    p.add_argument("--state", choices=("complete", "pruned", "fail", "running", "waiting"),
+                   help="every trial in this state, printed as it is read")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N trials (without --all/--state: the N latest)")
     storage_flag(p)
 
     p = command("status", _status, "state counts, best so far, running trials with their worker, epoch "
@@ -166,7 +178,7 @@ def _run(args) -> int:
     verb = "created" if summary.created else "joined"
     print(f"{verb} study {spec.name!r}: this worker finished {summary.ran} trials in {summary.seconds:.1f}s "
           f"wall time; the study holds {view.counts_text()}")
-    print(best_table(view) if view.complete else "no complete trial yet")
+    print(best_table(view) if view.counts["complete"] else "no complete trial yet")
     return 0
 
 
@@ -195,9 +207,18 @@ def _studies(args) -> int:
 
 
 def _trials(args) -> int:
-    from adamtune.results import trials_table
+    from adamtune.results import default_selection, trials_lines, trials_table
 
-    print(trials_table(api.study(args.name, args.storage)))
+    view = api.study(args.name, args.storage)
+    states = [args.state] if args.state else None
+    if args.all or args.state:
+        _write_lines(sys.stdout, (line + "\n" for line in trials_lines(islice(view.stream(states), args.limit))))
+        return 0
+    chosen = default_selection(view) if args.limit is None else view.latest(args.limit)
+    print(trials_table(chosen))
+    if len(chosen) < view.total:
+        print(f"\n{len(chosen)} of {view.total} trials ({view.counts_text()}): the baseline, the 10 best and the 20 "
+              "latest; --all for every trial, --state STATE for one state, --limit N for the N latest")
     return 0
 
 
@@ -217,8 +238,14 @@ def _best(args) -> int:
 
 def _export(args) -> int:
     if args.format == "csv":
-        text = api.export_csv(args.name, args.storage, top=args.top)
-        what = f"{text.count(chr(10)) - 1} trials"
+        lines = api.export_csv(args.name, args.storage, top=args.top)
+        if args.output == "-":
+            _write_lines(sys.stdout, lines)
+        else:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                rows = _write_lines(out, lines) - 1
+            print(f"wrote {rows} trials of {args.name!r} to {args.output}", file=sys.stderr)
+        return 0
     else:
         exported = api.export(args.name, args.storage, top=args.top)
         text = json.dumps(exported, indent=2) + "\n"
@@ -234,6 +261,16 @@ def _export(args) -> int:
         Path(args.output).write_text(text)
         print(f"wrote {what} of {args.name!r} to {args.output}", file=sys.stderr)
     return 0
+
+
+def _write_lines(out: TextIO, lines: Iterable[str]) -> int:
+    """Write each line as it comes (flushed, so a reader sees the first ones at once); returns how many."""
+    count = 0
+    for count, line in enumerate(lines, 1):
+        out.write(line)
+        if count <= 3 or count % 1000 == 0:
+            out.flush()
+    return count
 
 
 def _report(args) -> int:

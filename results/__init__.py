@@ -8,10 +8,10 @@ from ._format import describe, fmt, table
 from ._report import write_report
 from ._record import CURVE_KEYS, Attr, StudyAttr, StudyContext, TrialRecord, read_trial
 from ._status import status_text
-from ._tables import best_table, studies_table, trials_table
+from ._tables import best_table, default_selection, studies_table, trials_lines, trials_table
 from ._views import STATES, StudyView
 
 __all__ = ["CURVE_KEYS", "STATES", "Attr", "StudyAttr", "StudyContext", "StudyView", "TrialRecord",
-           "artifact_store", "best_table", "describe", "fmt", "is_loopback", "read_trial", "serve_dashboard",
-           "status_text", "studies_table", "table", "trials_csv", "trials_table", "upload_config", "upload_curve",
+           "artifact_store", "best_table", "default_selection", "describe", "fmt", "is_loopback", "read_trial", "serve_dashboard",
+           "status_text", "studies_table", "table", "trials_csv", "trials_lines", "trials_table", "upload_config", "upload_curve",
            "write_note", "write_report"]

@@ -16,7 +16,7 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from adamtune.search_spaces import from_complement
-from adamtune.storage import HEARTBEAT_ATTR
+from adamtune.storage import HEARTBEAT_ATTR, TrialRow
 from adamtune.training.config import TrainConfig
 
 from ._format import describe
@@ -152,14 +152,16 @@ class TrialRecord:
         return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def read_trial(trial: FrozenTrial, context: StudyContext) -> TrialRecord:
+def read_trial(trial: TrialRow | FrozenTrial, context: StudyContext) -> TrialRecord:
+    if isinstance(trial, FrozenTrial):
+        trial = TrialRow.of(trial)
     a = trial.user_attrs
     origin = a.get(Attr.RETRY_OF, trial.number)
     return TrialRecord(
-        number=trial.number, state=trial.state.name.lower(), value=trial.value,
+        number=trial.number, state=trial.state.lower(), value=trial.value,
         params=context.sampled_values(trial.params), config=context.config(trial.params, origin),
         baseline=bool(a.get(Attr.BASELINE)), worker=a.get(Attr.WORKER), device=a.get(Attr.DEVICE),
         param_count=a.get(Attr.PARAM_COUNT), retry_of=a.get(Attr.RETRY_OF), curve=a.get(Attr.CURVE) or {},
         best_epoch=a.get(Attr.BEST_EPOCH), resumed_epochs=a.get(Attr.RESUMED_EPOCHS, 0),
         pruned_reason=a.get(Attr.PRUNED_REASON), fail_reason=a.get(Attr.FAIL_REASON),
-        epochs=len(trial.intermediate_values), duration=trial.duration)
+        epochs=trial.reported, duration=trial.duration)

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from adamtune.errors import NoCompleteTrial
 
 from ._format import fmt
-from ._record import Attr, TrialRecord
+from ._record import Attr, TrialRecord, read_trial
 from ._views import StudyView
 
 PNG_DPI = 100
@@ -35,7 +35,13 @@ PARALLEL_PARAMS = ("optimizer", "lr", "beta1", "beta2", "one_minus_beta2", "eps"
                    "dropout", "batch_size", "width")
 LABELS = {"one_minus_beta2": "1 - beta2 (log scale)", "weight_decay": "weight_decay (when use_weight_decay)"}
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
-COLORS = {"best": "#1b9e77", "baseline": "#7570b3", "complete": "#4c72b0", "pruned": "#d95f02"}
+COLORS = {"best": "#1b9e77", "baseline": "#7570b3", "complete": "#4c72b0", "pruned": "#d95f02", "rest": "#999999"}
+# Past this many lines a chart of one line per trial shows a smear: then the best IN_FULL trials and the
+# baseline are drawn in full and the rest as a band (per epoch: median, 10th to 90th percentile).
+MAX_LINES = 100
+IN_FULL = 20
+# Parallel coordinates draw at most this many complete trials (the best ones); the caption says so.
+MAX_PARALLEL = 500
 
 
 @dataclass
@@ -65,9 +71,10 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     if not complete:
         raise NoCompleteTrial(study.study_name, "nothing to report")
     view = StudyView.of(study)
+    records = [read_trial(t, view.context) for t in trials]  # already loaded: not read again
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summaries = {r.number: r.summary for r in view.trials}
+    summaries = {r.number: r.summary for r in records}
     charts = _charts(study, trials, complete, summaries)
     written = []
     with warnings.catch_warnings(), matplotlib.rc_context():  # rcParams and style are restored afterwards
@@ -91,7 +98,7 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
             finally:
                 plt.close(fig)
         index = out / "index.html"
-        index.write_text(_html(study, view, charts), encoding="utf-8")
+        index.write_text(_html(study, view, records, charts), encoding="utf-8")
     return [index, *written]
 
 
@@ -119,6 +126,12 @@ def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[Froze
     parallel = [p for p in PARALLEL_PARAMS if p in in_all]
     parallel = parallel if len(parallel) >= 2 else in_all[:10]
     pruned = sum(t.state == TrialState.PRUNED for t in trials)
+    drawn, rest = _split_lines(trials, best, baseline, study.direction == optuna.study.StudyDirection.MINIMIZE)
+    lines_note = (f" The best {IN_FULL} trials and the baseline are drawn in full; the other {len(rest)} as a grey "
+                  "band (per epoch: median, 10th to 90th percentile)." if rest else "")
+    parallel_study = _best_only(study, complete, MAX_PARALLEL)
+    parallel_note = (f" Only the best {MAX_PARALLEL} of {len(complete)} complete trials are drawn."
+                     if len(complete) > MAX_PARALLEL else "")
 
     charts = [
         Chart("optimization_history", "Optimization history",
@@ -128,18 +141,20 @@ def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[Froze
               lambda: _with_baseline_line(mv.plot_optimization_history(study, target_name=target), baseline)),
         Chart("intermediate_values", "Intermediate values",
               f"{target} reported after each epoch; {pruned} pruned trials end in a cross where the pruner "
-              "stopped them.",
-              lambda: _intermediate_plotly(study, trials, best, baseline, summaries),
-              lambda: _intermediate_png(study, trials, best, baseline)),
+              "stopped them." + lines_note,
+              lambda: _intermediate_plotly(study, drawn, rest, best, baseline, summaries),
+              lambda: _intermediate_png(study, drawn, rest, best, baseline)),
         Chart("param_importances", "Hyperparameter importances",
               f"How much of the variation in {target} each parameter explains (PED-ANOVA over complete trials).",
               lambda: pv.plot_param_importances(study, evaluator=_evaluator(), target_name=target),
               lambda: mv.plot_param_importances(study, evaluator=_evaluator(), target_name=target).figure),
         Chart("parallel_coordinate", "Parallel coordinates",
               "Complete trials across the Adam parameters and a few others; one line per trial, colored by "
-              f"{target}.",
-              lambda: _relabel_plotly(pv.plot_parallel_coordinate(study, params=parallel, target_name=target)),
-              lambda: _relabel_png(mv.plot_parallel_coordinate(study, params=parallel, target_name=target))),
+              f"{target}." + parallel_note,
+              lambda: _relabel_plotly(pv.plot_parallel_coordinate(parallel_study, params=parallel,
+                                                                  target_name=target)),
+              lambda: _relabel_png(mv.plot_parallel_coordinate(parallel_study, params=parallel,
+                                                               target_name=target))),
         Chart("slice", "Slices: " + ", ".join(p.replace("one_minus_beta2", "1 - beta2") for p in sliced),
               f"{target} against each Adam parameter, complete trials only. beta2 is searched as 1 - beta2 on a "
               "log scale; weight_decay exists only in trials with use_weight_decay.",
@@ -190,6 +205,44 @@ def _intermediate_series(trials: list[FrozenTrial]):
             yield t, steps, [t.intermediate_values[s] for s in steps]
 
 
+def _split_lines(trials: list[FrozenTrial], best: FrozenTrial, baseline: FrozenTrial | None, minimize: bool):
+    """(trials drawn as lines, trials summarised as a band): all as lines while there are few."""
+    series = [t for t, _, _ in _intermediate_series(trials)]
+    if len(series) <= MAX_LINES:
+        return series, []
+    sign = 1 if minimize else -1
+    ranked = sorted((t for t in series if t.state == TrialState.COMPLETE and t.value is not None),
+                    key=lambda t: (sign * t.value, t.number))
+    keep = {t.number for t in ranked[:IN_FULL]} | {best.number} | ({baseline.number} if baseline else set())
+    return [t for t in series if t.number in keep], [t for t in series if t.number not in keep]
+
+
+def _band(rest: list[FrozenTrial]) -> tuple[list[int], list[float], list[float], list[float]]:
+    """Per epoch over `rest`: (epochs, 10th percentile, median, 90th percentile)."""
+    import numpy as np
+
+    by_step: dict[int, list[float]] = {}
+    for t in rest:
+        for step, value in t.intermediate_values.items():
+            if value is not None and np.isfinite(value):
+                by_step.setdefault(step, []).append(value)
+    steps = sorted(by_step)
+    low, mid, high = ([float(np.percentile(by_step[s], q)) for s in steps] for q in (10, 50, 90))
+    return steps, low, mid, high
+
+
+def _best_only(study: optuna.Study, complete: list[FrozenTrial], k: int) -> optuna.Study:
+    """The study itself, or an in-memory copy holding only its `k` best complete trials (charts drawn from a
+    Study object cannot be given a subset otherwise)."""
+    if len(complete) <= k:
+        return study
+    minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
+    best = sorted(complete, key=lambda t: (t.value if minimize else -t.value, t.number))[:k]
+    copy = optuna.create_study(direction=study.direction)
+    copy.add_trials(best)
+    return copy
+
+
 def _log_scale(trials: list[FrozenTrial]) -> bool:
     values = [v for t in trials for v in t.intermediate_values.values()]
     return bool(values) and min(values) > 0 and max(values) / min(values) > 10
@@ -223,10 +276,16 @@ def _relabel_plotly(fig):
     return fig
 
 
-def _intermediate_plotly(study, trials, best, baseline, summaries: dict[int, str]):
+def _intermediate_plotly(study, trials, rest, best, baseline, summaries: dict[int, str]):
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    if rest:
+        steps, low, mid, high = _band(rest)
+        fig.add_trace(go.Scatter(x=steps + steps[::-1], y=high + low[::-1], fill="toself", mode="none",
+                                 fillcolor="rgba(153,153,153,0.3)", name=f"other {len(rest)} trials (10-90%)"))
+        fig.add_trace(go.Scatter(x=steps, y=mid, mode="lines", line={"color": COLORS["rest"]},
+                                 name=f"other {len(rest)} trials (median)"))
     shown = set()
     for t, steps, values in _intermediate_series(trials):
         kind, color, width = _intermediate_style(t, best, baseline)
@@ -242,7 +301,7 @@ def _intermediate_plotly(study, trials, best, baseline, summaries: dict[int, str
                                      hovertext=f"trial #{t.number} pruned", hoverinfo="text"))
     fig.update_layout(title="Intermediate values", xaxis_title="epoch", yaxis_title=_objective(study),
                       template="plotly_white")
-    if _log_scale(trials):
+    if _log_scale(trials + rest):
         fig.update_yaxes(type="log")
     return fig
 
@@ -296,13 +355,18 @@ def _relabel_png(axes):
     return axes[0].figure
 
 
-def _intermediate_png(study, trials, best, baseline):
+def _intermediate_png(study, trials, rest, best, baseline):
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
     fig = Figure()
     ax = fig.add_subplot()
+    if rest:
+        steps, low, mid, high = _band(rest)
+        ax.fill_between(steps, low, high, color=COLORS["rest"], alpha=0.3, linewidth=0)
+        ax.plot(steps, mid, color=COLORS["rest"], linewidth=1.5)
     # Drawn back to front: the many thin lines first, the best and baseline trials on top.
     order = sorted(_intermediate_series(trials), key=lambda s: _intermediate_style(s[0], best, baseline)[2])
     for t, steps, values in order:
@@ -317,8 +381,10 @@ def _intermediate_png(study, trials, best, baseline):
                Line2D([], [], color=COLORS["best"], linewidth=3, label=f"best #{best.number}")]
     if baseline is not None and baseline.number != best.number:
         handles.append(Line2D([], [], color=COLORS["baseline"], linewidth=3, label=f"baseline #{baseline.number}"))
+    if rest:
+        handles.append(Patch(color=COLORS["rest"], alpha=0.5, label=f"other {len(rest)} trials: median, 10-90%"))
     ax.legend(handles=handles, loc="upper right")
-    if _log_scale(trials):
+    if _log_scale(trials + rest):
         ax.set_yscale("log")
     ax.set(title=f"Intermediate values of {study.study_name}", xlabel="epoch", ylabel=_objective(study))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -356,7 +422,7 @@ def _curves_png(best, baseline):
 # ---------------------------------------------------------------- the page
 
 
-def _html(study: optuna.Study, view: StudyView, charts: list[Chart]) -> str:
+def _html(study: optuna.Study, view: StudyView, records: list[TrialRecord], charts: list[Chart]) -> str:
     from plotly.offline import get_plotlyjs
 
     e = html.escape
@@ -375,7 +441,7 @@ def _html(study: optuna.Study, view: StudyView, charts: list[Chart]) -> str:
             body += f'<p class="png"><a href="{chart.name}.png">{chart.name}.png</a></p>'
         sections.append(f'<section id="{chart.name}"><h2>{e(chart.title)}</h2><p>{e(chart.caption)}</p>{body}'
                         "</section>")
-    rows = [_trial_row(t, best, anchor=True) for t in view.trials]
+    rows = [_trial_row(t, best, anchor=True) for t in records]
     compared = [best] + ([baseline] if baseline is not None and baseline.number != best.number else [])
     comparison = [_trial_row(t, best) for t in compared]
     params = "".join(f"<tr><td>{e(k)}</td><td>{e(fmt(v))}</td></tr>" for k, v in best.params.items())
@@ -392,7 +458,7 @@ def _html(study: optuna.Study, view: StudyView, charts: list[Chart]) -> str:
 <body>
 <h1>Study {e(study.study_name)}</h1>
 <p>{e(str(base.get("dataset", "?")))}/{e(str(base.get("model", "?")))}, {e(str(base.get("epochs", "?")))} epochs,
-{view.direction} {e(_objective(study))}. {len(view.trials)} trials: {counts["complete"]} complete,
+{view.direction} {e(_objective(study))}. {len(records)} trials: {counts["complete"]} complete,
 {counts["pruned"]} pruned, {counts["fail"]} failed,
 {counts["running"] + counts["waiting"]} running or waiting.</p>
 <h2>Best trial against the baseline</h2>

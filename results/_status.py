@@ -12,10 +12,10 @@ def status_text(view: StudyView, heartbeat_ages: dict[int, timedelta]) -> str:
     """State counts, the best trial so far, and each running trial with its worker, epochs done and the
     time since its last heartbeat (from the store)."""
     lines = [f"study {view.name}: {view.counts_text()}"]
-    if view.complete:
+    if view.counts["complete"]:
         best = view.best
         lines.append(f"best so far: trial #{best.number} value {best.value:.4f} ({best.summary})")
-    running = [t for t in view.trials if t.state == "running"]
+    running = view.running() if view.counts["running"] else []
     if running:
         rows = []
         for t in running:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ._format import fmt_param, table
+from collections.abc import Iterable, Iterator, Sequence
+
+from ._format import fmt, fmt_param, table
+from ._record import TrialRecord
 from ._views import StudyView
 
 
@@ -18,10 +21,40 @@ def studies_table(views: list[StudyView]) -> str:
                   "best"], rows)
 
 
-def trials_table(view: StudyView) -> str:
-    rows = [[t.number, t.state, t.value, t.val_accuracy, t.epochs, t.seconds, t.summary, t.note]
-            for t in view.trials]
-    return table(["#", "state", "value", "val_acc", "epochs", "seconds", "configuration", "note"], rows)
+TRIAL_HEADERS = ["#", "state", "value", "val_acc", "epochs", "seconds", "configuration", "note"]
+STREAM_WIDTHS = [6, 8, 10, 7, 6, 8, 56]  # --all prints as it reads, so its columns cannot be measured first
+
+
+def trials_table(records: Iterable[TrialRecord]) -> str:
+    """A table of the given trials, columns as wide as their widest cell."""
+    return table(TRIAL_HEADERS, [_trial_cells(t) for t in records])
+
+
+def trials_lines(records: Iterable[TrialRecord]) -> Iterator[str]:
+    """The same table line by line as the trials are read, in fixed-width columns (a study of 10,000
+    trials starts printing at once instead of after the last row is read)."""
+    yield _fixed(TRIAL_HEADERS)
+    yield _fixed(["-" * w for w in STREAM_WIDTHS] + ["----"])
+    for t in records:
+        yield _fixed([fmt(v) for v in _trial_cells(t)])
+
+
+def default_selection(view: StudyView, best: int = 10, latest: int = 20) -> list[TrialRecord]:
+    """What `adamtune trials NAME` shows without flags: the baseline, the `best` best and the `latest`
+    latest trials, once each, in trial-number order."""
+    chosen: dict[int, TrialRecord] = {}
+    for t in [*([view.baseline] if view.baseline else []), *(view.top(best) if view.counts["complete"] else []),
+              *view.latest(latest)]:
+        chosen.setdefault(t.number, t)
+    return [chosen[n] for n in sorted(chosen)]
+
+
+def _trial_cells(t: TrialRecord) -> list:
+    return [t.number, t.state, t.value, t.val_accuracy, t.epochs, t.seconds, t.summary, t.note]
+
+
+def _fixed(cells: Sequence[str]) -> str:
+    return "  ".join(c.ljust(w) for c, w in zip(cells, [*STREAM_WIDTHS, 0], strict=True)).rstrip()
 
 
 def best_table(view: StudyView) -> str:

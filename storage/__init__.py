@@ -8,8 +8,10 @@ from ._heartbeats import HEARTBEAT_ATTR, fail_stale, heartbeat_ages
 from ._lookup import open_studies, open_study
 from ._open import APPLICATION_NAME, Heartbeat, engine_options, open_storage
 from ._reconnect import with_reconnect
+from ._rows import StudyRows, TrialRow, study_rows
 from ._url import DEFAULT_URL, has_heartbeats, is_sqlite, mask_url, normalize_url, redact, resolve_url
 
 __all__ = ["APPLICATION_NAME", "DEFAULT_URL", "HEARTBEAT_ATTR", "Heartbeat", "StorageError", "engine_options", "fail_stale",
            "has_heartbeats", "is_sqlite", "heartbeat_ages", "is_store_error", "mask_url", "normalize_url",
-           "open_storage", "open_studies", "open_study", "redact", "resolve_url", "storage_errors", "with_reconnect"]
+           "open_storage", "open_studies", "open_study", "redact", "resolve_url", "storage_errors", "StudyRows", "study_rows", "TrialRow",
+           "with_reconnect"]

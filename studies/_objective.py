@@ -82,9 +82,7 @@ class Objective:
             self._finished(checkpoint, trial, curve, summary)
             raise
         # Anything else (interrupted, store lost) keeps the checkpoint so the retry resumes from it.
-        trial.set_user_attr(Attr.BEST_EPOCH, result.best_epoch)
-        if result.resumed_epochs:
-            trial.set_user_attr(Attr.RESUMED_EPOCHS, result.resumed_epochs)
+        record_result(trial, result.best_epoch, result.resumed_epochs)
         value = result.val_loss if self.spec.objective == "val_loss" else result.val_accuracy
         if _improves(trial.study, value):
             self._keep_best(result, trial.number)
@@ -94,7 +92,7 @@ class Objective:
 
     def _finished(self, checkpoint: Checkpoint, trial: optuna.Trial, curve: dict, summary: str) -> None:
         """A finished (complete or pruned) trial: its curve goes to the dashboard, its checkpoint away."""
-        trial.set_user_attr(Attr.CURVE, curve)
+        record_curve(trial, curve)
         if curve["val_loss"]:
             upload_curve(trial, curve, self.store, f"trial {trial.number}: {summary}")
         if not self.spec.keep_checkpoints:
@@ -106,6 +104,19 @@ class Objective:
         best.mkdir(parents=True, exist_ok=True)
         Checkpoint(best / "model.pt").save(result.model.state_dict())
         (best / "config.json").write_text(json.dumps({"trial": number, **result.config.to_dict()}, indent=2) + "\n")
+
+
+def record_result(trial: optuna.Trial, best_epoch: int | None, resumed_epochs: int = 0) -> None:
+    """What a complete trial adds to its record: the epoch whose weights were kept, and how many epochs a
+    retry restored from its checkpoint instead of training."""
+    trial.set_user_attr(Attr.BEST_EPOCH, best_epoch)
+    if resumed_epochs:
+        trial.set_user_attr(Attr.RESUMED_EPOCHS, resumed_epochs)
+
+
+def record_curve(trial: optuna.Trial, curve: dict[str, list]) -> None:
+    """The per-epoch curve, written once when the trial ends (the intermediate values are written live)."""
+    trial.set_user_attr(Attr.CURVE, curve)
 
 
 def _improves(study: optuna.Study, value: float) -> bool:

@@ -14,7 +14,7 @@ from typing import Iterator
 import optuna
 from optuna.trial import TrialState
 
-from adamtune.storage import is_store_error, open_storage, redact, storage_errors, with_reconnect
+from adamtune.storage import is_store_error, open_storage, redact, storage_errors, study_rows, with_reconnect
 from adamtune.training import pick_device
 
 from ._join import create_or_join
@@ -42,7 +42,10 @@ class RunSummary:
 
 
 def finished_count(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """COMPLETE + PRUNED trials, what the study-wide budget counts: one GROUP BY on an RDB store, however
+    many trials the study holds (Optuna's MaxTrialsCallback reads every trial after each one)."""
+    counts = study_rows(study).counts()
+    return counts["COMPLETE"] + counts["PRUNED"]
 
 
 def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None, timeout: float | None = None,
@@ -79,7 +82,11 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
                 log.info("trial %d %s value=%s | %d/%d finished | %s", trial.number, trial.state.name.lower(),
                          trial.value, bar.n, budget, best)
 
-        callbacks = [optuna.study.MaxTrialsCallback(budget, states=FINISHED), after_trial]
+        def stop_at_budget(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+            if bar.n >= budget:
+                study.stop()
+
+        callbacks = [after_trial, stop_at_budget]
         level = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(logging.WARNING)  # the bar replaces Optuna's per-trial log lines
         try:
