@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 
 from adamtune.results import StudyAttr
-from adamtune.training.checkpoint import Checkpoint
+
+if TYPE_CHECKING:  # torch: imported when a trial runs, not when a study is created or checked
+    from adamtune.training.checkpoint import Checkpoint
 
 
 def new_uid() -> str:
@@ -30,6 +33,8 @@ def study_uid(study: optuna.Study) -> str:
 
 def trial_checkpoint(study_dir: Path, study: optuna.Study, origin: int) -> Checkpoint:
     """The checkpoint of trial `origin` (the trial a retry continues) of this very study."""
+    from adamtune.training.checkpoint import Checkpoint
+
     uid = study_uid(study)
     return Checkpoint(study_dir / "checkpoints" / uid / f"trial-{origin}" / "checkpoint.pt",
                       owner=f"{uid}/trial-{origin}")
