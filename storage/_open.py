@@ -16,6 +16,7 @@ from typing import Iterator
 import optuna
 from sqlalchemy.engine import make_url
 
+from ._transient import describe_error, is_connection_lost
 from ._url import mask_url, redact
 
 APPLICATION_NAME = "adamtune"  # PostgreSQL shows it in pg_stat_activity
@@ -109,7 +110,7 @@ def storage_errors(url: str, opening: bool = False) -> Iterator[None]:
         if not isinstance(exc, kinds):
             raise
         text = str(exc)
-        message = redact(f"{type(exc).__name__}: {text}".splitlines()[0], url)
+        message = redact(describe_error(exc), url)  # the driver's reason, not Optuna's wrapper's
         if "optuna storage upgrade" in text:
             message = (f"the store was created by another Optuna version and its schema is out of date; "
                        f"run `optuna storage upgrade --storage {mask_url(url)}`")
@@ -118,10 +119,6 @@ def storage_errors(url: str, opening: bool = False) -> Iterator[None]:
 
 def is_store_error(exc: BaseException) -> bool:
     """Errors that mean "the database is unreachable or the connection broke", worth waiting out."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
     if isinstance(exc, StorageError):
         return exc.transient
-    if isinstance(exc, (OperationalError, optuna.exceptions.StorageInternalError)):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    return is_connection_lost(exc)
