@@ -80,3 +80,16 @@ def test_unknown_study_name_says_how_to_list(tmp_path):
     result = adamtune("export", "nope", "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert result.returncode == 2
     assert "study 'nope' not found" in result.stderr and "adamtune studies" in result.stderr
+
+
+def test_control_character_in_study_name_exits_2_and_writes_nothing(tmp_path, storage_url):
+    """PostgreSQL refuses NUL in text; before, the worker took that for a lost connection and waited 300 s."""
+    path = write_study(tmp_path, "nul_name")
+    path.write_text(path.read_text().replace("name: nul_name", 'name: "nul\\0name"'))
+    before = row_count(storage_url)
+    result = adamtune("run", str(path), "--storage", storage_url, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"adamtune: error: {path}: name: contains the control character '\\x00'; "
+                             "use printable characters\n")
+    assert row_count(storage_url) == before
+    assert not (tmp_path / "studies.db").exists()
