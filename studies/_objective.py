@@ -16,6 +16,7 @@ from training import DivergedError, EpochRecord, FitResult, TrainConfig, fit, lo
 from training.checkpoint import Checkpoint
 
 from ._artifacts import artifact_store, upload_config, upload_curve, write_note
+from ._artifacts_dir import check_artifacts_dir
 from ._spec import StudySpec
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -46,6 +47,7 @@ class Objective:
         self.data = load_dataset(spec.dataset, data_root, device)
         self.on_epoch = on_epoch  # progress display hook: (trial number, EpochRecord)
         root = Path(artifacts or spec.artifacts)
+        self.root = check_artifacts_dir(root)
         self.artifacts = root / spec.name
         self.store = artifact_store(root)
         self.current: int | None = None  # trial number in progress, for clean-up after an interruption

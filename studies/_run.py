@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 from storage import StorageError, is_store_error, mask_url, open_storage, redact, storage_errors
 from training import pick_device
 
+from ._artifacts_dir import check_artifacts_dir
 from ._export import versions
 from ._factories import build_pruner, build_sampler
 from ._objective import Objective
@@ -87,6 +88,7 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
     budget = n_trials or spec.n_trials
     timeout = timeout if timeout is not None else spec.timeout
     start = time.perf_counter()
+    check_artifacts_dir(artifacts or spec.artifacts)  # a file in its place or a full disk: before the store
     storage = _with_reconnect(lambda: open_storage(storage_url, spec.heartbeat), spec, storage_url)
     with storage_errors(storage_url, opening=True):
         study, created = _with_reconnect(lambda: create_or_join(spec, storage), spec, storage_url)

@@ -38,9 +38,10 @@ def _exit_code(exc: Exception) -> int | None:
     from storage import StorageError
     from training import ConfigError, DataError
 
+    from ._artifacts_dir import ArtifactsDirError
     from ._spec import StudyError
 
-    if isinstance(exc, (SpaceError, StudyError, ConfigError, LookupError)):
+    if isinstance(exc, (SpaceError, StudyError, ConfigError, LookupError, ArtifactsDirError)):
         return EXIT_INPUT
     if isinstance(exc, (StorageError, DataError)):
         return EXIT_RUNTIME
@@ -176,6 +177,7 @@ def _describe_param(p) -> str:
 def _run(args) -> int:
     from storage import mask_url, resolve_url
 
+    from ._artifacts_dir import check_artifacts_dir
     from ._run import run_study
     from ._spec import load_study_file
     from ._tables import best_table
@@ -184,6 +186,7 @@ def _run(args) -> int:
     for flag, value in (("--n-trials", args.n_trials), ("--workers", args.workers)):
         if value is not None and value < 1:
             raise _input_error(args.study_file, flag, f"must be >= 1, got {value}")
+    check_artifacts_dir(args.artifacts or spec.artifacts)
     url = resolve_url(args.storage)
     if args.workers > 1:
         return _run_workers(args, spec, url)
