@@ -17,6 +17,18 @@ class ArtifactsDirError(ValueError):
         super().__init__(f"artifacts directory {path}: {reason}")
 
 
+class TrialFileError(RuntimeError):
+    """A file operation failed while a trial ran (a checkpoint or artifact write on a full or
+    read-only disk). The trial is failed and retried; working on would fail every trial the same way."""
+
+    def __init__(self, number: int, root: str | Path, exc: OSError) -> None:
+        self.number = number
+        self.reason = f"file system error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+        super().__init__(f"trial {number} stopped by a {self.reason} (artifacts directory {root}); it was marked "
+                         "FAIL and its retry queued, which resumes from its last checkpoint; fix the disk, then run "
+                         "again")
+
+
 def check_artifacts_dir(path: str | Path) -> Path:
     """Create `path` if missing and prove a file can be written and removed there; else ArtifactsDirError."""
     path = Path(path)

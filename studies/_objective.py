@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -16,7 +17,7 @@ from training import DivergedError, EpochRecord, FitResult, TrainConfig, fit, lo
 from training.checkpoint import Checkpoint
 
 from ._artifacts import artifact_store, upload_config, upload_curve, write_note
-from ._artifacts_dir import check_artifacts_dir
+from ._artifacts_dir import TrialFileError, check_artifacts_dir
 from ._spec import StudySpec
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -53,6 +54,15 @@ class Objective:
         self.current: int | None = None  # trial number in progress, for clean-up after an interruption
 
     def __call__(self, trial: optuna.Trial) -> float:
+        try:
+            return self._trial(trial)
+        except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk
+            error = TrialFileError(trial.number, self.root, exc)
+            with contextlib.suppress(Exception):  # the reason is a note; the store may be on the same disk
+                trial.set_user_attr("fail_reason", error.reason)
+            raise error from exc
+
+    def _trial(self, trial: optuna.Trial) -> float:
         self.current = trial.number
         # A retried trial (its worker died) continues the original: same seed, same checkpoint.
         frozen = next(t for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))

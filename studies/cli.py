@@ -38,12 +38,12 @@ def _exit_code(exc: Exception) -> int | None:
     from storage import StorageError
     from training import ConfigError, DataError
 
-    from ._artifacts_dir import ArtifactsDirError
+    from ._artifacts_dir import ArtifactsDirError, TrialFileError
     from ._spec import StudyError
 
     if isinstance(exc, (SpaceError, StudyError, ConfigError, LookupError, ArtifactsDirError)):
         return EXIT_INPUT
-    if isinstance(exc, (StorageError, DataError)):
+    if isinstance(exc, (StorageError, DataError, TrialFileError)):
         return EXIT_RUNTIME
     return None
 
