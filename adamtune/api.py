@@ -8,8 +8,8 @@ $ADAMTUNE_STORAGE, else ./adamtune.db.
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ import signal
 import sys
 from collections.abc import Iterable
 from itertools import islice
-from typing import TextIO
 from pathlib import Path
+from typing import TextIO
 
 from adamtune import api
 from adamtune.errors import AdamtuneError, InputError
@@ -161,6 +161,7 @@ def _check(args) -> int:
 def _run(args) -> int:
     from adamtune.results import StudyView, best_table
     from adamtune.storage import mask_url, resolve_url
+    from adamtune.studies import check_artifacts_dir
 
     for flag, value in (("--n-trials", args.n_trials), ("--workers", args.workers)):
         if value is not None and value < 1:
@@ -171,6 +172,7 @@ def _run(args) -> int:
     if quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     spec = api.check(args.study_file)
+    check_artifacts_dir(args.artifacts or spec.artifacts)  # before the store is touched
     print(f"study {spec.name!r} in {mask_url(resolve_url(args.storage))}", file=sys.stderr)
     summary = api.run(args.study_file, storage=args.storage, n_trials=args.n_trials, timeout=args.timeout,
                       device=args.device, data_root=args.data_root, artifacts=args.artifacts, progress=not quiet)
@@ -184,9 +186,10 @@ def _run(args) -> int:
 
 def _run_workers(args) -> int:
     from adamtune.storage import resolve_url
-    from adamtune.studies import run_local_workers
+    from adamtune.studies import check_artifacts_dir, run_local_workers
 
     spec = api.check(args.study_file)  # bad input fails here, once, not in K children
+    check_artifacts_dir(args.artifacts or spec.artifacts)
     options = {"--n-trials": args.n_trials, "--timeout": args.timeout, "--device": args.device,
                "--data-root": args.data_root, "--artifacts": args.artifacts}
     codes = run_local_workers(args.study_file, resolve_url(args.storage), args.workers, options=options,

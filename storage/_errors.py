@@ -10,6 +10,7 @@ import optuna
 
 from adamtune.errors import StorageError
 
+from ._transient import describe_error, is_connection_lost
 from ._url import mask_url, redact
 
 
@@ -31,7 +32,7 @@ def storage_errors(url: str, opening: bool = False) -> Iterator[None]:
         if not isinstance(exc, kinds):
             raise
         text = str(exc)
-        message = redact(f"{type(exc).__name__}: {text}".splitlines()[0], url)
+        message = redact(describe_error(exc), url)  # the driver's reason, not Optuna's wrapper's
         if "optuna storage upgrade" in text:
             message = (f"the store was created by another Optuna version and its schema is out of date; "
                        f"run `optuna storage upgrade --storage {mask_url(url)}`")
@@ -40,10 +41,6 @@ def storage_errors(url: str, opening: bool = False) -> Iterator[None]:
 
 def is_store_error(exc: BaseException) -> bool:
     """Errors that mean "the database is unreachable or the connection broke", worth waiting out."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
     if isinstance(exc, StorageError):
         return exc.transient
-    if isinstance(exc, (OperationalError, optuna.exceptions.StorageInternalError)):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    return is_connection_lost(exc)

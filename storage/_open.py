@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import optuna
 from sqlalchemy.engine import make_url
 
-
 from ._errors import storage_errors
 
 APPLICATION_NAME = "adamtune"  # PostgreSQL shows it in pg_stat_activity

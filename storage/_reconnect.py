@@ -8,6 +8,7 @@ from typing import Callable, TypeVar
 from adamtune.errors import StorageError
 
 from ._errors import is_store_error
+from ._transient import describe_error
 from ._url import mask_url, redact
 
 T = TypeVar("T")
@@ -26,6 +27,6 @@ def with_reconnect(call: Callable[[], T], url: str, timeout: float) -> T:
                 raise
             if time.monotonic() + delay > deadline:
                 raise StorageError(f"study store {mask_url(url)} unreachable for {timeout:.0f} s "
-                                   f"(reconnect_timeout): {redact(str(exc).splitlines()[0], url)}") from None
+                                   f"(reconnect_timeout): {redact(describe_error(exc), url)}") from None
             time.sleep(delay)
             delay = min(delay * 2, 10.0)

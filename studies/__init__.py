@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._artifacts_dir import ArtifactsDirError, TrialFileError, check_artifacts_dir
 from ._errors import StudyError
 from ._export import EXPORT_KEYS, export_trial, load_export, train_from_export
 from ._join import create_or_join
@@ -16,7 +17,7 @@ from ._workers import run_local_workers
 if TYPE_CHECKING:
     from ._run import RunSummary, Terminated, run_study
 
-__all__ = ["EXPORT_KEYS", "RunSummary", "StudyError", "StudySpec", "Terminated", "create_or_join", "export_trial",
+__all__ = ["EXPORT_KEYS", "ArtifactsDirError", "TrialFileError", "check_artifacts_dir", "RunSummary", "StudyError", "StudySpec", "Terminated", "create_or_join", "export_trial",
            "load_export", "load_study_file", "run_local_workers", "run_study", "train_from_export"]
 
 

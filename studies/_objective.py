@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -12,10 +13,11 @@ from typing import Any
 import optuna
 import torch
 
-from adamtune.results import Attr, CURVE_KEYS, artifact_store, describe, upload_config, upload_curve, write_note
+from adamtune.results import CURVE_KEYS, Attr, artifact_store, describe, upload_config, upload_curve, write_note
 from adamtune.training import DivergedError, EpochRecord, FitResult, fit, load_dataset
 from adamtune.training.checkpoint import Checkpoint
 
+from ._artifacts_dir import TrialFileError, check_artifacts_dir
 from ._checkpoints import discard, trial_checkpoint
 from ._spec import StudySpec
 
@@ -32,11 +34,21 @@ class Objective:
         self.data = load_dataset(spec.dataset, data_root, device)
         self.on_epoch = on_epoch  # progress display hook: (trial number, EpochRecord)
         root = Path(artifacts or spec.artifacts)
+        self.root = check_artifacts_dir(root)
         self.artifacts = root / spec.name
         self.store = artifact_store(root)
         self.current: int | None = None  # trial number in progress, for clean-up after an interruption
 
     def __call__(self, trial: optuna.Trial) -> float:
+        try:
+            return self._trial(trial)
+        except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk
+            error = TrialFileError(trial.number, self.root, exc)
+            with contextlib.suppress(Exception):  # the reason is a note; the store may be on the same disk
+                trial.set_user_attr(Attr.FAIL_REASON, error.reason)
+            raise error from exc
+
+    def _trial(self, trial: optuna.Trial) -> float:
         self.current = trial.number
         # A retried trial (its worker died) continues the original: same seed, same checkpoint.
         frozen = next(t for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))

@@ -4,21 +4,37 @@ this worker's connection or to other workers."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
 import optuna
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
-from adamtune.storage import is_store_error, open_storage, redact, storage_errors, study_rows, with_reconnect
+from adamtune.errors import StorageError
+from adamtune.results import Attr
+from adamtune.storage import (
+    describe_error,
+    is_store_error,
+    mask_url,
+    open_storage,
+    redact,
+    storage_errors,
+    study_rows,
+    with_reconnect,
+)
 from adamtune.training import pick_device
 
+from ._artifacts_dir import TrialFileError, check_artifacts_dir
 from ._join import create_or_join
 from ._objective import Objective
+from ._quiet_failures import quiet_failures
 from ._spec import StudySpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -59,6 +75,7 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
     budget = n_trials or spec.n_trials
     timeout = timeout if timeout is not None else spec.timeout
     start = time.perf_counter()
+    check_artifacts_dir(artifacts or spec.artifacts)  # a file in its place or a full disk: before the store
     storage = with_reconnect(lambda: open_storage(storage_url, spec.heartbeat), storage_url, spec.reconnect_timeout)
     with storage_errors(storage_url, opening=True):
         study, created = with_reconnect(lambda: create_or_join(spec, storage), storage_url, spec.reconnect_timeout)
@@ -90,7 +107,7 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
         level = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(logging.WARNING)  # the bar replaces Optuna's per-trial log lines
         try:
-            with _signals_raise_interrupt():
+            with _signals_raise_interrupt(), quiet_failures(_stops_worker, is_store_error):
                 _optimize(study, objective, callbacks, budget, timeout, spec, storage_url)
         finally:
             optuna.logging.set_verbosity(level)
@@ -110,6 +127,9 @@ def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
         except KeyboardInterrupt:
             _retry_interrupted(study, objective, spec)
             raise
+        except TrialFileError:  # the next trial would fail the same way: retry this one later, stop
+            with_reconnect(lambda: _retry_interrupted(study, objective, spec), url, spec.reconnect_timeout)
+            raise
         except Exception as exc:  # noqa: BLE001 - a lost store is waited out, a taken-over trial skipped
             if _taken_over(objective, exc):
                 log.warning("trial %s outlived its heartbeat grace period and was failed and retried by another "
@@ -117,10 +137,13 @@ def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
                             objective.current)
                 objective.current = None
                 continue
-            if not is_store_error(exc):
+            failure = _store_failure(exc)
+            if not is_store_error(failure):
+                if isinstance(failure, (SQLAlchemyError, optuna.exceptions.StorageInternalError)):
+                    raise _store_refused(failure, study, objective, spec, url) from None
                 raise
             log.warning("lost the study store (%s); waiting up to %.0f s for it",
-                        redact(str(exc).splitlines()[0], url), spec.reconnect_timeout)
+                        redact(describe_error(failure), url), spec.reconnect_timeout)
             with_reconnect(lambda: _retry_interrupted(study, objective, spec), url, spec.reconnect_timeout)
             if with_reconnect(lambda: finished_count(study), url, spec.reconnect_timeout) >= budget:
                 return
@@ -136,6 +159,40 @@ def _taken_over(objective: Objective, exc: Exception) -> bool:
         type(exc) is ValueError and str(exc).startswith("Cannot tell a "))
 
 
+def _stops_worker(exc: BaseException) -> bool:
+    """Failures the worker reports itself in one line as it stops (Optuna need not log them)."""
+    return isinstance(exc, TrialFileError) or isinstance(_store_failure(exc), (SQLAlchemyError,
+                                                                              optuna.exceptions.StorageInternalError))
+
+
+def _store_failure(exc: BaseException) -> BaseException:
+    """The store error behind `exc`: when Optuna cannot even record a failed trial's state, it raises
+    `AssertionError("Should not reach.")` while handling the store error, which is the real news."""
+    if isinstance(exc, AssertionError) and exc.__context__ is not None:
+        return exc.__context__
+    return exc
+
+
+def _store_refused(failure: BaseException, study: optuna.Study, objective: Objective, spec: StudySpec,
+                   url: str) -> StorageError:
+    """A store error that waiting cannot fix (full disk, read-only database, a value it rejects): no
+    new trials; mark the running one FAIL and queue its retry if the store still takes that write."""
+    reason = f"study store {mask_url(url)}: {redact(describe_error(failure), url)}"
+    number, trial = objective.current, None
+    try:
+        trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+        if trial is None or trial.state not in (TrialState.RUNNING, TrialState.FAIL):
+            return StorageError(reason)
+        _retry_interrupted(study, objective, spec)
+    except Exception:  # noqa: BLE001 - the store refuses this write too
+        if trial is not None and trial.state == TrialState.FAIL:
+            return StorageError(f"{reason}; trial {number} is FAIL, but its retry could not be queued")
+        return StorageError(f"{reason}; trial {number} is left RUNNING (the store refused to mark it FAIL): once its "
+                            f"heartbeat is {spec.heartbeat.grace_period} s old, the next worker or `adamtune trials` "
+                            "fails it and queues its retry")
+    return StorageError(f"{reason}; trial {number} was marked FAIL and its retry queued")
+
+
 def _retry_interrupted(study: optuna.Study, objective: Objective, spec: StudySpec) -> None:
     """Mark this worker's unfinished trial FAIL and enqueue its retry, as a heartbeat would later."""
     if objective.current is None:
@@ -146,7 +203,11 @@ def _retry_interrupted(study: optuna.Study, objective: Objective, spec: StudySpe
         study.tell(number, state=TrialState.FAIL)
         trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
     if trial.state == TrialState.FAIL:
-        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=spec.heartbeat.max_retry)(study, trial)
+        trial = copy.copy(trial)  # the retry starts without the failed run's reason
+        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != Attr.FAIL_REASON}
+        with warnings.catch_warnings():  # experimental, but Optuna's documented answer
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=spec.heartbeat.max_retry)(study, trial)
 
 
 @contextlib.contextmanager

@@ -86,6 +86,7 @@ def load_study_file(path: str | Path) -> StudySpec:
     for key in _REQUIRED:
         if not isinstance(data.get(key), str) or not data[key]:
             raise StudyError(source, key, "required, a non-empty string")
+    _check_name(source, data["name"])
     _check_setting(source, "dataset", data["dataset"])
     _check_setting(source, "model", data["model"])
     epochs = _int(data, "epochs", 10, source, minimum=1)
@@ -173,6 +174,14 @@ def _heartbeat(raw: Any, source: str) -> Heartbeat:
         raise StudyError(source, "heartbeat.grace_period", f"must be at least twice the interval ({2 * beat.interval} s) "
                          "or a live but busy worker's trial is failed as stale")
     return beat
+
+
+def _check_name(source: str, name: str) -> None:
+    """A control character (NUL, newline) in a study name: PostgreSQL refuses NUL, and no table or
+    directory name should hide one, so it is bad input before the store is touched."""
+    bad = next((c for c in name if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise StudyError(source, "name", f"contains the control character {bad!r}; use printable characters")
 
 
 def _check_setting(source: str, key: str, value: str) -> None:

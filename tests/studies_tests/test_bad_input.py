@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
+import optuna
 import pytest
 import sqlalchemy
 
 from conftest import adamtune, write_study
+from small_filesystems import fill, tmpfs
 
 CASES = {
     "unknown key": ({"lernrate": 0.1}, "lernrate: unknown key"),
@@ -80,3 +83,63 @@ def test_unknown_study_name_says_how_to_list(tmp_path):
     result = adamtune("export", "nope", "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert result.returncode == 2
     assert "study 'nope' not found" in result.stderr and "adamtune studies" in result.stderr
+
+
+def test_control_character_in_study_name_exits_2_and_writes_nothing(tmp_path, storage_url):
+    """PostgreSQL refuses NUL in text; before, the worker took that for a lost connection and waited 300 s."""
+    path = write_study(tmp_path, "nul_name")
+    path.write_text(path.read_text().replace("name: nul_name", 'name: "nul\\0name"'))
+    result = adamtune("run", str(path), "--storage", storage_url, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"adamtune: error: {path}: name: contains the control character '\\x00'; "
+                             "use printable characters\n")
+    assert not (tmp_path / "studies.db").exists()
+    if storage_url.startswith("postgresql"):  # shared: other runs' rows come and go, so look for this study
+        assert not [name for name in optuna.study.get_all_study_names(storage_url) if name.startswith("nul")]
+
+
+def _file_in_place(tmp_path: Path, stack) -> tuple[Path, str]:
+    (tmp_path / "artifacts").write_text("")
+    return tmp_path / "artifacts", "is a file, not a directory"
+
+
+def _below_a_file(tmp_path: Path, stack) -> tuple[Path, str]:
+    (tmp_path / "file").write_text("")
+    return tmp_path / "file" / "artifacts", f"cannot be created: {tmp_path / 'file'} is a file, not a directory"
+
+
+def _read_only_mount(tmp_path: Path, stack) -> tuple[Path, str]:
+    return stack.enter_context(tmpfs(tmp_path / "ro", read_only=True)), "not writable: Read-only file system"
+
+
+def _full_disk(tmp_path: Path, stack) -> tuple[Path, str]:
+    full = stack.enter_context(tmpfs(tmp_path / "full", size="64k"))
+    fill(full)
+    return full, "not writable: No space left on device"
+
+
+UNWRITABLE = {"a file in its place": _file_in_place, "below a file": _below_a_file,
+              "read-only mount": _read_only_mount, "full disk": _full_disk}
+
+
+@pytest.mark.parametrize("case", UNWRITABLE, ids=list(UNWRITABLE))
+def test_unwritable_artifacts_directory_exits_2_before_the_store_is_touched(tmp_path, storage_url, study_name, case):
+    with contextlib.ExitStack() as stack:
+        artifacts, reason = UNWRITABLE[case](tmp_path, stack)
+        path = write_study(tmp_path, study_name, artifacts={"path": str(artifacts)})
+        result = adamtune("run", str(path), "--storage", storage_url, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"adamtune: error: artifacts directory {artifacts}: {reason}\n"
+        assert not (tmp_path / "studies.db").exists()
+        if storage_url.startswith("postgresql"):
+            assert study_name not in optuna.study.get_all_study_names(storage_url)
+
+
+def test_unwritable_artifacts_flag_stops_several_workers_before_they_start(tmp_path):
+    (tmp_path / "artifacts").write_text("")
+    path = write_study(tmp_path, "unwritable_flag")
+    result = adamtune("run", str(path), "--storage", f"sqlite:///{tmp_path / 'studies.db'}", "--workers", "2",
+                      "--artifacts", str(tmp_path / "artifacts"), timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"adamtune: error: artifacts directory {tmp_path / 'artifacts'}: is a file, not a directory\n"
+    assert not (tmp_path / "studies.db").exists()

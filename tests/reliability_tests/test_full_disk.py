@@ -1,0 +1,96 @@
+"""A disk that fills up under a running worker, for real (a small tmpfs filled to ENOSPC): under the
+artifacts directory the trial is failed with its reason and retried later; under the SQLite store the
+worker stops at once with the real reason instead of waiting it out as if the network were down."""
+
+from __future__ import annotations
+
+import time
+
+from conftest import adamtune
+from optuna.trial import TrialState
+from reliability_tests.workers import epochs_of, finish, reliability_study, spawn, tally, trials, wait_for
+from small_filesystems import fill, tmpfs
+
+
+def training(url: str, name: str, pid: int):
+    """The trial worker `pid` is training, once it has reported an epoch (so a checkpoint exists)."""
+    return next((t for t in trials(url, name) if t.state == TrialState.RUNNING and epochs_of(t) >= 1
+                 and t.user_attrs.get("worker", "").endswith(f":{pid}")), None)
+
+
+def by_state(all_trials, state: TrialState) -> list:
+    return [t for t in all_trials if t.state == state]
+
+
+def test_full_artifacts_disk_fails_the_trial_queues_its_retry_and_stops_the_worker(tmp_path, record_property):
+    started = time.monotonic()
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    with tmpfs(tmp_path / "artifacts") as artifacts:
+        study = reliability_study(tmp_path, "full_artifacts", n_trials=2, epochs=25,
+                                  artifacts={"path": str(artifacts)})
+        worker = spawn("run", str(study), "--storage", url)
+        victim = wait_for(lambda: training(url, "full_artifacts", worker.pid), 120, "a trial with one epoch")
+        filler = fill(artifacts)
+        (code, output), = finish([worker], timeout=120)
+
+        assert code == 1, output
+        assert "Traceback" not in output and "Warning" not in output, output
+        said = [line for line in output.splitlines() if "No space left on device" in line]
+        assert said == [(f"adamtune: error: trial {victim.number} stopped by a file system error: No space left on "
+                         f"device (artifacts directory {artifacts}); it was marked FAIL and its retry queued, which "
+                         "resumes from its last checkpoint; fix the disk, then run again")], output
+        after = trials(url, "full_artifacts")
+        failed = by_state(after, TrialState.FAIL)
+        assert [t.number for t in failed] == [victim.number]
+        assert failed[0].user_attrs["fail_reason"] == "file system error: No space left on device"
+        retry, = by_state(after, TrialState.WAITING)
+        assert retry.params == victim.params and "fail_reason" not in retry.user_attrs
+        assert len(after) == 2, "the worker stopped instead of failing trial after trial"
+
+        filler.unlink()
+        (code, output), = finish([spawn("run", str(study), "--storage", url)])
+    assert code == 0, output
+    all_trials = trials(url, "full_artifacts")
+    resumed = next(t for t in all_trials if t.user_attrs.get("retry_of") == victim.number)
+    assert resumed.state == TrialState.COMPLETE and resumed.user_attrs["resumed_epochs"] >= 1
+    tally(record_property, "artifacts disk full mid-trial, then a new worker", 1, all_trials, started)
+
+
+def test_full_disk_under_the_sqlite_store_stops_the_worker_at_once(tmp_path, record_property):
+    started = time.monotonic()
+    with tmpfs(tmp_path / "db") as db:
+        url = f"sqlite:///{db / 'studies.db'}"
+        # reconnect_timeout 300 s: were the full disk taken for a lost connection, the worker would still be
+        # waiting when `finish` gives up on it. Epochs of seconds against a 1 s heartbeat: the heartbeat
+        # thread meets the full disk before the trial does.
+        study = reliability_study(tmp_path, "full_store", n_trials=3, epochs=4, model="resnet", reconnect_timeout=300,
+                                  params={"batch_size": {"type": "fixed", "value": 16},
+                                          "width": {"type": "fixed", "value": 96}})
+        worker = spawn("run", str(study), "--storage", url)
+        victim = wait_for(lambda: training(url, "full_store", worker.pid), 120, "a trial with one epoch")
+        filler = fill(db)
+        (code, output), = finish([worker], timeout=120)
+
+        assert code == 1, output
+        assert "Traceback" not in output and "lost the study store" not in output, output
+        said = [line for line in output.splitlines() if "database or disk is full" in line]
+        assert said == [(f"adamtune: error: study store {url}: OperationalError: database or disk is full; trial "
+                         f"{victim.number} is left RUNNING (the store refused to mark it FAIL): once its heartbeat "
+                         "is 3 s old, the next worker or `adamtune trials` fails it and queues its retry")], output
+
+        filler.unlink()
+        after = trials(url, "full_store")
+        assert not by_state(after, TrialState.FAIL), "no trial was started and failed on the full disk"
+        assert [t.number for t in by_state(after, TrialState.RUNNING)] == [victim.number]
+        assert len(after) == victim.number + 1
+
+        def failed_by_listing():
+            assert adamtune("trials", "full_store", "--storage", url).returncode == 0
+            return by_state(trials(url, "full_store"), TrialState.FAIL)
+
+        assert [t.number for t in wait_for(failed_by_listing, 60, "the stale trial to be failed")] == [victim.number]
+        all_trials = trials(url, "full_store")
+    assert not by_state(all_trials, TrialState.RUNNING)
+    retry, = by_state(all_trials, TrialState.WAITING)
+    assert retry.params == victim.params
+    tally(record_property, "SQLite store's disk full mid-trial", 1, all_trials, started)
