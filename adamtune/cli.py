@@ -240,6 +240,10 @@ def _best(args) -> int:
 
 
 def _export(args) -> int:
+    from adamtune.results import output_file
+
+    if args.output != "-":
+        output_file(args.output, "export -o")  # before the store is read
     if args.format == "csv":
         lines = api.export_csv(args.name, args.storage, top=args.top)
         if args.output == "-":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -35,9 +34,11 @@ def refuse_writes(app):
     return guarded
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
-        pass
+# waitress: a production WSGI server (a thread pool, and a connection that sends nothing for
+# CHANNEL_TIMEOUT seconds is closed). optuna-dashboard's own wsgiref server is single-threaded, so one
+# half-open connection froze it for everyone.
+THREADS = 8
+CHANNEL_TIMEOUT = 30
 
 
 def serve_dashboard(storage, host: str, port: int, *, read_only: bool, artifacts: str | None = None) -> None:
@@ -47,6 +48,8 @@ def serve_dashboard(storage, host: str, port: int, *, read_only: bool, artifacts
     from ._artifacts import artifact_store
 
     store = artifact_store(artifacts) if artifacts and Path(artifacts).is_dir() else None
+    import waitress
+
     app = optuna_dashboard.wsgi(storage, artifact_store=store)
-    server = make_server(host, port, refuse_writes(app) if read_only else app, handler_class=_QuietHandler)
-    server.serve_forever()
+    waitress.serve(refuse_writes(app) if read_only else app, host=host, port=port, threads=THREADS,
+                   channel_timeout=CHANNEL_TIMEOUT, ident="adamtune", _quiet=True)

@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from adamtune.errors import NoCompleteTrial
 
 from ._format import fmt
+from ._outputs import output_dir
 from ._record import Attr, TrialRecord, read_trial
 from ._views import StudyView
 
@@ -72,8 +73,7 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
         raise NoCompleteTrial(study.study_name, "nothing to report")
     view = StudyView.of(study)
     records = [read_trial(t, view.context) for t in trials]  # already loaded: not read again
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir, "report -o")
     summaries = {r.number: r.summary for r in records}
     charts = _charts(study, trials, complete, summaries)
     written = []

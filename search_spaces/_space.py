@@ -7,11 +7,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
-from adamtune.errors import InputError
-
 from ._spec import ParamSpec, SpaceError, parse_param
+from ._yaml import read_yaml
 
 _FRAGMENT_KEYS = {"description", "params"}
 
@@ -29,20 +26,6 @@ def fragment_path(name: str, relative_to: Path | None = None) -> Path:
             path = relative_to / path
         return path
     return Path(str(resources.files(__package__).joinpath(f"{name}.yaml")))
-
-
-def read_yaml(path: Path, what: str = "file", error: type[InputError] = InputError) -> Any:
-    """Safe-load YAML; a missing or malformed file becomes `error` (an InputError) naming it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(str(path), "<file>", f"{what} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(str(path), "<file>", f"{what} cannot be read: {exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise error(str(path), "<yaml>", f"not valid YAML: {exc}".replace("\n", " ")) from None
 
 
 @dataclass(frozen=True)

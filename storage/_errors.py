@@ -8,7 +8,7 @@ from typing import Iterator
 
 import optuna
 
-from adamtune.errors import StorageError
+from adamtune.errors import AdamtuneError, StorageError
 
 from ._transient import describe_error, is_connection_lost
 from ._url import mask_url, redact
@@ -21,7 +21,7 @@ def storage_errors(url: str, opening: bool = False) -> Iterator[None]:
     unreadable journal file); later, those mean something else and propagate unchanged."""
     try:
         yield
-    except StorageError:
+    except AdamtuneError:  # already one line with its own exit code (a refused join is bad input, not the store)
         raise
     except Exception as exc:  # noqa: BLE001 - classified just below; anything else propagates
         from sqlalchemy.exc import SQLAlchemyError

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adamtune.results import StudyView, TrialRecord
+from adamtune.results import StudyView, TrialRecord, output_dir
 from adamtune.training import ConfigError, TrainConfig
 
 from ._errors import StudyError
@@ -54,7 +54,11 @@ def load_export(path: str | Path) -> tuple[dict[str, Any], TrainConfig]:
     best_epoch = metrics.get("best_epoch")
     if best_epoch is not None and (isinstance(best_epoch, bool) or not isinstance(best_epoch, int) or best_epoch < 0):
         raise ConfigError(source, "metrics.best_epoch", f"an integer >= 0, got {best_epoch!r}")
-    return data, TrainConfig.from_dict(data["config"], source=f"{source}: config")
+    config = TrainConfig.from_dict(data["config"], source=f"{source}: config")
+    if best_epoch is not None and best_epoch >= config.epochs:
+        raise ConfigError(source, "metrics.best_epoch", f"{best_epoch} is not an epoch of a {config.epochs}-epoch run "
+                          "(0-based: at most epochs - 1)")
+    return data, config
 
 
 def train_from_export(path: str | Path, out: str | Path | None, *, validate: bool = False,
@@ -68,6 +72,8 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
     from adamtune.training import evaluate, fit, load_dataset, pick_device
 
     exported, config = load_export(path)
+    if out is not None:
+        output_dir(out, "train --out")  # before training, not after
     dev = pick_device(device)
     data = load_dataset(config.dataset, data_root, dev)
     if validate:

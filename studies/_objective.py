@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import socket
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,11 @@ from ._spec import StudySpec
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
+class TimedOut(KeyboardInterrupt):
+    """The worker's --timeout passed while a trial trained: raised between epochs like Ctrl-C, so Optuna
+    marks the trial FAIL; the worker then queues its retry and stops."""
+
+
 class Objective:
     """Callable for `study.optimize`; the dataset is loaded once per worker process."""
 
@@ -38,6 +44,7 @@ class Objective:
         self.artifacts = root / spec.name
         self.store = artifact_store(root)
         self.current: int | None = None  # trial number in progress, for clean-up after an interruption
+        self.deadline: float | None = None  # time.monotonic() past which this worker stops (--timeout)
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -78,6 +85,9 @@ class Objective:
             if trial.should_prune():
                 trial.set_user_attr(Attr.PRUNED_REASON, f"pruner stopped it after epoch {record.epoch}")
                 raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
+            last = record.epoch + 1 >= config.epochs
+            if self.deadline is not None and not last and time.monotonic() > self.deadline:
+                raise TimedOut()  # between epochs: the retry resumes from the checkpoint just written
 
         def started(result: FitResult) -> None:
             trial.set_user_attr(Attr.DEVICE, result.device)

@@ -33,7 +33,7 @@ from adamtune.training import pick_device
 
 from ._artifacts_dir import TrialFileError, check_artifacts_dir
 from ._join import create_or_join
-from ._objective import Objective
+from ._objective import Objective, TimedOut
 from ._quiet_failures import quiet_failures
 from ._spec import StudySpec
 
@@ -117,6 +117,7 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
 
 def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
     deadline = None if timeout is None else time.monotonic() + timeout
+    objective.deadline = deadline
     while True:
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
@@ -124,6 +125,12 @@ def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
         try:
             study.optimize(objective, timeout=remaining, callbacks=callbacks)
             return  # the budget was reached (MaxTrialsCallback stopped it) or the timeout passed
+        except TimedOut:
+            number = objective.current
+            _retry_interrupted(study, objective, spec)
+            log.warning("the timeout passed during trial %s: it was marked FAIL and its retry queued (it resumes "
+                        "from its last checkpoint); this worker stops", number)
+            return
         except KeyboardInterrupt:
             _retry_interrupted(study, objective, spec)
             raise

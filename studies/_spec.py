@@ -176,12 +176,20 @@ def _heartbeat(raw: Any, source: str) -> Heartbeat:
     return beat
 
 
+MAX_NAME = 100  # characters: the name is a directory under the artifacts root (255 bytes on most file systems)
+
+
 def _check_name(source: str, name: str) -> None:
-    """A control character (NUL, newline) in a study name: PostgreSQL refuses NUL, and no table or
-    directory name should hide one, so it is bad input before the store is touched."""
+    """The study name is also a directory under the artifacts root: it must stay there and fit there.
+    A control character (NUL, newline) is refused too: PostgreSQL refuses NUL, and no name should hide one."""
     bad = next((c for c in name if ord(c) < 32 or ord(c) == 127), None)
     if bad is not None:
         raise StudyError(source, "name", f"contains the control character {bad!r}; use printable characters")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise StudyError(source, "name", f"{name!r} would leave the artifacts directory; use a name without "
+                         "'/', '\\' or '..' (e.g. my_study)")
+    if len(name) > MAX_NAME:
+        raise StudyError(source, "name", f"{len(name)} characters; at most {MAX_NAME}")
 
 
 def _check_setting(source: str, key: str, value: str) -> None:

@@ -13,6 +13,11 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "exponential", "step", "cosine", "plateau")
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
 MODELS = ("mlp", "cnn", "resnet")
+# Upper bounds no sensible run exceeds: a study range or an exported config beyond them (lr 1e308, width 1e9,
+# epochs 1e9) would diverge, exhaust memory or never end, so it is refused up front.
+LIMITS = {"epochs": 10_000, "batch_size": 65_536, "width": 65_536, "step_size": 10_000, "plateau_patience": 10_000,
+          "warmup_epochs": 10_000, "patience": 10_000, "random_crop": 64, "rotation": 180.0, "lr": 10.0, "eps": 1.0,
+          "weight_decay": 10.0, "grad_clip": 1e6}
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ class TrainConfig:
         for key in ("gamma", "step_gamma", "plateau_factor", "cosine_min_factor"):
             need(0 < getattr(self, key) <= 1, key, "must be in (0, 1]")
         need(0 <= self.random_erasing <= 1, "random_erasing", "must be a probability in [0, 1]")
+        for key, limit in LIMITS.items():
+            need(getattr(self, key) <= limit, key, f"must be <= {limit:g}")
         for key in ("weight_decay", "grad_clip", "rotation"):
             need(getattr(self, key) >= 0, key, "must be >= 0")
         if self.hflip and not DATASETS[self.dataset].flip_safe:

@@ -83,3 +83,30 @@ def test_dashboard_shows_each_trials_note_and_learning_curve(tmp_path):
     finally:
         server.terminate()
         server.communicate(timeout=10)
+
+
+def test_a_stalled_client_does_not_block_the_next_one(tmp_path):
+    """One half-open connection (a request that never finishes) froze optuna-dashboard's own single-threaded
+    server for everyone; the dashboard's server answers others meanwhile."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    optuna.create_study(storage=url, study_name="watched")
+    port = free_port()
+    server = subprocess.Popen([ADAMTUNE, "dashboard", "--storage", url, "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # wait until it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.communicate()[1]
+                time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as stalled:
+            stalled.sendall(b"GET /api/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never end
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=20) as response:
+                names = [s["study_name"] for s in json.loads(response.read())["study_summaries"]]
+        assert names == ["watched"]
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)

@@ -1,0 +1,116 @@
+"""Mistakes a user makes end in one line and the documented exit code, never a traceback, never a
+surprise: a YAML key given twice, a study name that escapes the artifacts directory, a refused join,
+outputs that cannot be written, out-of-range exports, a closed pipe, and a --timeout mid-trial."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import optuna
+import pytest
+import yaml
+
+from conftest import ADAMTUNE, adamtune, write_study
+
+
+def one_line_error(result, code: int, *needles: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert lines and lines[-1].startswith("adamtune: error: "), result.stderr
+    assert [line.startswith("study ") for line in lines[:-1]] == [True] * (len(lines) - 1), result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def test_a_yaml_key_given_twice_names_the_key_and_both_lines(tmp_path):
+    path = write_study(tmp_path, "dup")
+    path.write_text(path.read_text() + "epochs: 50\n")  # `epochs: 4` is above: YAML alone would train 50
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("epochs:"))
+    one_line_error(adamtune("check", str(path)), 2, f"{path}: epochs: given twice (lines {line} and ")
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(path.read_text().replace("epochs: 50\n", "") + "params:\n  lr: {high: 0.01}\n")
+    one_line_error(adamtune("check", str(nested)), 2, "params: given twice")
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/abs/path", "..", "x" * 101])
+def test_a_study_name_that_escapes_or_overflows_the_artifacts_directory_is_refused(tmp_path, name):
+    path = write_study(tmp_path, "ok")
+    path.write_text(path.read_text().replace("name: ok", f"name: '{name}'"))
+    result = adamtune("run", str(path), "--storage", f"sqlite:///{tmp_path / 's.db'}", cwd=tmp_path)
+    one_line_error(result, 2, f"{path}: name: ")
+    assert not (tmp_path / "s.db").exists() and not (tmp_path.parent / "escaped").exists()
+
+
+def test_joining_a_study_with_another_spec_is_bad_input(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    first = write_study(tmp_path, "joined", n_trials=1, epochs=1)
+    assert adamtune("run", str(first), "--storage", url).returncode == 0
+    spec = yaml.safe_load(first.read_text())
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**spec, "epochs": 2}))
+    result = adamtune("run", str(other), "--storage", url)
+    one_line_error(result, 2, "study 'joined' exists with a different dataset, model, epochs")
+    assert "study store" not in result.stderr and "StudyError" not in result.stderr
+
+
+def test_outputs_that_cannot_be_written_fail_before_any_work(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert adamtune("run", str(write_study(tmp_path, "out", n_trials=1, epochs=1)), "--storage", url).returncode == 0
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    one_line_error(adamtune("export", "out", "-o", str(tmp_path / "missing" / "best.json"), "--storage", url), 2,
+                   "export -o", "does not exist")
+    one_line_error(adamtune("report", "out", "-o", str(a_file), "--storage", url), 2, "report -o", "is a file")
+    exported = tmp_path / "best.json"
+    assert adamtune("export", "out", "-o", str(exported), "--storage", url).returncode == 0
+    one_line_error(adamtune("train", str(exported), "--out", str(a_file)), 2, "train --out", "is a file")
+
+
+@pytest.mark.parametrize(("where", "key", "value", "needle"), [
+    ("config", "lr", 1e308, "config: lr: must be <= 10"),
+    ("config", "width", 10**9, "config: width: must be <= 65536"),
+    ("config", "epochs", 10**9, "config: epochs: must be <= 10000"),
+    ("metrics", "best_epoch", 10**9, "metrics.best_epoch: 1000000000 is not an epoch"),
+])
+def test_train_refuses_out_of_range_exports_before_training(tmp_path, where, key, value, needle):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert adamtune("run", str(write_study(tmp_path, "rng", n_trials=1, epochs=1)), "--storage", url).returncode == 0
+    exported = json.loads(adamtune("export", "rng", "--storage", url).stdout)
+    exported[where][key] = value
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(exported))
+    one_line_error(adamtune("train", str(bad), "--out", str(tmp_path / "model")), 2, f"{bad}: {needle}")
+    assert not (tmp_path / "model" / "model.pt").exists()
+
+
+def test_a_reader_that_closes_the_pipe_gets_no_traceback(tmp_path):
+    path = write_study(tmp_path, "piped")
+    result = subprocess.run(f"'{ADAMTUNE}' check '{path}' | head -1", shell=True, capture_output=True, text=True,
+                            executable="/bin/bash")
+    assert result.stdout.startswith(f"{path}: ok") and result.stderr == ""
+
+
+def test_studies_counts_waiting_trials_apart_from_running_ones(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert adamtune("run", str(write_study(tmp_path, "q", n_trials=1, epochs=1)), "--storage", url).returncode == 0
+    study = optuna.load_study(study_name="q", storage=url)
+    study.enqueue_trial(study.trials[0].params)  # a queued retry is not running
+    header, _, row = adamtune("studies", "--storage", url).stdout.splitlines()[1:4]
+    cells = dict(zip(header.split(), row.split(), strict=True))
+    assert (cells["running"], cells["waiting"]) == ("0", "1")
+
+
+def test_timeout_stops_the_worker_between_epochs_and_queues_the_trial(tmp_path):
+    """A 20-epoch CNN trial and a 1 s timeout: the worker stops after an epoch, not after the trial."""
+    study = write_study(tmp_path, "late", model="cnn", epochs=20, n_trials=2, search_space=["adam"],
+                        params={"batch_size": {"type": "fixed", "value": 16}, "width": {"type": "fixed", "value": 32}},
+                        exclude=[], sampler={"type": "random"}, pruner={"type": "none"})
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = adamtune("run", str(study), "--storage", url, "--timeout", "1", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "the timeout passed during trial 0" in result.stderr
+    trials = optuna.load_study(study_name="late", storage=url).trials
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"]
+    assert len(trials[0].intermediate_values) < 20, "the worker stopped mid-trial, not at its end"
