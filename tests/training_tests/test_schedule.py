@@ -68,20 +68,23 @@ def test_onecycle_is_pytorchs_over_all_epochs_peaking_at_the_searched_fraction()
 
 
 def test_onecycle_cycles_beta1_only_when_asked():
+    """With beta1 0.95 the cycle is OneCycleLR's default 0.95 -> 0.85 -> 0.95; another beta1 scales it."""
     cfg = TrainConfig(epochs=1, scheduler="onecycle", beta1=0.95, onecycle_peak=0.5, cycle_beta1=True)
     schedule = build_schedule(optimizer(beta1=0.95), cfg, steps_per_epoch=100)
-    reference = lr_scheduler.OneCycleLR(optimizer(beta1=0.95), max_lr=LR, total_steps=100, pct_start=0.5,
-                                        base_momentum=0.85, max_momentum=0.95)
-    for step in range(100):
+    reference = lr_scheduler.OneCycleLR(optimizer(beta1=0.95), max_lr=LR, total_steps=100, pct_start=0.5)
+    for _ in range(100):
         betas = schedule.optimizer.param_groups[0]["betas"]
         assert betas == pytest.approx(reference.optimizer.param_groups[0]["betas"])
-        if step == 49:
-            assert betas[0] == pytest.approx(0.85), "lowest at the peak"
         lrs_of(schedule, 1)
         pytorch_lrs(reference, 1)
-    still = build_schedule(optimizer(beta1=0.95), TrainConfig(epochs=1, scheduler="onecycle", beta1=0.95), 100)
-    lrs_of(still, 50)
-    assert still.optimizer.param_groups[0]["betas"][0] == 0.95
+    scaled = build_schedule(optimizer(beta1=0.9), TrainConfig(epochs=1, scheduler="onecycle", beta1=0.9,
+                                                              onecycle_peak=0.5, cycle_beta1=True), 100)
+    assert scaled.optimizer.param_groups[0]["betas"][0] == pytest.approx(0.9), "the trial's beta1 at the start"
+    lrs_of(scaled, 49)
+    assert scaled.optimizer.param_groups[0]["betas"][0] == pytest.approx(0.9 * 0.85 / 0.95), "lowest at the peak"
+    still = build_schedule(optimizer(beta1=0.9), TrainConfig(epochs=1, scheduler="onecycle", beta1=0.9), 100)
+    lrs_of(still, 49)
+    assert still.optimizer.param_groups[0]["betas"][0] == 0.9, "beta1 stays without cycle_beta1"
 
 
 def test_batch_cosine_warms_up_in_steps_then_follows_cosine_annealing():
