@@ -78,6 +78,18 @@ def test_conditional_parameters_exist_only_for_their_parent_value():
     assert {"batch_exponential", "onecycle", "batch_cosine"} <= seen
 
 
+def test_a_study_may_narrow_the_schedulers_to_the_per_batch_ones():
+    """cosine_min_factor serves cosine and batch_cosine: dropping cosine keeps it for batch_cosine."""
+    narrowed = {"scheduler": {"choices": ["none", "batch_exponential", "onecycle", "batch_cosine"]}}
+    space = compose(["schedule"], narrowed, exclude=["gamma", "step_size", "step_gamma", "plateau_factor",
+                                                     "plateau_patience"])
+    assert "cosine_min_factor" in space.names and "warmup_epochs" in space.names
+    for seed in range(30):
+        values, _ = sample(space, seed)
+        assert ("cosine_min_factor" in values) == (values["scheduler"] == "batch_cosine")
+        assert ("warmup_epochs" in values) == (values["scheduler"] == "none")
+
+
 def test_children_may_be_listed_before_their_parent(tmp_path):
     space = compose([fragment(tmp_path, {
         "gamma": {"type": "float", "low": 0.8, "high": 0.9, "when": {"scheduler": "exponential"}},
@@ -135,6 +147,8 @@ BAD = [
     ({"g": {"type": "float", "low": 0, "high": 1, "when": {"nothere": "a"}}}, "g.when.nothere", "unknown parent"),
     ({"s": {"type": "categorical", "choices": ["a", "b"]},
       "g": {"type": "float", "low": 0, "high": 1, "when": {"s": "c"}}}, "g.when.s", "can never be 'c'"),
+    ({"s": {"type": "categorical", "choices": ["a", "b"]},
+      "g": {"type": "float", "low": 0, "high": 1, "when": {"s": ["c", "d"]}}}, "g.when.s", "can never be any of"),
 ]
 
 
