@@ -27,14 +27,16 @@ def write_note(trial: optuna.Trial, summary: str, params: dict) -> None:
 
 
 def upload_curve(trial: optuna.Trial, curve: dict, store, title: str) -> None:
-    """A PNG of the trial's loss and accuracy per epoch (so pruned trials show where they stopped)."""
+    """A PNG of the trial's loss, accuracy and learning rate per epoch (so pruned trials show where they
+    stopped). The learning rate is the one each epoch's last batch trained with, so a per-batch
+    schedule (a one-cycle, a decay every N batches) shows its shape at epoch ends."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = range(1, len(curve["val_loss"]) + 1)
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
+    fig, (loss_ax, acc_ax, lr_ax) = plt.subplots(1, 3, figsize=(11, 3), dpi=80)
     loss_ax.plot(epochs, curve["train_loss"], label="train loss")
     loss_ax.plot(epochs, curve["val_loss"], label="validation loss")
     loss_ax.set_xlabel("epoch")
@@ -42,8 +44,13 @@ def upload_curve(trial: optuna.Trial, curve: dict, store, title: str) -> None:
     acc_ax.plot(epochs, curve["val_accuracy"], color="tab:green")
     acc_ax.set_xlabel("epoch")
     acc_ax.set_ylabel("validation accuracy")
+    lr_ax.plot(epochs, curve["lr"], color="tab:purple", marker=".")
+    lr_ax.set_yscale("log")
+    lr_ax.set_xlabel("epoch")
+    lr_ax.set_ylabel("learning rate (last batch)")
     fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.86, wspace=0.3)  # fixed margins: tight_layout per trial is costly
+    # Fixed margins: tight_layout per trial is costly.
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.16, top=0.86, wspace=0.35)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"trial-{trial.number}-curve.png"
         fig.savefig(path)

@@ -45,10 +45,13 @@ class SearchSpace:
                     reason = ("conditional on an unknown parent" if parent not in self.names
                               else "its parent must be defined before it")
                     raise SpaceError(spec.source, f"{spec.name}.when.{parent}", reason)
+                # One reachable value is enough: a study may narrow the parent (scheduler: [none,
+                # batch_cosine]) and keep a child shared with a choice it dropped (cosine_min_factor).
                 bad = [v for v in values if not _can_take(seen[parent], v)]
-                if bad:
+                if len(bad) == len(values):
+                    never = repr(bad[0]) if len(bad) == 1 else f"any of {bad}"
                     raise SpaceError(spec.source, f"{spec.name}.when.{parent}",
-                                     f"parent '{parent}' can never be {bad[0]!r}")
+                                     f"parent '{parent}' can never be {never}")
             seen[spec.name] = spec
 
     @property

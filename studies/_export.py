@@ -68,6 +68,8 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
     With `validate`, train on the training split alone and report validation metrics, exactly as the
     trial did. Otherwise train on train+validation for as many epochs as the trial needed to reach its
     best validation loss, evaluate once on the test split, and save weights, config and metrics to `out`.
+    The schedule is kept, not stretched: laid out over the configured epochs (a per-batch one over
+    that many epochs of train+validation batches) and cut after the best epoch, as `fit`'s `stop_after` does.
     """
     from adamtune.training import evaluate, fit, load_dataset, pick_device
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -10,7 +11,9 @@ from .catalog import BUILTIN_DATASETS as DATASETS
 from .errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw")
-SCHEDULERS = ("none", "exponential", "step", "cosine", "plateau")
+EPOCH_SCHEDULERS = ("exponential", "step", "cosine", "plateau")  # step once per epoch; warm up in epochs
+BATCH_SCHEDULERS = ("batch_exponential", "onecycle", "batch_cosine")  # step after every batch; warm up in batches
+SCHEDULERS = ("none", *EPOCH_SCHEDULERS, *BATCH_SCHEDULERS)
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
 MODELS = ("mlp", "cnn", "resnet")
 # Upper bounds no sensible run exceeds: a study range or an exported config beyond them (lr 1e308, width 1e9,
@@ -47,6 +50,11 @@ class TrainConfig:
     plateau_factor: float = 0.5
     plateau_patience: int = 2
     warmup_epochs: int = 0
+    decay_every: int = 100  # batch_exponential: lr *= decay_rate every decay_every batches (the article's)
+    decay_rate: float = 0.98
+    onecycle_peak: float = 0.3  # onecycle: fraction of training at the peak (OneCycleLR's pct_start)
+    cycle_beta1: bool = False  # onecycle: cycle beta1 inversely to lr (OneCycleLR's cycle_momentum)
+    warmup_steps: int = 0  # linear warm-up over this many batches (per-batch schedules and none)
     label_smoothing: float = 0.0
     grad_clip: float = 0.0
     patience: int = 0
@@ -88,16 +96,18 @@ class TrainConfig:
         need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
         need(self.scheduler in SCHEDULERS, "scheduler", f"must be one of {', '.join(SCHEDULERS)}")
         need(self.activation in ACTIVATIONS, "activation", f"must be one of {', '.join(ACTIVATIONS)}")
-        for key in ("epochs", "batch_size", "width", "step_size", "plateau_patience"):
+        for key in ("epochs", "batch_size", "width", "step_size", "plateau_patience", "decay_every"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
-        for key in ("seed", "warmup_epochs", "patience", "random_crop"):
+        for key in ("seed", "warmup_epochs", "warmup_steps", "patience", "random_crop"):
             need(getattr(self, key) >= 0, key, "must be >= 0")
         for key in ("lr", "eps"):
             need(getattr(self, key) > 0, key, "must be > 0")
         for key in ("beta1", "beta2", "dropout", "label_smoothing", "translate"):
             need(0 <= getattr(self, key) < 1, key, "must be in [0, 1)")
-        for key in ("gamma", "step_gamma", "plateau_factor", "cosine_min_factor"):
+        for key in ("gamma", "step_gamma", "plateau_factor", "cosine_min_factor", "decay_rate"):
             need(0 < getattr(self, key) <= 1, key, "must be in (0, 1]")
+        need(0 < self.onecycle_peak < 1, "onecycle_peak", "must be in (0, 1), a fraction of training")
+        self._validate_warmup(need)
         need(0 <= self.random_erasing <= 1, "random_erasing", "must be a probability in [0, 1]")
         for key, limit in LIMITS.items():
             need(getattr(self, key) <= limit, key, f"must be <= {limit:g}")
@@ -106,6 +116,18 @@ class TrainConfig:
         if self.hflip and not DATASETS[self.dataset].flip_safe:
             raise ConfigError(source, "hflip", f"{self.dataset} is not flip-invariant (a mirrored digit is "
                               "not the same digit); exclude hflip from this study's search space")
+
+    def _validate_warmup(self, need: Callable[[bool, str, str], None]) -> None:
+        """Each schedule warms up in its own unit: epochs for per-epoch ones, batches for per-batch ones
+        (onecycle warms up by itself, up to `onecycle_peak`)."""
+        need(self.scheduler not in BATCH_SCHEDULERS or not self.warmup_epochs, "warmup_epochs",
+             f"{self.scheduler} steps per batch, so it warms up with warmup_steps; warmup_epochs must be 0")
+        need(self.scheduler not in EPOCH_SCHEDULERS or not self.warmup_steps, "warmup_steps",
+             f"{self.scheduler} steps per epoch, so it warms up with warmup_epochs; warmup_steps must be 0")
+        need(self.scheduler != "onecycle" or not self.warmup_steps, "warmup_steps",
+             "onecycle warms up by itself until onecycle_peak; warmup_steps must be 0")
+        need(not (self.warmup_steps and self.warmup_epochs), "warmup_steps",
+             "give either warmup_steps or warmup_epochs, not both")
 
 
 def _coerce(value: Any, kind: type, source: str, key: str) -> Any:

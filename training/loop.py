@@ -20,7 +20,7 @@ from .config import TrainConfig
 from .data import Dataset, Split
 from .errors import DivergedError
 from .models import build_model
-from .schedule import EpochSchedule
+from .schedule import Schedule, build_schedule
 
 EVAL_BATCH = 2048
 CHUNK = 1024  # training samples gathered and augmented at once, rounded down to whole batches
@@ -32,7 +32,7 @@ class EpochRecord:
     train_loss: float
     val_loss: float | None
     val_accuracy: float | None
-    lr: float
+    lr: float  # the epoch's last batch's: a per-batch schedule's shape shows at epoch ends
     seconds: float
 
 
@@ -69,7 +69,8 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
         checkpoint: Checkpoint | None = None) -> FitResult:
     """Train `cfg` on `data`; with `validate`, on the training split with per-epoch validation
     (early stopping, best weights restored), else on train+validation for `cfg.epochs` epochs.
-    `stop_after` ends training after that many epochs without changing the schedule's shape.
+    `stop_after` ends training after that many epochs without changing the schedule's shape (a
+    per-batch one stays laid out over `cfg.epochs` epochs of the data trained on, and is cut short).
     With a `checkpoint`, the state is saved at every epoch end, and a run that finds one resumes after
     its last epoch, handing the saved epochs to `on_epoch` again so the reported curve has no gap; one
     that cannot be loaded or restored is set aside and training starts from epoch 0.
@@ -81,8 +82,8 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
     gen = torch.Generator(device=device).manual_seed(cfg.seed)  # batch order and augmentation
     model = build_model(cfg.model, data.shape, data.num_classes, cfg.width, cfg.activation, cfg.dropout).to(device)
     optimizer = _optimizer(model, cfg, device)
-    schedule = EpochSchedule(optimizer, cfg)
     train = data.train if validate else _concat(data.train, data.val)
+    schedule = build_schedule(optimizer, cfg, steps_per_epoch=math.ceil(len(train) / cfg.batch_size))
     aug = Augmentation(cfg.rotation, cfg.translate, cfg.hflip, cfg.random_crop, cfg.random_erasing)
     normalize = _normalizer(data, device)
     amp = device.type == "cuda"
@@ -130,6 +131,7 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
                 if cfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 optimizer.step()
+                schedule.batch_end()
                 loss_sum += loss.detach() * len(y)
         train_loss = loss_sum.item() / len(train)  # one device sync per epoch
         if not math.isfinite(train_loss):
@@ -167,7 +169,7 @@ RESUME_KEYS = ("model", "optimizer", "schedule", "generator", "torch_rng", "best
                "history")
 
 
-def _restore(saved: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule: EpochSchedule,
+def _restore(saved: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule,
              gen: torch.Generator) -> tuple[list[EpochRecord], dict | None, int, int | None]:
     """Load a checkpoint into the freshly built training state; raises on a missing key or a shape
     that does not fit, so a damaged file is caught here rather than epochs later."""

@@ -60,12 +60,34 @@ def test_beta2_is_sampled_as_log_one_minus_beta2_but_returned_as_beta2():
 
 def test_conditional_parameters_exist_only_for_their_parent_value():
     space = compose(["schedule"])
-    for seed in range(30):
+    seen = set()
+    for seed in range(60):
         values, trial = sample(space, seed)
-        assert ("gamma" in values) == (values["scheduler"] == "exponential")
-        assert ("step_size" in values) == ("step_gamma" in values) == (values["scheduler"] == "step")
-        assert ("plateau_factor" in values) == (values["scheduler"] == "plateau")
+        scheduler = values["scheduler"]
+        seen.add(scheduler)
+        assert ("gamma" in values) == (scheduler == "exponential")
+        assert ("step_size" in values) == ("step_gamma" in values) == (scheduler == "step")
+        assert ("plateau_factor" in values) == (scheduler == "plateau")
+        assert ("cosine_min_factor" in values) == (scheduler in ("cosine", "batch_cosine"))
+        assert ("decay_every" in values) == ("decay_rate" in values) == (scheduler == "batch_exponential")
+        assert ("onecycle_peak" in values) == ("cycle_beta1" in values) == (scheduler == "onecycle")
+        assert ("warmup_steps" in values) == (scheduler in ("batch_exponential", "batch_cosine"))
+        assert ("warmup_epochs" in values) == (scheduler in ("none", "exponential", "step", "cosine", "plateau")), \
+            "a schedule warms up in its own unit: epochs or batches, never both"
         assert set(trial.params) == set(values)
+    assert {"batch_exponential", "onecycle", "batch_cosine"} <= seen
+
+
+def test_a_study_may_narrow_the_schedulers_to_the_per_batch_ones():
+    """cosine_min_factor serves cosine and batch_cosine: dropping cosine keeps it for batch_cosine."""
+    narrowed = {"scheduler": {"choices": ["none", "batch_exponential", "onecycle", "batch_cosine"]}}
+    space = compose(["schedule"], narrowed, exclude=["gamma", "step_size", "step_gamma", "plateau_factor",
+                                                     "plateau_patience"])
+    assert "cosine_min_factor" in space.names and "warmup_epochs" in space.names
+    for seed in range(30):
+        values, _ = sample(space, seed)
+        assert ("cosine_min_factor" in values) == (values["scheduler"] == "batch_cosine")
+        assert ("warmup_epochs" in values) == (values["scheduler"] == "none")
 
 
 def test_children_may_be_listed_before_their_parent(tmp_path):
@@ -83,7 +105,8 @@ def test_baseline_uses_each_parameters_default_by_its_stored_name():
     assert math.isclose(baseline["one_minus_beta2"], 0.001)
     assert baseline["optimizer"] == "adam" and baseline["use_weight_decay"] is False
     assert "weight_decay" not in baseline, "weight decay is off in the baseline, so it is not sampled"
-    assert baseline["scheduler"] == "none" and "gamma" not in baseline
+    assert baseline["scheduler"] == "none" and baseline["warmup_epochs"] == 0
+    assert not {"gamma", "decay_every", "onecycle_peak", "warmup_steps"} & set(baseline), "per-batch schedules off"
     study = optuna.create_study()
     study.enqueue_trial(baseline)
     values = space.sample(study.ask())
@@ -124,6 +147,8 @@ BAD = [
     ({"g": {"type": "float", "low": 0, "high": 1, "when": {"nothere": "a"}}}, "g.when.nothere", "unknown parent"),
     ({"s": {"type": "categorical", "choices": ["a", "b"]},
       "g": {"type": "float", "low": 0, "high": 1, "when": {"s": "c"}}}, "g.when.s", "can never be 'c'"),
+    ({"s": {"type": "categorical", "choices": ["a", "b"]},
+      "g": {"type": "float", "low": 0, "high": 1, "when": {"s": ["c", "d"]}}}, "g.when.s", "can never be any of"),
 ]
 
 

@@ -54,6 +54,21 @@ def test_bad_study_exits_2_and_writes_nothing(tmp_path, storage_url, case):
         assert not (tmp_path / "studies.db").exists()
 
 
+@pytest.mark.parametrize("params,expected", [
+    ({"decay_every": {"type": "fixed", "value": 0}}, "params.decay_every: value 0 is invalid: must be >= 1"),
+    ({"decay_every": {"log": False, "low": 0}}, "params.decay_every: value 0 is invalid: must be >= 1"),
+    ({"onecycle_peak": {"high": 1.0}}, "params.onecycle_peak: value 1.0 is invalid: must be in (0, 1)"),
+    ({"onecycle_peak": {"low": 0.0}}, "params.onecycle_peak: value 0.0 is invalid: must be in (0, 1)"),
+    ({"decay_rate": {"high": 1.5}}, "params.decay_rate: value 1.5 is invalid: must be in (0, 1]"),
+], ids=["decay_every fixed 0", "decay_every from 0", "peak at 1", "peak at 0", "decay_rate above 1"])
+def test_check_rejects_impossible_per_batch_schedules_by_key(tmp_path, params, expected):
+    path = write_study(tmp_path, "bad_schedule", params=params)
+    result = adamtune("check", str(path))
+    assert result.returncode == 2, result.stdout
+    assert result.stderr == f"adamtune: error: {path}: {expected}" + result.stderr.split(expected, 1)[1]
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
 def test_malformed_yaml_and_json(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: x\ndataset: [digits\n")
@@ -70,6 +85,8 @@ def test_malformed_yaml_and_json(tmp_path):
     ({"config": {"learning_rate": 0.1}}, "config: learning_rate: unknown setting"),
     ({"config": {"beta1": 1.5}}, "config: beta1: must be in [0, 1)"),
     ({"config": {"dataset": "digits", "hflip": True}}, "config: hflip: digits is not flip-invariant"),
+    ({"config": {"scheduler": "onecycle", "onecycle_peak": 1.0}}, "config: onecycle_peak: must be in (0, 1)"),
+    ({"config": {"scheduler": "batch_exponential", "decay_every": 0}}, "config: decay_every: must be >= 1"),
 ])
 def test_train_rejects_unknown_keys_and_invalid_values(tmp_path, config, expected):
     path = tmp_path / "best.json"

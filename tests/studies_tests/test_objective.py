@@ -47,3 +47,18 @@ def test_a_diverging_trial_is_pruned_with_its_reason_and_the_worker_goes_on(tmp_
     assert first.state == optuna.trial.TrialState.PRUNED
     assert first.user_attrs["pruned_reason"].startswith("diverged: training loss became nan")
     assert second.state == optuna.trial.TrialState.COMPLETE
+
+
+def test_a_per_batch_schedules_shape_is_in_the_trials_learning_rate_curve(tmp_path):
+    """One-cycle over 4 epochs peaking at half-way: the recorded lr (each epoch's last batch's) rises, then falls."""
+    params = {"scheduler": {"type": "fixed", "value": "onecycle"}, "onecycle_peak": {"type": "fixed", "value": 0.5},
+              "lr": {"type": "fixed", "value": 1e-2}, "batch_size": {"type": "fixed", "value": 64},
+              "patience": {"type": "fixed", "value": 0}}  # no early stop: all 4 epochs
+    spec = load_study_file(write_study(tmp_path, "cycle", baseline=False, params=params,
+                                       search_space=["adam", "regularization", "augmentation", "batch", "mlp"]))
+    study, _ = create_or_join(spec, optuna.storages.InMemoryStorage())
+    study.optimize(Objective(spec, torch.device("cpu")), n_trials=1)
+    lr = StudyView.of(study).trials[0].curve["lr"]
+    assert len(lr) == 4
+    assert 1e-2 / 25 < lr[0] < lr[1] <= 1e-2, "rising towards the peak at 2 of 4 epochs"
+    assert lr[1] > lr[2] > lr[3] and lr[3] < 1e-6, "annealed to lr / 25 / 1e4 by the last batch"

@@ -27,6 +27,33 @@ def test_quickstart_is_the_articles_mlp_on_digits_without_flips():
     assert mnist.space["batch_size"].value == 64 and mnist.space["width"].value == 128 and mnist.epochs == 10
 
 
+def baseline_config(spec):
+    """The training config of the study's baseline trial, as the objective derives it."""
+    study = optuna.create_study()
+    study.enqueue_trial(spec.space.baseline())
+    return spec.config_for(spec.space.sample(study.ask()), seed=spec.seed)
+
+
+def test_mnist_baseline_is_the_articles_setting_with_its_decay_every_100_batches():
+    config = baseline_config(load_study_file(REPO / "studies" / "mnist_mlp.yaml"))
+    assert (config.scheduler, config.decay_every, config.decay_rate) == ("batch_exponential", 100, 0.98)
+    assert (config.optimizer, config.lr, config.beta1, config.eps, config.weight_decay) == ("adam", 1e-3, 0.9, 1e-8, 0)
+    assert (config.batch_size, config.width, config.epochs, config.warmup_steps) == (64, 128, 10, 0)
+    quickstart = baseline_config(load_study_file(REPO / "studies" / "digits_mlp.yaml"))
+    assert quickstart.scheduler == "none" and quickstart.warmup_epochs == quickstart.warmup_steps == 0, \
+        "the schedule fragment's own baseline keeps lr constant"
+
+
+def test_every_schedule_the_fragment_samples_is_a_valid_training_config(tmp_path):
+    spec = load_study_file(write_study(tmp_path, "schedules"))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    schedulers = set()
+    for _ in range(80):
+        config = spec.config_for(spec.space.sample(study.ask()), seed=0)  # raises ConfigError on a bad mix
+        schedulers.add(config.scheduler)
+    assert {"batch_exponential", "onecycle", "batch_cosine"} <= schedulers
+
+
 @pytest.mark.parametrize("kind,cls", [("tpe", optuna.samplers.TPESampler), ("random", optuna.samplers.RandomSampler),
                                       ("cmaes", optuna.samplers.CmaEsSampler), ("gp", optuna.samplers.GPSampler),
                                       ("qmc", optuna.samplers.QMCSampler)])
