@@ -20,7 +20,7 @@ MODELS = ("mlp", "cnn", "resnet")
 # epochs 1e9) would diverge, exhaust memory or never end, so it is refused up front.
 LIMITS = {"epochs": 10_000, "batch_size": 65_536, "width": 65_536, "step_size": 10_000, "plateau_patience": 10_000,
           "warmup_epochs": 10_000, "patience": 10_000, "random_crop": 64, "rotation": 180.0, "lr": 10.0, "eps": 1.0,
-          "weight_decay": 10.0, "grad_clip": 1e6}
+          "weight_decay": 10.0, "grad_clip": 1e6, "decay_every": 10**6, "warmup_steps": 10**6}
 
 
 @dataclass(frozen=True)
