@@ -237,7 +237,8 @@ def _best_only(study: optuna.Study, complete: list[FrozenTrial], k: int) -> optu
     if len(complete) <= k:
         return study
     minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
-    best = sorted(complete, key=lambda t: (t.value if minimize else -t.value, t.number))[:k]
+    sign = 1 if minimize else -1
+    best = sorted(complete, key=lambda t: (sign * t.value, t.number))[:k]  # type: ignore[operator]
     copy = optuna.create_study(direction=study.direction)
     copy.add_trials(best)
     return copy

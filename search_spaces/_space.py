@@ -95,7 +95,7 @@ class SearchSpace:
         """A plain description, stored with the study so joining workers can detect a changed space."""
         out = {}
         for p in self.params:
-            entry = {"type": p.kind}
+            entry: dict[str, Any] = {"type": p.kind}
             for key in ("low", "high", "step", "value", "default"):
                 if getattr(p, key) is not None:
                     entry[key] = getattr(p, key)

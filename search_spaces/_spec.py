@@ -52,6 +52,7 @@ class ParamSpec:
             return trial.suggest_categorical(self.name, list(self.choices))
         if self.kind == "int":
             return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1, log=self.log)
+        assert self.low is not None and self.high is not None  # a float or int parameter has both bounds
         if self.log_complement:
             complement = trial.suggest_float(self.optuna_name, _complement(self.high), _complement(self.low), log=True)
             return from_complement(complement)
@@ -83,6 +84,7 @@ class ParamSpec:
             return False
         if self.kind == "int" and not float(value).is_integer():
             return False
+        assert self.low is not None and self.high is not None
         return self.low <= value <= self.high
 
 

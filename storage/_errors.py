@@ -26,7 +26,7 @@ def storage_errors(url: str, opening: bool = False) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - classified just below; anything else propagates
         from sqlalchemy.exc import SQLAlchemyError
 
-        kinds = (SQLAlchemyError, optuna.exceptions.StorageInternalError)
+        kinds: tuple[type[Exception], ...] = (SQLAlchemyError, optuna.exceptions.StorageInternalError)
         if opening:
             kinds += (RuntimeError, ValueError, ImportError, OSError)
         if not isinstance(exc, kinds):

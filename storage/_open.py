@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from typing import Any
 from dataclasses import dataclass
 
 import optuna
@@ -29,13 +30,13 @@ class Heartbeat:
     max_retry: int = 3
 
 
-def engine_options(url: str) -> dict:
+def engine_options(url: str) -> dict[str, Any]:
     """SQLite waits for a busy writer; server databases pre-ping pooled connections and bound the pool,
     so 50 workers hold at most 200 connections and a dropped connection is replaced, not raised."""
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         return {"connect_args": {"timeout": 60}}
-    options = {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2, "pool_recycle": 1800}
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2, "pool_recycle": 1800}
     if backend == "postgresql":
         options["connect_args"] = {"application_name": APPLICATION_NAME, "connect_timeout": 10}
     return options
@@ -50,7 +51,7 @@ def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storage
             return _journal(url)
         if url.startswith("grpc://"):
             return _grpc(url)
-        beat = {}
+        beat: dict[str, Any] = {}
         if heartbeat is not None:
             beat = dict(heartbeat_interval=heartbeat.interval, grace_period=heartbeat.grace_period,
                         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
@@ -64,6 +65,7 @@ def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storage
                 if not isinstance(exc, (IntegrityError, ProgrammingError)) or attempt == 2:
                     raise
                 time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _journal(url: str) -> optuna.storages.BaseStorage:

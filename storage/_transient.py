@@ -37,7 +37,7 @@ def is_connection_lost(exc: BaseException) -> bool:
     """True when the database is unreachable or the connection broke: waiting may help."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    wrapper = exc
+    wrapper: BaseException | None = exc
     while wrapper is not None and not isinstance(wrapper, DBAPIError):
         wrapper = wrapper.__cause__
     if wrapper is not None and wrapper.connection_invalidated:

@@ -19,7 +19,7 @@ def create_or_join(spec: StudySpec, storage: optuna.storages.BaseStorage) -> tup
     sampler, pruner = spec.sampler_object(), spec.pruner_object()
     try:
         study = optuna.create_study(storage=storage, study_name=spec.name, sampler=sampler, pruner=pruner,
-                                    direction=spec.direction)
+                                    direction=optuna.study.StudyDirection[spec.direction.upper()])
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
         _check_same_study(spec, study)
