@@ -112,16 +112,17 @@ def own_database(url: str, name: str) -> str:
     return sqlalchemy.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def measure(argv: list[str], env: dict) -> tuple[float, float, int]:
-    """(wall seconds, peak MB of the command's process, exit code): the command runs under a small waiter
-    whose RUSAGE_CHILDREN is exactly that command's."""
+def measure(argv: list[str], env: dict) -> tuple[float, float, float, int]:
+    """(wall seconds, CPU seconds, peak MB of the command's process, exit code): the command runs under a
+    small waiter whose RUSAGE_CHILDREN is exactly that command's. CPU time (user + system) is what the
+    command itself costs; wall time also holds what other processes on a shared machine took."""
     waiter = ("import resource, subprocess, sys, time\n"
               "t = time.perf_counter(); code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
-              "wall = time.perf_counter() - t\n"
-              "print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, code)")
+              "wall = time.perf_counter() - t; use = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+              "print(wall, use.ru_utime + use.ru_stime, use.ru_maxrss / 1024, code)")
     out = subprocess.run([sys.executable, "-c", waiter, *argv], env=env, capture_output=True, text=True, check=True)
-    wall, peak, code = out.stdout.split()
-    return float(wall), float(peak), int(code)
+    wall, cpu, peak, code = out.stdout.split()
+    return float(wall), float(cpu), float(peak), int(code)
 
 
 def worker_cost(url: str, name: str, trials: int) -> dict[str, float]:
@@ -226,13 +227,13 @@ def main(argv: list[str] | None = None) -> int:
                     if label == "report" and args.skip_report_above and n > args.skip_report_above:
                         continue
                     command = [args.adamtune, *(a.format(name=name, tmp=tmp) for a in template)]
-                    wall, peak, code = measure(command, env)
-                    rows.append([store, f"{n:,}", f"adamtune {label}", f"{wall:.2f}", f"{peak:,.0f}",
+                    wall, cpu, peak, code = measure(command, env)
+                    rows.append([store, f"{n:,}", f"adamtune {label}", f"{wall:.2f}", f"{cpu:.2f}", f"{peak:,.0f}",
                                  "ok" if code == 0 else f"exit {code}"])
                     print("  ".join(rows[-1]), flush=True)
                 seconds, size = dashboard_page(args.adamtune, url, name)
-                rows.append([store, f"{n:,}", "dashboard /api/studies/<id>", f"{seconds:.2f}", f"{size / 1e6:.1f} MB JSON",
-                             "ok"])
+                rows.append([store, f"{n:,}", "dashboard /api/studies/<id>", f"{seconds:.2f}", "-",
+                             f"{size / 1e6:.1f} MB JSON", "ok"])
                 print("  ".join(rows[-1]), flush=True)
                 if args.worker_trials:
                     cost = worker_cost(url, name, args.worker_trials)
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                 if server_url:
                     optuna.delete_study(study_name=name, storage=url)
     print()
-    print(table(rows, ["store", "trials", "command", "wall s", "peak MB", "exit"]))
+    print(table(rows, ["store", "trials", "command", "wall s", "cpu s", "peak MB", "exit"]))
     if costs:
         print()
         print(table(costs, ["store", "trials", "Optuna: sampler (TPE) ms/trial", "Optuna: pruner + reports ms/trial",

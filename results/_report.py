@@ -5,6 +5,7 @@ plotly and matplotlib are imported inside the functions that draw, so other comm
 
 from __future__ import annotations
 
+import functools
 import html
 import warnings
 from dataclasses import dataclass
@@ -120,6 +121,7 @@ def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[Froze
 
     target = _objective(study)
     best = study.best_trial
+    plotted = _slim_copy(study, trials)  # what Optuna's charts read, many times over: without curves or notes
     baseline = _baseline(trials)
     in_all = [p for p in complete[0].params if all(p in t.params for t in complete)]
     sliced = [p for p in SLICE_PARAMS if any(p in t.params for t in complete)]
@@ -129,16 +131,17 @@ def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[Froze
     drawn, rest = _split_lines(trials, best, baseline, study.direction == optuna.study.StudyDirection.MINIMIZE)
     lines_note = (f" The best {IN_FULL} trials and the baseline are drawn in full; the other {len(rest)} as a grey "
                   "band (per epoch: median, 10th to 90th percentile)." if rest else "")
-    parallel_study = _best_only(study, complete, MAX_PARALLEL)
+    parallel_study = _best_only(plotted, MAX_PARALLEL)
     parallel_note = (f" Only the best {MAX_PARALLEL} of {len(complete)} complete trials are drawn."
                      if len(complete) > MAX_PARALLEL else "")
+    importances = functools.cache(lambda: optuna.importance.get_param_importances(plotted, evaluator=_evaluator()))
 
     charts = [
         Chart("optimization_history", "Optimization history",
               f"{target} of every complete trial and the best so far; the dashed line is the baseline trial "
               "(PyTorch's Adam defaults).",
-              lambda: _with_baseline_line(pv.plot_optimization_history(study, target_name=target), baseline),
-              lambda: _with_baseline_line(mv.plot_optimization_history(study, target_name=target), baseline)),
+              lambda: _with_baseline_line(pv.plot_optimization_history(plotted, target_name=target), baseline),
+              lambda: _with_baseline_line(mv.plot_optimization_history(plotted, target_name=target), baseline)),
         Chart("intermediate_values", "Intermediate values",
               f"{target} reported after each epoch; {pruned} pruned trials end in a cross where the pruner "
               "stopped them." + lines_note,
@@ -146,8 +149,7 @@ def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[Froze
               lambda: _intermediate_png(study, drawn, rest, best, baseline)),
         Chart("param_importances", "Hyperparameter importances",
               f"How much of the variation in {target} each parameter explains (PED-ANOVA over complete trials).",
-              lambda: pv.plot_param_importances(study, evaluator=_evaluator(), target_name=target),
-              lambda: mv.plot_param_importances(study, evaluator=_evaluator(), target_name=target).figure),
+              lambda: _importances_plotly(importances(), target), lambda: _importances_png(importances(), target)),
         Chart("parallel_coordinate", "Parallel coordinates",
               "Complete trials across the Adam parameters and a few others; one line per trial, colored by "
               f"{target}." + parallel_note,
@@ -158,8 +160,8 @@ def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[Froze
         Chart("slice", "Slices: " + ", ".join(p.replace("one_minus_beta2", "1 - beta2") for p in sliced),
               f"{target} against each Adam parameter, complete trials only. beta2 is searched as 1 - beta2 on a "
               "log scale; weight_decay exists only in trials with use_weight_decay.",
-              lambda: _relabel_plotly(pv.plot_slice(study, params=sliced, target_name=target)),
-              lambda: _relabel_png(mv.plot_slice(study, params=sliced, target_name=target))),
+              lambda: _relabel_plotly(pv.plot_slice(plotted, params=sliced, target_name=target)),
+              lambda: _relabel_png(mv.plot_slice(plotted, params=sliced, target_name=target))),
         Chart("learning_curves", "Learning curves: best trial against the baseline",
               f"Per-epoch training and validation loss, validation accuracy and learning rate of the best trial "
               f"(#{best.number})" + (f" and the baseline trial (#{baseline.number})." if baseline else "."),
@@ -231,17 +233,31 @@ def _band(rest: list[FrozenTrial]) -> tuple[list[int], list[float], list[float],
     return steps, low, mid, high
 
 
-def _best_only(study: optuna.Study, complete: list[FrozenTrial], k: int) -> optuna.Study:
+def _slim_copy(study: optuna.Study, trials: list[FrozenTrial]) -> optuna.Study:
+    """An in-memory copy of the complete trials with only what Optuna's charts read (value, params): each
+    chart deep-copies every trial, some once per parameter, which with 10,000 trials and their per-epoch
+    curves took minutes."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created in memory" is noise here
+    try:
+        copy = optuna.create_study(direction=study.direction)
+    finally:
+        optuna.logging.set_verbosity(level)
+    copy.add_trials([optuna.trial.create_trial(state=t.state, value=t.value, params=t.params,
+                                               distributions=t.distributions)
+                     for t in trials if t.state == TrialState.COMPLETE])
+    return copy
+
+
+def _best_only(study: optuna.Study, k: int) -> optuna.Study:
     """The study itself, or an in-memory copy holding only its `k` best complete trials (charts drawn from a
     Study object cannot be given a subset otherwise)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) <= k:
         return study
-    minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
-    sign = 1 if minimize else -1
+    sign = 1 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1
     best = sorted(complete, key=lambda t: (sign * t.value, t.number))[:k]  # type: ignore[operator]
-    copy = optuna.create_study(direction=study.direction)
-    copy.add_trials(best)
-    return copy
+    return _slim_copy(study, best)
 
 
 def _log_scale(trials: list[FrozenTrial]) -> bool:
@@ -264,6 +280,32 @@ def _with_baseline_line(fig_or_ax, baseline: FrozenTrial | None):
     fig_or_ax.axhline(baseline.value, linestyle="--", color=COLORS["baseline"], label=label)
     fig_or_ax.legend(loc="upper right")
     return fig_or_ax.figure
+
+
+def _importances_plotly(importances: dict[str, float], target: str):
+    """Optuna's own importance chart computes each parameter's distribution from every trial for its
+    hover text (minutes on 10,000 trials); the bars are the same."""
+    import plotly.graph_objects as go
+
+    names = list(importances)[::-1]  # most important on top
+    fig = go.Figure(go.Bar(x=[importances[n] for n in names], y=[LABELS.get(n, n) for n in names],
+                           orientation="h", marker={"color": COLORS["complete"]},
+                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig.update_layout(title="Hyperparameter importances", xaxis_title=f"importance for {target}",
+                      template="plotly_white")
+    return fig
+
+
+def _importances_png(importances: dict[str, float], target: str):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    names = list(importances)[::-1]
+    ax.barh([LABELS.get(n, n) for n in names], [importances[n] for n in names], color=COLORS["complete"])
+    ax.set(title="Hyperparameter importances", xlabel=f"importance for {target}")
+    ax.grid(True, axis="x", alpha=0.3)
+    return fig
 
 
 def _relabel_plotly(fig):
