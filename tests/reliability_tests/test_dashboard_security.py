@@ -79,7 +79,7 @@ def test_read_only_refuses_every_write(store, extra):
 
 
 def test_loopback_default_is_writable(store):
-    url, study_id = store
+    url, _ = store
     proc, base = serve(url)
     try:
         assert request("POST", f"{base}/api/studies", {"study_name": "made", "directions": ["minimize"]}) in (200, 201)

@@ -7,6 +7,7 @@ import socket
 import time
 
 import optuna
+import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
@@ -20,6 +21,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.postgres
 def test_two_workers_through_the_grpc_proxy(tmp_path):
     url = postgres_url()
     name = f"proxy_{os.getpid()}"

@@ -81,6 +81,7 @@ def test_store_comes_from_flag_then_environment_then_local_sqlite(tmp_path):
     assert "where" in optuna.study.get_all_study_names(f"sqlite:///{tmp_path / 'adamtune.db'}")
 
 
+@pytest.mark.postgres
 def test_passwords_never_appear_in_output(tmp_path):
     url = postgres_url()
     scheme, rest = url.split("://", 1)
