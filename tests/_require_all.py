@@ -22,6 +22,7 @@ def require_all() -> bool:
 
 def missing(reason: str) -> NoReturn:
     """A real part this test needs is absent: skip it, or fail it where every test must run."""
+    __tracebackhide__ = True  # pytest reports the caller's line, not this one
     if require_all():
         pytest.fail(f"{reason} [{REQUIRE_ALL_ENV}=1: every test must run]", pytrace=False)
     pytest.skip(reason)

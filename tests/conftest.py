@@ -21,6 +21,9 @@ from _require_all import (  # noqa: F401 - pytest finds hooks by name in conftes
 )
 
 REPO = Path(__file__).resolve().parents[1]
+# Before any test imports torch, and for the CLI processes tests start: the models here are tiny, and on a
+# shared machine OpenMP threads spin-wait on each other (a 0.2 s test took 20 s beside two busy processes).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 POSTGRES_ENV = "ADAMTUNE_TEST_POSTGRES_URL"
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from conftest import ADAMTUNE
 
+pytestmark = pytest.mark.slow  # a dashboard server process
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -14,6 +14,8 @@ from optuna.trial import TrialState
 from conftest import adamtune, postgres_url, write_study
 from reliability_tests.workers import finish, spawn
 
+pytestmark = pytest.mark.slow  # a gRPC proxy and worker processes, the CLI
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -25,6 +25,8 @@ from reliability_tests.workers import (
     wait_for,
 )
 
+pytestmark = pytest.mark.slow  # worker processes training real studies
+
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 

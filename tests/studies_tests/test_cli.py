@@ -12,6 +12,8 @@ from optuna.trial import TrialState
 from conftest import REPO, adamtune, postgres_url, write_study
 from training import TrainConfig
 
+pytestmark = pytest.mark.slow  # the CLI end to end, studies included
+
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 

@@ -9,8 +9,11 @@ import time
 import urllib.request
 
 import optuna
+import pytest
 
 from conftest import ADAMTUNE
+
+pytestmark = pytest.mark.slow  # a dashboard server process
 
 
 def free_port() -> int:

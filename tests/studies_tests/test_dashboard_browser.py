@@ -15,6 +15,8 @@ from _chromium import artifact, chromium, free_port
 from conftest import ADAMTUNE, write_study
 from studies import load_study_file, run_study
 
+pytestmark = pytest.mark.slow  # a dashboard server and a browser
+
 # Header texts and cell texts of the first table on the page; sortable headers carry a hidden "sorted ..." label.
 READ_TABLE = """table => [
     [...table.querySelectorAll('thead th')].map(th => th.textContent.replace(/sorted (ascending|descending)$/, '')),
