@@ -15,7 +15,7 @@ import sqlalchemy
 import yaml
 
 from conftest import ADAMTUNE
-from storage import APPLICATION_NAME, Heartbeat, open_storage
+from storage import Heartbeat, open_storage
 
 # Four workers on two cores: one thread each, or OpenMP threads spin-wait on each other.
 WORKER_ENV = {"OMP_NUM_THREADS": "1"}
@@ -74,7 +74,7 @@ def frozen(proc: subprocess.Popen, postgres: str | None = None):
     while True:
         proc.send_signal(signal.SIGSTOP)
         wait_for(lambda: _stopped(proc.pid), 30, f"worker {proc.pid} to stop", interval=0.01)
-        if postgres is None or not _open_transactions(postgres):
+        if postgres is None or not _open_transactions(postgres, proc.pid):
             break
         proc.send_signal(signal.SIGCONT)
     try:
@@ -84,19 +84,37 @@ def frozen(proc: subprocess.Popen, postgres: str | None = None):
 
 
 def _stopped(pid: int) -> bool:
-    """Every thread of `pid` is stopped (state T in /proc)."""
-    tasks = Path(f"/proc/{pid}/task")
-    return all((task / "stat").read_text().rsplit(")", 1)[1].split()[0] == "T" for task in tasks.iterdir())
+    """Every thread of `pid` is stopped (state T in /proc); a thread that ended meanwhile counts as stopped."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        except FileNotFoundError:
+            continue
+    return all(state == "T" for state in states)
 
 
-def _open_transactions(url: str) -> int:
-    """Sessions of adamtune workers (by application_name) that are inside a transaction or a query."""
+def _open_transactions(url: str, pid: int) -> int:
+    """Sessions of process `pid` that are inside a transaction or a query, found by their client ports
+    (other processes may use the same server)."""
+    sockets = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                sockets.add(target[len("socket:["):-1])
+    ports = [int(fields[1].rsplit(":", 1)[1], 16)  # local address HEX_IP:HEX_PORT; field 9 is the inode
+             for table in ("/proc/net/tcp", "/proc/net/tcp6")
+             for fields in (line.split() for line in Path(table).read_text().splitlines()[1:])
+             if fields[9] in sockets]
+    if not ports:
+        return 0
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as conn:
             return conn.execute(sqlalchemy.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name AND state <> 'idle'"),
-                {"name": APPLICATION_NAME}).scalar()
+                "SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY(:ports) AND state <> 'idle'"),
+                {"ports": ports}).scalar()
     finally:
         engine.dispose()
 
