@@ -12,15 +12,46 @@ import optuna
 import pytest
 import yaml
 
+from _require_all import (  # noqa: F401 - pytest finds hooks by name in conftest
+    missing,
+    pytest_collectreport,
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
+
 REPO = Path(__file__).resolve().parents[1]
+# Before any test imports torch, and for the CLI processes tests start: the models here are tiny, and on a
+# shared machine OpenMP threads spin-wait on each other (a 0.2 s test took 20 s beside two busy processes).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 POSTGRES_ENV = "ADAMTUNE_TEST_POSTGRES_URL"
 
 
 def postgres_url() -> str:
+    """The real PostgreSQL's URL; only for tests marked `postgres`, so that `-m postgres` selects them all."""
+    if _running is not None and _running.get_closest_marker("postgres") is None:
+        pytest.fail(f"{_running.nodeid} uses PostgreSQL: mark it @pytest.mark.postgres", pytrace=False)
     url = os.environ.get(POSTGRES_ENV)
     if not url:
-        pytest.skip(f"{POSTGRES_ENV} is not set (.ci/run sets it; the PostgreSQL tests must run there)")
+        missing(f"{POSTGRES_ENV} is not set (.ci/run sets it; the PostgreSQL tests must run there)")
     return url
+
+
+_running: pytest.Item | None = None  # the test being set up or run, for postgres_url()'s check
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    global _running
+    _running = item
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """`-m postgres` selects every test on the real PostgreSQL: the storage_url fixture's postgres
+    half and the tests using the `pg` fixture are marked here, direct callers of postgres_url() by hand."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (callspec is not None and callspec.params.get("storage_url") == "postgres") or "pg" in item.fixturenames:
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -68,8 +99,8 @@ def adamtune(*args: str, cwd: Path | None = None, env: dict | None = None, timeo
     """Run the real `adamtune` command line in a subprocess."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ADAMTUNE_STORAGE")}
     full_env.update(env or {})
-    return subprocess.run([ADAMTUNE, *args], cwd=cwd or REPO, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([ADAMTUNE, *args], check=False, cwd=cwd or REPO, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 ADAMTUNE = str(Path(sys.executable).parent / "adamtune")  # the installed console script

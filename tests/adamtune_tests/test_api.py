@@ -15,6 +15,8 @@ from adamtune.errors import EXIT_INPUT, EXIT_RUNTIME, InputError, NoCompleteTria
 from adamtune.results import TrialRecord
 from conftest import REPO, write_study
 
+pytestmark = pytest.mark.slow  # starts processes or trains a study
+
 
 def test_run_best_export_train_from_python(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'api.db'}"

@@ -18,6 +18,8 @@ for room in {rooms}:
     assert importlib.util.find_spec(room) is None, room + " is importable as a top-level name"
 import adamtune.studies, adamtune.search_spaces
 from pathlib import Path
+
+pytestmark = pytest.mark.slow  # starts processes or trains a study
 assert (Path(adamtune.studies.__file__).parent / "digits_mlp.yaml").exists()
 assert "adam" in adamtune.search_spaces.builtin_fragments()
 print(adamtune.studies.__file__)

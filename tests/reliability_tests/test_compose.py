@@ -7,6 +7,7 @@ import os
 import re
 
 import optuna
+import pytest
 import yaml
 from optuna.trial import TrialState
 
@@ -44,6 +45,8 @@ def test_services_are_wired_for_a_safe_scalable_deployment():
     assert (REPO / "Dockerfile").exists() and services["worker"]["build"] == "."
 
 
+@pytest.mark.postgres
+@pytest.mark.slow  # a worker process training a study
 def test_worker_command_line_runs_a_digits_study_against_postgres(tmp_path):
     url = postgres_url()
     name = f"compose_{os.getpid()}"

@@ -14,6 +14,8 @@ import pytest
 
 from conftest import ADAMTUNE
 
+pytestmark = pytest.mark.slow  # a dashboard server process
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -79,7 +81,7 @@ def test_read_only_refuses_every_write(store, extra):
 
 
 def test_loopback_default_is_writable(store):
-    url, study_id = store
+    url, _ = store
     proc, base = serve(url)
     try:
         assert request("POST", f"{base}/api/studies", {"study_name": "made", "directions": ["minimize"]}) in (200, 201)

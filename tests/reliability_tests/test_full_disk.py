@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import time
 
-from conftest import adamtune
+import pytest
 from optuna.trial import TrialState
+
+from conftest import adamtune
 from reliability_tests.workers import epochs_of, finish, reliability_study, spawn, tally, trials, wait_for
 from small_filesystems import fill, tmpfs
+
+pytestmark = pytest.mark.slow  # starts processes or trains a study
 
 
 def training(url: str, name: str, pid: int):

@@ -7,11 +7,14 @@ import socket
 import time
 
 import optuna
+import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
 from conftest import adamtune, postgres_url, write_study
 from reliability_tests.workers import finish, spawn
+
+pytestmark = pytest.mark.slow  # a gRPC proxy and worker processes, the CLI
 
 
 def free_port() -> int:
@@ -20,6 +23,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.postgres
 def test_two_workers_through_the_grpc_proxy(tmp_path):
     url = postgres_url()
     name = f"proxy_{os.getpid()}"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import time
+from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 import yaml
 
+from adamtune.storage import Heartbeat, open_storage
 from conftest import ADAMTUNE
-from adamtune.storage import open_storage
 
 # Four workers on two cores: one thread each, or OpenMP threads spin-wait on each other.
 WORKER_ENV = {"OMP_NUM_THREADS": "1"}
@@ -59,6 +63,77 @@ def finish(procs: list[subprocess.Popen], timeout: float = 240) -> list[tuple[in
         stdout, stderr = p.communicate(timeout=timeout)
         out.append((p.returncode, stdout + stderr))
     return out
+
+
+@contextlib.contextmanager
+def frozen(proc: subprocess.Popen, postgres: str | None = None):
+    """Stop a worker (SIGSTOP) while the test looks at or changes its running trial, so the trial cannot
+    end meanwhile however fast the machine is; signals sent inside are delivered when it continues.
+    With the worker's `postgres` URL, it is stopped only outside a transaction: a worker frozen while
+    holding a row lock would block the test's own writes to its trial for ever."""
+    while True:
+        proc.send_signal(signal.SIGSTOP)
+        wait_for(lambda: _stopped(proc.pid), 30, f"worker {proc.pid} to stop", interval=0.01)
+        if postgres is None or not _open_transactions(postgres, proc.pid):
+            break
+        proc.send_signal(signal.SIGCONT)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGCONT)
+
+
+def _stopped(pid: int) -> bool:
+    """Every thread of `pid` is stopped (state T in /proc); a thread that ended meanwhile counts as stopped."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        except FileNotFoundError:
+            continue
+    return all(state == "T" for state in states)
+
+
+def _open_transactions(url: str, pid: int) -> int:
+    """Sessions of process `pid` that are inside a transaction or a query, found by their client ports
+    (other processes may use the same server)."""
+    sockets = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                sockets.add(target[len("socket:["):-1])
+    ports = [int(fields[1].rsplit(":", 1)[1], 16)  # local address HEX_IP:HEX_PORT; field 9 is the inode
+             for table in ("/proc/net/tcp", "/proc/net/tcp6")
+             for fields in (line.split() for line in Path(table).read_text().splitlines()[1:])
+             if fields[9] in sockets]
+    if not ports:
+        return 0
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sqlalchemy.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY(:ports) AND state <> 'idle'"),
+                {"ports": ports}).scalar()
+    finally:
+        engine.dispose()
+
+
+def judged_stale(url: str, name: str, trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether the store, by the database's clock, counts `trial` as stale under the study's heartbeat
+    settings: exactly what the next `fail_stale_trials` acts on. Tests wait for this instead of
+    sleeping out the grace period."""
+    plain = open_storage(url)
+    try:
+        study_id = plain.get_study_id_from_name(name)
+        beat = plain.get_study_user_attrs(study_id)["heartbeat"]
+    finally:
+        plain.engine.dispose()
+    storage = open_storage(url, Heartbeat(**beat))
+    try:
+        return trial._trial_id in storage._get_stale_trial_ids(study_id)
+    finally:
+        storage.engine.dispose()
 
 
 def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:

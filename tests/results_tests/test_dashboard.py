@@ -9,8 +9,11 @@ import time
 import urllib.request
 
 import optuna
+import pytest
 
 from conftest import ADAMTUNE
+
+pytestmark = pytest.mark.slow  # a dashboard server process
 
 
 def free_port() -> int:
@@ -50,8 +53,8 @@ def test_dashboard_lists_the_studies_of_the_store(tmp_path):
 
 
 def test_dashboard_shows_each_trials_note_and_learning_curve(tmp_path):
-    from conftest import write_study
     from adamtune.studies import load_study_file, run_study
+    from conftest import write_study
 
     url = f"sqlite:///{tmp_path / 'd.db'}"
     spec = load_study_file(write_study(tmp_path, "curves", n_trials=3, epochs=2))

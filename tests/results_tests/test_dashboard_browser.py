@@ -12,8 +12,10 @@ import pytest
 from optuna.trial import TrialState
 
 from _chromium import artifact, chromium, free_port
-from conftest import ADAMTUNE, write_study
 from adamtune.studies import load_study_file, run_study
+from conftest import ADAMTUNE, write_study
+
+pytestmark = pytest.mark.slow  # a dashboard server and a browser
 
 # Header texts and cell texts of the first table on the page; sortable headers carry a hidden "sorted ..." label.
 READ_TABLE = """table => [

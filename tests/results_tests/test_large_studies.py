@@ -14,6 +14,8 @@ from benchmarks._bulk import copy_trials
 from conftest import adamtune as run_cli
 from conftest import write_study
 
+pytestmark = pytest.mark.slow  # starts processes or trains a study
+
 
 @pytest.fixture(scope="module")
 def real_trials(tmp_path_factory):

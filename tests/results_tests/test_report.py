@@ -20,6 +20,8 @@ from adamtune.results._report import PNG_SIZES
 from adamtune.studies import load_study_file, run_study
 from conftest import adamtune, write_study
 
+pytestmark = pytest.mark.slow  # a study, the CLI and a browser
+
 NAME = "reported"
 # Attributes through which a page loads something (a link's href is followed only when clicked; checked too).
 RESOURCE_ATTRS = {"src", "href", "srcset", "data", "poster", "action", "formaction", "background", "xlink:href"}

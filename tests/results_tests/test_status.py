@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 
 import optuna
+import pytest
 
 from adamtune.studies import create_or_join, load_study_file
 from conftest import adamtune, write_study
+
+pytestmark = pytest.mark.slow  # starts processes or trains a study
 
 
 def running_trial_with_heartbeat(url: str, name: str, tmp_path) -> int:

@@ -10,9 +10,9 @@ import uuid
 import optuna
 import pytest
 import sqlalchemy
-from conftest import postgres_url
 
 from adamtune.storage import StorageError, describe_error, is_store_error, open_storage, storage_errors
+from conftest import postgres_url
 
 
 def raised(call) -> BaseException:

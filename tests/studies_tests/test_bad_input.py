@@ -13,6 +13,8 @@ import sqlalchemy
 from conftest import adamtune, write_study
 from small_filesystems import fill, tmpfs
 
+pytestmark = pytest.mark.slow  # one CLI process per case
+
 CASES = {
     "unknown key": ({"lernrate": 0.1}, "lernrate: unknown key"),
     "low > high": ({"params": {"lr": {"low": 0.1, "high": 0.001}}}, "params.lr.low: low (0.1) is greater than high"),

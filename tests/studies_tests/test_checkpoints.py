@@ -8,7 +8,6 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from conftest import adamtune, write_study
 from optuna.trial import TrialState
 
 from adamtune.storage import open_storage
@@ -16,6 +15,7 @@ from adamtune.studies import create_or_join, load_study_file, run_study
 from adamtune.studies._checkpoints import trial_checkpoint
 from adamtune.studies._objective import Objective
 from adamtune.studies._run import _retry_interrupted
+from conftest import adamtune, write_study
 
 EPOCHS = 4  # write_study's
 

@@ -9,8 +9,10 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from conftest import REPO, adamtune, postgres_url, write_study
 from adamtune.training import TrainConfig
+from conftest import REPO, adamtune, postgres_url, write_study
+
+pytestmark = pytest.mark.slow  # the CLI end to end, studies included
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -65,7 +67,8 @@ def test_run_join_export_and_train_round_trip(tmp_path, storage_url, study_name)
     assert trained.returncode == 0, trained.stderr
     assert "test accuracy" in trained.stdout
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
-    assert 0 < metrics["test_loss"] and 0.5 < metrics["test_accuracy"] <= 1
+    # 0.97 and 0.14 on this study's best trial; chance is 0.1 and ln 10 = 2.3.
+    assert metrics["test_accuracy"] > 0.85 and 0 < metrics["test_loss"] < 0.5
     assert json.loads((tmp_path / "m" / "config.json").read_text()) == best["config"]
     weights = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
     assert weights["1.weight"].shape == (best["config"]["width"], 64)
@@ -81,6 +84,7 @@ def test_store_comes_from_flag_then_environment_then_local_sqlite(tmp_path):
     assert "where" in optuna.study.get_all_study_names(f"sqlite:///{tmp_path / 'adamtune.db'}")
 
 
+@pytest.mark.postgres
 def test_passwords_never_appear_in_output(tmp_path):
     url = postgres_url()
     scheme, rest = url.split("://", 1)

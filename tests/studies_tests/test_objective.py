@@ -8,10 +8,10 @@ import optuna
 import pytest
 import torch
 
-from conftest import write_study
 from adamtune.results import StudyView
 from adamtune.studies import create_or_join, load_study_file
 from adamtune.studies._objective import Objective
+from conftest import write_study
 
 
 def test_baseline_trial_is_pytorch_adam_defaults(tmp_path):

@@ -7,9 +7,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from conftest import REPO, write_study
 from adamtune.search_spaces import SpaceError
 from adamtune.studies import StudyError, load_study_file
+from conftest import REPO, write_study
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "studies").glob("*.yaml")), ids=lambda p: p.name)

@@ -13,6 +13,8 @@ import yaml
 
 from conftest import ADAMTUNE, adamtune, write_study
 
+pytestmark = pytest.mark.slow  # starts processes or trains a study
+
 
 def one_line_error(result, code: int, *needles: str) -> None:
     assert result.returncode == code, (result.returncode, result.stdout, result.stderr)

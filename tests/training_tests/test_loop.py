@@ -79,21 +79,40 @@ def test_train_plus_validation_runs_given_epochs_without_validation(digits):
     assert len(result.history) == 2 and result.history[0].val_loss is None
 
 
-@pytest.mark.parametrize("scheduler", ["none", "exponential", "step", "cosine", "plateau"])
+# One warm-up epoch at half the lr, then each schedule's factor (gamma 0.9, halved every 2 epochs, cosine
+# down to 0.01 of lr over the 2 epochs after warm-up); plateau holds the lr while validation improves.
+SCHEDULED_LRS = {"none": [0.5, 1, 1, 1], "exponential": [0.5, 1, 0.9, 0.81], "step": [0.5, 1, 1, 0.5],
+                 "cosine": [0.5, 1, 0.505, 0.01], "plateau": [0.5, 1, 1, 1]}
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULED_LRS)
 def test_every_scheduler_and_warmup_trains(digits, scheduler):
     result = fit(TrainConfig(epochs=4, scheduler=scheduler, warmup_epochs=1, step_size=2, optimizer="adamw",
                              weight_decay=1e-3, amsgrad=True, grad_clip=1.0, label_smoothing=0.1), digits)
-    lrs = [r.lr for r in result.history]
-    assert lrs[0] == pytest.approx(0.5e-3), "one warm-up epoch starts at half the learning rate"
-    assert lrs[1] == pytest.approx(1e-3)
-    if scheduler in ("exponential", "cosine"):
-        assert lrs[3] < lrs[2] < lrs[1]
+    assert [r.lr for r in result.history] == pytest.approx([f * 1e-3 for f in SCHEDULED_LRS[scheduler]])
+    if scheduler == "plateau":
+        losses = [r.val_loss for r in result.history]
+        assert losses == sorted(losses, reverse=True), "every epoch improved, so the lr was held"
+    assert result.val_accuracy > 0.8, "0.86-0.92 after 4 epochs; chance is 0.1"
+
+
+def test_plateau_cuts_the_lr_after_patience_epochs_without_improvement(digits):
+    result = fit(TrainConfig(epochs=8, lr=1e-2, width=32, batch_size=32, scheduler="plateau", warmup_epochs=1,
+                             plateau_patience=1, plateau_factor=0.5, rotation=10, translate=0.1, random_crop=1,
+                             random_erasing=0.25, dropout=0.1), digits)
+    lrs, losses = [r.lr for r in result.history], [r.val_loss for r in result.history]
+    cut = next(i for i in range(2, len(lrs)) if lrs[i] < lrs[i - 1])
+    assert lrs[cut] == pytest.approx(lrs[cut - 1] / 2)
+    best_before = min(losses[:cut - 2])
+    assert losses[cut - 2] >= best_before and losses[cut - 1] >= best_before, "two epochs without a new best"
+    assert all(lr == lrs[1] for lr in lrs[1:cut]), "held until then"
 
 
 @pytest.mark.parametrize("model", ["mlp", "cnn", "resnet"])
 def test_every_model_trains(digits, model):
-    result = fit(TrainConfig(model=model, width=8, epochs=1, activation="elu", dropout=0.1), digits)
-    assert result.param_count > 0 and result.val_loss < 2.5
+    """0.93-0.99 validation accuracy after 3 epochs over seeds 0-5 (mlp lowest); chance is 0.1."""
+    result = fit(TrainConfig(model=model, width=16, epochs=3, lr=1e-2, activation="elu", dropout=0.1), digits)
+    assert result.param_count > 0 and result.val_accuracy > 0.85
 
 
 def test_weight_decay_spares_biases(digits):
