@@ -8,7 +8,11 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from conftest import REPO
+
+pytestmark = pytest.mark.slow  # builds a wheel and starts processes
 
 ROOMS = ("studies", "search_spaces", "training", "storage", "results")
 PROBE = """
@@ -19,7 +23,6 @@ for room in {rooms}:
 import adamtune.studies, adamtune.search_spaces
 from pathlib import Path
 
-pytestmark = pytest.mark.slow  # starts processes or trains a study
 assert (Path(adamtune.studies.__file__).parent / "digits_mlp.yaml").exists()
 assert "adam" in adamtune.search_spaces.builtin_fragments()
 print(adamtune.studies.__file__)

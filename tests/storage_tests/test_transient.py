@@ -98,6 +98,7 @@ def test_postgresql_unreachable_server_is_waited_out():
     assert isinstance(error, StorageError) and error.transient
 
 
+@pytest.mark.postgres
 def test_postgresql_terminated_connection_is_waited_out():
     tag = f"adamtune-test-{uuid.uuid4().hex[:8]}"
     url = postgres_url()
@@ -118,6 +119,7 @@ def test_postgresql_terminated_connection_is_waited_out():
         storage.engine.dispose()
 
 
+@pytest.mark.postgres
 def test_postgresql_nul_byte_is_not_waited_out():
     url = postgres_url()
     storage = open_storage(url)

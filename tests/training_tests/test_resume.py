@@ -21,6 +21,13 @@ CONFIG = TrainConfig(model="mlp", width=32, batch_size=32, epochs=8, lr=1e-2, op
                      rotation=10, translate=0.1, random_crop=1, random_erasing=0.25, dropout=0.1)
 
 
+# Per-batch schedules warm up in steps (warm-up in epochs is refused with them) and decay every 20 batches
+# (digits has 36 a epoch), so the lr moves after either resume point.
+PER_BATCH = {"batch_exponential": {"warmup_epochs": 0, "warmup_steps": 20, "decay_every": 20},
+             "batch_cosine": {"warmup_epochs": 0, "warmup_steps": 20},
+             "onecycle": {"warmup_epochs": 0}}
+
+
 class Interrupted(Exception):
     """Stands in for a killed worker: raised from the epoch hook, after the epoch's checkpoint is written."""
 
@@ -61,7 +68,8 @@ def assert_same_tensors(a, b) -> None:
 @pytest.mark.parametrize("stopped_after", [1, 6], ids=["after-warmup-epoch", "mid-plateau"])
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
 def test_resumed_run_equals_the_uninterrupted_run(digits, tmp_path, scheduler, stopped_after):
-    cfg = dataclasses.replace(CONFIG, scheduler=scheduler)
+    cfg = dataclasses.replace(CONFIG, scheduler=scheduler, **PER_BATCH.get(scheduler, {}))
+    cfg.validate()
     whole_checkpoint = Checkpoint(tmp_path / "whole.pt")
     whole = fit(cfg, digits, checkpoint=whole_checkpoint)
     if scheduler != "none":
