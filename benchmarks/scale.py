@@ -106,7 +106,7 @@ def own_database(url: str, name: str) -> str:
     only the benchmark's studies (the server's test database holds whatever tests left there)."""
     admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return sqlalchemy.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
