@@ -95,13 +95,13 @@ class EpochSchedule:
         self.cfg = cfg
         self.optimizer = optimizer
         self.epoch = 0
+        self.plateau: lr_scheduler.ReduceLROnPlateau | None = None
         if cfg.scheduler == "plateau":
             self.base_lrs = [g["lr"] for g in optimizer.param_groups]
             self.plateau = lr_scheduler.ReduceLROnPlateau(
                 optimizer, factor=cfg.plateau_factor, patience=cfg.plateau_patience)
             self._set_warmup_lr()
         else:
-            self.plateau = None
             self.lambda_lr = lr_scheduler.LambdaLR(optimizer, self.factor)
 
     def _warmup(self, epoch: int) -> float | None:
