@@ -7,17 +7,23 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .catalog import BUILTIN_DATASETS as DATASETS
+from .entry import is_entry
 from .errors import ConfigError
+from .sources import BUILTIN_MODELS, DATA_TYPES
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "exponential", "step", "cosine", "plateau")
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
-MODELS = ("mlp", "cnn", "resnet")
+MODELS = BUILTIN_MODELS
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Defaults are PyTorch's (Adam, lr 1e-3, betas 0.9/0.999, eps 1e-8) with nothing else switched on."""
+    """Defaults are PyTorch's (Adam, lr 1e-3, betas 0.9/0.999, eps 1e-8) with nothing else switched on.
+
+    `dataset` is a built-in name or the type of the user's data (image_folder, arrays, python), `model` a
+    built-in name or the user's entry point; the user's paths, entry and options travel beside the config
+    (the study's `dataset:` and `model:`, an export's `data` and `model`)."""
 
     dataset: str = "digits"
     model: str = "mlp"
@@ -56,7 +62,7 @@ class TrainConfig:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
         """Build and validate; unknown keys and bad values raise ConfigError naming the key."""
         known = set(cls.field_names())
         for key in values:
@@ -78,8 +84,10 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(source, key, f"{reason}, got {getattr(self, key)!r}")
 
-        need(self.dataset in DATASETS, "dataset", f"must be one of {', '.join(DATASETS)}")
-        need(self.model in MODELS, "model", f"must be one of {', '.join(MODELS)}")
+        need(self.dataset in DATASETS or self.dataset in DATA_TYPES, "dataset",
+             f"must be one of {', '.join((*DATASETS, *DATA_TYPES))}")
+        need(self.model in MODELS or is_entry(self.model), "model",
+             f"must be one of {', '.join(MODELS)} or an entry point 'module:callable'")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
         need(self.scheduler in SCHEDULERS, "scheduler", f"must be one of {', '.join(SCHEDULERS)}")
         need(self.activation in ACTIVATIONS, "activation", f"must be one of {', '.join(ACTIVATIONS)}")
@@ -96,7 +104,7 @@ class TrainConfig:
         need(0 <= self.random_erasing <= 1, "random_erasing", "must be a probability in [0, 1]")
         for key in ("weight_decay", "grad_clip", "rotation"):
             need(getattr(self, key) >= 0, key, "must be >= 0")
-        if self.hflip and not DATASETS[self.dataset].flip_safe:
+        if self.hflip and self.dataset in DATASETS and not DATASETS[self.dataset].flip_safe:
             raise ConfigError(source, "hflip", f"{self.dataset} is not flip-invariant (a mirrored digit is "
                               "not the same digit); exclude hflip from this study's search space")
 
