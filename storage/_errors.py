@@ -8,7 +8,7 @@ from typing import Iterator
 
 import optuna
 
-from adamtune.errors import StorageError
+from adamtune.errors import AdamtuneError, StorageError
 
 from ._url import mask_url, redact
 
@@ -17,10 +17,11 @@ from ._url import mask_url, redact
 def storage_errors(url: str, opening: bool = False) -> Iterator[None]:
     """Turn SQLAlchemy/driver/Optuna store errors into one StorageError with the password removed.
     While `opening`, also the errors opening a store raises (bad URL, missing driver, old schema,
-    unreadable journal file); later, those mean something else and propagate unchanged."""
+    unreadable journal file); later, those mean something else and propagate unchanged. adamtune's own
+    errors (a study that exists with other data, say: an InputError, hence a ValueError) pass unchanged."""
     try:
         yield
-    except StorageError:
+    except AdamtuneError:
         raise
     except Exception as exc:  # noqa: BLE001 - classified just below; anything else propagates
         from sqlalchemy.exc import SQLAlchemyError
