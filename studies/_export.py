@@ -35,7 +35,8 @@ def export_trial(view: StudyView, trial: TrialRecord) -> dict[str, Any]:
     context = view.context
     root = Path(context.root or ".")
     if context.data is not None:
-        out["data"] = {k: str(root / v) if k in _PATH_KEYS else v for k, v in context.data.items()}
+        paths = _PATH_KEYS if context.data.get("type") != "python" else ()  # a python entry's kwargs stay as given
+        out["data"] = {k: str(root / v) if k in paths else v for k, v in context.data.items()}
     if context.model is not None:
         out["model"] = {"entry": context.model.get("entry"), "kwargs": context.model.get("kwargs") or {},
                         "params": trial.model_params, "folder": str(root)}
@@ -87,7 +88,7 @@ def export_sources(exported: dict[str, Any], config: TrainConfig, path: str | Pa
     data_source = model_source = None
     params: dict[str, Any] = {}
     if isinstance(data, dict):
-        mapping = {k: v for k, v in data.items() if k not in ("fingerprint", "classes")}
+        mapping = {k: v for k, v in data.items() if k not in ("fingerprint", "classes", "split")}
         data_source = DataSource.parse(mapping, origin=source, folder=folder, key="data")
         if data_source.label != config.dataset:
             raise ConfigError(source, "data.type", f"{data_source.label!r} but config.dataset is {config.dataset!r}")

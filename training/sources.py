@@ -40,6 +40,7 @@ class DataFacts:
     kind: str  # image, signal or features
     counts: tuple[int, int, int]  # train, validation, test samples
     skipped: tuple[str, ...] = ()  # unreadable images skipped (skip_bad_images: true)
+    split: dict[str, Any] = field(default_factory=dict)  # how validation and test were made: "given", or a share
 
 
 @dataclass(frozen=True)
@@ -86,13 +87,15 @@ class DataSource:
             if unknown:
                 raise SourceError(origin, f"{key}.{unknown[0]}", f"unknown key for {kind} data "
                                   f"(allowed: {', '.join(sorted(known))})")
+        given = {k: v for k, v in raw.items() if k in known}  # for python, the other keys are keyword arguments
         source = cls(
-            type=kind, path=_text(raw, "path", origin, key), val=_text(raw, "val", origin, key),
-            test=_text(raw, "test", origin, key), entry=_text(raw, "entry", origin, key),
-            kwargs={k: v for k, v in raw.items() if k not in known} if kind == "python" else {},
-            size=_size(raw.get("size"), origin, f"{key}.size"), channels=_channels(raw.get("channels"), origin, key),
-            skip_bad_images=_flag(raw, "skip_bad_images", origin, key), flip_safe=_flag(raw, "flip_safe", origin, key),
-            folder=folder, origin=origin, key=key)
+            type=kind, path=_text(given, "path", origin, key), val=_text(given, "val", origin, key),
+            test=_text(given, "test", origin, key), entry=_text(given, "entry", origin, key),
+            kwargs={k: v for k, v in raw.items() if k not in known},
+            size=_size(given.get("size"), origin, f"{key}.size"),
+            channels=_channels(given.get("channels"), origin, key),
+            skip_bad_images=_flag(given, "skip_bad_images", origin, key),
+            flip_safe=_flag(given, "flip_safe", origin, key), folder=folder, origin=origin, key=key)
         source._check_paths()
         return source
 
@@ -114,14 +117,14 @@ class DataSource:
     def resolve(self, path: str) -> Path:
         return Path(self.folder) / path  # an absolute `path` stays itself
 
-    def to_dict(self, facts: DataFacts | None = None, *, absolute: bool = False) -> dict[str, Any]:
-        """The mapping as a study file writes it (paths as written, or `absolute`), plus the data's
-        fingerprint and class names when `facts` are given: stored with the study and exported."""
+    def to_dict(self, facts: DataFacts | None = None) -> dict[str, Any]:
+        """The mapping as the study file gives it (paths as written), plus the data's fingerprint and class
+        names when `facts` are given: what the study stores."""
         out: dict[str, Any] = {"type": self.type}
         for name in ("path", "val", "test"):
             value = getattr(self, name)
             if value:
-                out[name] = str(self.resolve(value)) if absolute else value
+                out[name] = value
         if self.entry:
             out["entry"] = self.entry
         if self.size is not None:
@@ -136,6 +139,7 @@ class DataSource:
         if facts is not None:
             out["fingerprint"] = facts.fingerprint
             out["classes"] = list(facts.classes)
+            out["split"] = dict(facts.split)
         return out
 
     def _check_paths(self) -> None:

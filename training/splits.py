@@ -40,6 +40,7 @@ class Dataset:
     classes: tuple[str, ...] = ()
     fingerprint: str = ""  # of the user's files or arrays; "" for a built-in dataset
     skipped: tuple[str, ...] = ()  # unreadable images skipped (skip_bad_images: true)
+    split: dict | None = None  # how validation and test were made (the user's data): "given", or a share
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -49,7 +50,7 @@ class Dataset:
     def facts(self) -> DataFacts:
         classes = self.classes or tuple(str(i) for i in range(self.num_classes))
         return DataFacts(self.fingerprint, classes, self.shape, self.kind,
-                         (len(self.train), len(self.val), len(self.test)), self.skipped)
+                         (len(self.train), len(self.val), len(self.test)), self.skipped, self.split or {})
 
 
 def carve(split: Split, n: int) -> tuple[Split, Split]:

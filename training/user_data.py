@@ -16,13 +16,15 @@ from .entry import load_entry
 from .errors import SourceError
 from .image_folder import FolderImages, first_image_size, list_images, load_image_folder
 from .sources import DataSource
-from .splits import HELD_OUT, Dataset, Split, carve_indices, channel_stats
+from .splits import HELD_OUT, SPLIT_SEED, Dataset, Split, carve_indices, channel_stats
 
 MEMORY_SHARE = 0.8  # the data may take at most this share of the device's free memory
 _PART_KEYS = {"train": "path", "val": "val", "test": "test"}
 
 
 def load_user_data(source: DataSource, root: Path, device: torch.device) -> Dataset:
+    """The user's data on `device`, with its fingerprint, class names and split; image folders are cached
+    under `root`/cache/image_folder. Every problem is a SourceError naming the source's file and key."""
     if source.type == "image_folder":
         parts, classes, fingerprint, skipped = _image_folder(source, root / "cache" / "image_folder", device)
         kind, scale = "image", 255.0
@@ -33,8 +35,10 @@ def load_user_data(source: DataSource, root: Path, device: torch.device) -> Data
         scale = 255.0 if kind == "image" else 1.0
     train, val, test = _splits(source, parts)
     mean, std = channel_stats(train.images, scale)
+    # test: HELD_OUT of the training part; val: HELD_OUT of what remains; both by SPLIT_SEED (unless given).
+    split = {"seed": SPLIT_SEED, **{part: "given" if part in parts else HELD_OUT for part in ("test", "val")}}
     return Dataset(source.describe(), train.to(device), val.to(device), test.to(device), len(classes), scale,
-                   mean, std, kind=kind, classes=classes, fingerprint=fingerprint, skipped=skipped)
+                   mean, std, kind=kind, classes=classes, fingerprint=fingerprint, skipped=skipped, split=split)
 
 
 def check_fits(nbytes: int, device: torch.device, source: DataSource, key: str) -> None:

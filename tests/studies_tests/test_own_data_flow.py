@@ -37,8 +37,9 @@ def test_image_folder_with_own_model_runs_exports_and_trains_from_anywhere(tmp_p
     study = optuna.load_study(study_name="own_flow", storage=url)
     stored = study.user_attrs["spec"]
     expected = fingerprint(project / "digits", tmp_path / "cache")
+    split = {"seed": 0, "test": 0.2, "val": 0.2}  # neither part given: the seeded 20% splits
     assert stored["dataset"] == {"type": "image_folder", "path": "digits", "fingerprint": expected,
-                                 "classes": [str(i) for i in range(10)]}
+                                 "classes": [str(i) for i in range(10)], "split": split}
     assert stored["model"] == {"entry": "my_nets:build", "kwargs": {"hidden": 8}} and stored["root"] == str(project)
     assert all(t.params["units"] in (16, 32) for t in study.trials), "the model's own parameter is searched"
     assert not {"dataset", "data", "model", "fingerprint"} & {k for t in study.trials for k in t.user_attrs}
@@ -48,7 +49,7 @@ def test_image_folder_with_own_model_runs_exports_and_trains_from_anywhere(tmp_p
     assert adamtune("export", "own_flow", "-o", str(out), "--storage", url).returncode == 0
     best = json.loads(out.read_text())
     assert best["data"] == {"type": "image_folder", "path": str(project / "digits"), "fingerprint": expected,
-                            "classes": [str(i) for i in range(10)]}
+                            "classes": [str(i) for i in range(10)], "split": split}
     assert best["model"]["entry"] == "my_nets:build" and best["model"]["kwargs"] == {"hidden": 8}
     assert best["model"]["params"]["units"] == best["params"]["units"] and best["model"]["folder"] == str(project)
     assert best["config"]["model"] == "my_nets:build" and best["config"]["dataset"] == "image_folder"

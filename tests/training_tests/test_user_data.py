@@ -113,6 +113,7 @@ def test_signals_uint8_images_explicit_parts_and_class_names(tmp_path):
                                         y_test=np.ones(5, int), classes=np.array(["no", "yes"])))
     assert images.kind == "image" and images.shape == (1, 9, 9) and images.scale == 255.0
     assert (len(images.test), images.classes) == (5, ("no", "yes"))
+    assert images.facts.split == {"seed": 0, "test": "given", "val": 0.2}
     assert len(images.train) + len(images.val) == 40, "validation is carved from x, the test part is given"
     a, b = (load_dataset(arrays_source(tmp_path, x=np.eye(20), y=np.arange(20) % 2)) for _ in range(2))
     assert a.fingerprint == b.fingerprint and len(a.fingerprint) == 16
