@@ -13,23 +13,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import timedelta
 
     from adamtune.results import StudyView, TrialRecord
     from adamtune.studies import RunSummary, StudySpec
 
 
-def check(study_file: str | Path) -> StudySpec:
-    """Read and fully validate a study file and its search spaces; runs nothing, touches no store."""
-    from adamtune.studies import load_study_file
+def check(study_file: str | Path, *, load_data: bool = True, data_root: str | None = None,
+          device: str | None = "cpu") -> StudySpec:
+    """Read and fully validate a study file and its search spaces; runs nothing, touches no store. On the
+    user's data or model (and `load_data`), also load and check the data (filling the image cache) and
+    build the model for one forward pass; the returned spec then carries the data's facts. A built-in
+    dataset with a built-in model needs neither, so checking it does not import torch."""
+    from adamtune.studies import load_study_file, prepare
 
-    return load_study_file(study_file)
+    spec = load_study_file(study_file)
+    if load_data and (spec.data_source.user or spec.model_source.user):
+        spec, _ = prepare(spec, device=device, data_root=data_root)
+    return spec
 
 
 def run(study_file: str | Path, *, storage: str | None = None, n_trials: int | None = None,
         timeout: float | None = None, device: str | None = None, data_root: str | None = None,
-        artifacts: str | None = None, progress: bool = False) -> RunSummary:
-    """Create or join the study and run trials in this process until the study-wide budget is spent."""
+        artifacts: str | None = None, progress: bool = False,
+        on_ready: Callable[[StudySpec], None] | None = None) -> RunSummary:
+    """Create or join the study and run trials in this process until the study-wide budget is spent;
+    `on_ready` is called with the spec once the data are loaded and checked, before the store is touched."""
     from adamtune.storage import resolve_url
     from adamtune.studies import StudyError, load_study_file, run_study
 
@@ -37,7 +47,7 @@ def run(study_file: str | Path, *, storage: str | None = None, n_trials: int | N
     if n_trials is not None and n_trials < 1:
         raise StudyError(str(study_file), "n_trials", f"must be >= 1, got {n_trials}")
     return run_study(spec, resolve_url(storage), n_trials=n_trials, timeout=timeout, device=device,
-                     data_root=data_root, progress=progress, artifacts=artifacts)
+                     data_root=data_root, progress=progress, artifacts=artifacts, on_ready=on_ready)
 
 
 def list_studies(storage: str | None = None) -> list[StudyView]:
@@ -113,10 +123,12 @@ def report(name: str, out_dir: str | Path, storage: str | None = None) -> list[P
 
 
 def train(export_file: str | Path, out: str | Path | None = None, *, validate: bool = False,
-          device: str | None = None, data_root: str | None = None, log=None) -> dict[str, Any]:
+          device: str | None = None, data_root: str | None = None, allow_changed_data: bool = False,
+          log=None) -> dict[str, Any]:
     """Retrain an exported configuration with the shared loop and return its metrics (test metrics, or with
-    `validate` the validation metrics the trial had); saves model.pt, config.json, metrics.json to `out`."""
+    `validate` the validation metrics the trial had); saves model.pt, config.json, metrics.json to `out`.
+    The user's data must still have the fingerprint the export records, unless `allow_changed_data`."""
     from adamtune.studies import train_from_export
 
     return train_from_export(export_file, out, validate=validate, device=device, data_root=data_root,
-                             log=log or (lambda _msg: None))
+                             allow_changed_data=allow_changed_data, log=log or (lambda _msg: None))

@@ -58,9 +58,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--storage", metavar="URL", help="study store (default: $ADAMTUNE_STORAGE, "
                        "else sqlite:///adamtune.db); e.g. postgresql+psycopg://user:pw@host/db")
 
-    p = command("check", _check, "validate a study file and its search spaces; runs nothing",
-                "adamtune check studies/digits_mlp.yaml")
+    p = command("check", _check, "validate a study file and its search spaces; runs nothing (on your own data "
+                "or model: loads the data and runs the model once)", "adamtune check studies/digits_mlp.yaml")
     p.add_argument("study_file")
+    p.add_argument("--data-root", help="data cache and torchvision datasets (default: $ADAMTUNE_DATA)")
 
     p = command("run", _run, "create or join a study and run trials until its budget is spent",
                 "adamtune run studies/digits_mlp.yaml --n-trials 20")
@@ -124,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
                    "validation metrics, as the trial did")
     p.add_argument("--device", help="cpu, cuda (default: cuda when available)")
     p.add_argument("--data-root", help="where torchvision datasets live (default: $ADAMTUNE_DATA)")
+    p.add_argument("--allow-changed-data", action="store_true", help="train even when your data's fingerprint "
+                   "differs from the one the export records")
 
     p = command("dashboard", _dashboard, "serve optuna-dashboard on the study store",
                 "adamtune dashboard --port 8080")
@@ -149,10 +152,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(args) -> int:
-    spec = api.check(args.study_file)
-    print(f"{args.study_file}: ok: study {spec.name!r}, {spec.dataset}/{spec.model}, {spec.epochs} epochs, "
-          f"{len(spec.space.params)} parameters, sampler {spec.sampler['type']}, pruner {spec.pruner['type']}, "
-          f"{spec.n_trials} trials")
+    spec = api.check(args.study_file, data_root=args.data_root)
+    what = f"{spec.dataset}/{spec.model}" if not spec.facts else f"{spec.data_source.describe()}, model {spec.model}"
+    print(f"{args.study_file}: ok: study {spec.name!r}, {what}, "
+          f"{spec.epochs} epochs, {len(spec.space.params)} parameters, sampler {spec.sampler['type']}, "
+          f"pruner {spec.pruner['type']}, {spec.n_trials} trials")
+    if spec.facts is not None:
+        facts = spec.facts
+        skipped = f", {len(facts.skipped)} unreadable images skipped" if facts.skipped else ""
+        print(f"  data: {'/'.join(map(str, facts.counts))} train/validation/test samples of shape {facts.shape} "
+              f"({facts.kind}), {len(facts.classes)} classes ({', '.join(facts.classes[:10])}"
+              f"{', ...' if len(facts.classes) > 10 else ''}), fingerprint {facts.fingerprint or '-'}{skipped}")
     for p in spec.space.params:
         print(f"  {p.name:18} {p.describe()}")
     return 0
@@ -161,7 +171,6 @@ def _check(args) -> int:
 def _run(args) -> int:
     from adamtune.results import StudyView, best_table
     from adamtune.storage import mask_url, resolve_url
-    from adamtune.studies import check_artifacts_dir
 
     for flag, value in (("--n-trials", args.n_trials), ("--workers", args.workers)):
         if value is not None and value < 1:
@@ -171,14 +180,14 @@ def _run(args) -> int:
     quiet = args.quiet or not sys.stderr.isatty()
     if quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    spec = api.check(args.study_file)
-    check_artifacts_dir(args.artifacts or spec.artifacts)  # before the store is touched
-    print(f"study {spec.name!r} in {mask_url(resolve_url(args.storage))}", file=sys.stderr)
     summary = api.run(args.study_file, storage=args.storage, n_trials=args.n_trials, timeout=args.timeout,
-                      device=args.device, data_root=args.data_root, artifacts=args.artifacts, progress=not quiet)
+                      device=args.device, data_root=args.data_root, artifacts=args.artifacts, progress=not quiet,
+                      on_ready=lambda spec: print(f"study {spec.name!r} in {mask_url(resolve_url(args.storage))}",
+                                                  file=sys.stderr))
     view = StudyView.of(summary.study)
     verb = "created" if summary.created else "joined"
-    print(f"{verb} study {spec.name!r}: this worker finished {summary.ran} trials in {summary.seconds:.1f}s "
+    name = summary.study.study_name
+    print(f"{verb} study {name!r}: this worker finished {summary.ran} trials in {summary.seconds:.1f}s "
           f"wall time; the study holds {view.counts_text()}")
     print(best_table(view) if view.counts["complete"] else "no complete trial yet")
     return 0
@@ -188,7 +197,8 @@ def _run_workers(args) -> int:
     from adamtune.storage import resolve_url
     from adamtune.studies import check_artifacts_dir, run_local_workers
 
-    spec = api.check(args.study_file)  # bad input fails here, once, not in K children
+    # Bad input fails here, once, not in K children; the user's image folder is cached for them.
+    spec = api.check(args.study_file, data_root=args.data_root)
     check_artifacts_dir(args.artifacts or spec.artifacts)
     options = {"--n-trials": args.n_trials, "--timeout": args.timeout, "--device": args.device,
                "--data-root": args.data_root, "--artifacts": args.artifacts}
@@ -289,12 +299,13 @@ def _report(args) -> int:
 
 def _train(args) -> int:
     metrics = api.train(args.config_json, args.out, validate=args.validate, device=args.device,
-                        data_root=args.data_root, log=lambda msg: print(msg, file=sys.stderr))
+                        data_root=args.data_root, allow_changed_data=args.allow_changed_data,
+                        log=lambda msg: print(msg, file=sys.stderr))
     if args.validate:
         print(f"validation loss {metrics['val_loss']:.6f}  validation accuracy {metrics['val_accuracy']:.4f}")
     else:
         print(f"test loss {metrics['test_loss']:.4f}  test accuracy {metrics['test_accuracy']:.4f} "
-              f"({metrics['test_samples']} test images)")
+              f"({metrics['test_samples']} test samples)")
     print(f"saved model.pt, config.json, metrics.json to {args.out}", file=sys.stderr)
     return 0
 

@@ -56,16 +56,25 @@ class StudyContext:
 
     name: str
     objective: str = "val_loss"
-    base: dict[str, Any] = field(default_factory=dict)  # dataset, model, epochs
+    base: dict[str, Any] = field(default_factory=dict)  # dataset, model, epochs (TrainConfig's values)
     seed: int = 0
     space: dict[str, dict] = field(default_factory=dict)  # name -> stored parameter description
+    data: dict[str, Any] | None = None  # the user's dataset as stored: the study file's mapping, fingerprint, classes
+    model: dict[str, Any] | None = None  # the user's model as stored: entry and kwargs
+    root: str | None = None  # the creating worker's study-file folder: relative paths and modules resolve there
 
     @classmethod
     def of(cls, study_name: str, user_attrs: dict[str, Any]) -> "StudyContext":
         spec = user_attrs.get(StudyAttr.SPEC) or {}
         base = {k: spec[k] for k in ("dataset", "model", "epochs") if k in spec}
+        data = base.get("dataset") if isinstance(base.get("dataset"), dict) else None
+        model = base.get("model") if isinstance(base.get("model"), dict) else None
+        if data is not None:
+            base["dataset"] = data.get("type")
+        if model is not None:
+            base["model"] = model.get("entry")
         return cls(study_name, spec.get("objective", "val_loss"), base, int(spec.get("seed", 0)),
-                   spec.get("space") or {})
+                   spec.get("space") or {}, data, model, spec.get("root"))
 
     def public_values(self, params: dict[str, Any]) -> dict[str, Any]:
         """Every value of the trial by its public name (`beta2`, not `one_minus_beta2`), fixed ones included,
@@ -89,6 +98,11 @@ class StudyContext:
         fixed = {n for n, e in self.space.items() if e.get("type") == "fixed"}
         return {k: v for k, v in self.public_values(params).items() if k not in fixed}
 
+    def model_params(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """What the user's model builder was handed (every value by public name, fixed ones included); None
+        for a built-in model."""
+        return self.public_values(params) if self.model is not None else None
+
     def config(self, params: dict[str, Any], origin: int) -> dict[str, Any] | None:
         """The full training config the trial ran (None for a study not made by adamtune)."""
         if not self.base:
@@ -108,6 +122,7 @@ class TrialRecord:
     value: float | None
     params: dict[str, Any]  # sampled values by public name
     config: dict[str, Any] | None
+    model_params: dict[str, Any] | None  # what the user's model builder got; None for a built-in model
     baseline: bool
     worker: str | None
     device: str | None
@@ -160,6 +175,7 @@ def read_trial(trial: TrialRow | FrozenTrial, context: StudyContext) -> TrialRec
     return TrialRecord(
         number=trial.number, state=trial.state.lower(), value=trial.value,
         params=context.sampled_values(trial.params), config=context.config(trial.params, origin),
+        model_params=context.model_params(trial.params),
         baseline=bool(a.get(Attr.BASELINE)), worker=a.get(Attr.WORKER), device=a.get(Attr.DEVICE),
         param_count=a.get(Attr.PARAM_COUNT), retry_of=a.get(Attr.RETRY_OF), curve=a.get(Attr.CURVE) or {},
         best_epoch=a.get(Attr.BEST_EPOCH), resumed_epochs=a.get(Attr.RESUMED_EPOCHS, 0),

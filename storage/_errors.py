@@ -18,7 +18,8 @@ from ._url import mask_url, redact
 def storage_errors(url: str, opening: bool = False) -> Iterator[None]:
     """Turn SQLAlchemy/driver/Optuna store errors into one StorageError with the password removed.
     While `opening`, also the errors opening a store raises (bad URL, missing driver, old schema,
-    unreadable journal file); later, those mean something else and propagate unchanged."""
+    unreadable journal file); later, those mean something else and propagate unchanged. adamtune's own
+    errors (a study that exists with other data, say: an InputError, hence a ValueError) pass unchanged."""
     try:
         yield
     except AdamtuneError:  # already one line with its own exit code (a refused join is bad input, not the store)

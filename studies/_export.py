@@ -7,29 +7,43 @@ from pathlib import Path
 from typing import Any
 
 from adamtune.results import StudyView, TrialRecord, output_dir
-from adamtune.training import ConfigError, TrainConfig
+from adamtune.training import ConfigError, DataSource, ModelSource, TrainConfig
+from adamtune.training.sources import BUILTIN_MODELS, DATA_TYPES
 
 from ._errors import StudyError
 from ._versions import versions
 
-EXPORT_KEYS = ("study", "trial", "value", "params", "config", "metrics", "versions")
+EXPORT_KEYS = ("study", "trial", "value", "params", "config", "data", "model", "metrics", "versions")
+_PATH_KEYS = ("path", "val", "test")
 
 
 def export_trial(view: StudyView, trial: TrialRecord) -> dict[str, Any]:
-    """Everything `train` needs; `params` are the sampled values by their public names (beta2, not 1-beta2)."""
+    """Everything `train` needs; `params` are the sampled values by their public names (beta2, not 1-beta2).
+    On the user's data, `data` holds the study's dataset mapping with absolute paths, the data fingerprint
+    and the class names; with the user's model, `model` holds its entry point, keyword arguments, the values
+    its builder got (`params`, fixed ones included) and the folder its module is imported from first."""
     if trial.config is None:
         raise StudyError(f"study {view.name!r}", f"trial {trial.number}",
                          "has no adamtune training config (the study was not made by adamtune)")
-    return {
+    out: dict[str, Any] = {
         "study": view.name,
         "trial": trial.number,
         "value": trial.value,
         "params": trial.params,
         "config": trial.config,
-        "metrics": {"val_loss": trial.val_loss, "val_accuracy": trial.val_accuracy,
-                    "best_epoch": trial.best_epoch, "epochs_trained": trial.epochs},
-        "versions": versions(),
     }
+    context = view.context
+    root = Path(context.root or ".")
+    if context.data is not None:
+        paths = _PATH_KEYS if context.data.get("type") != "python" else ()  # a python entry's kwargs stay as given
+        out["data"] = {k: str(root / v) if k in paths else v for k, v in context.data.items()}
+    if context.model is not None:
+        out["model"] = {"entry": context.model.get("entry"), "kwargs": context.model.get("kwargs") or {},
+                        "params": trial.model_params, "folder": str(root)}
+    out["metrics"] = {"val_loss": trial.val_loss, "val_accuracy": trial.val_accuracy,
+                      "best_epoch": trial.best_epoch, "epochs_trained": trial.epochs}
+    out["versions"] = versions()
+    return out
 
 
 def load_export(path: str | Path) -> tuple[dict[str, Any], TrainConfig]:
@@ -58,11 +72,44 @@ def load_export(path: str | Path) -> tuple[dict[str, Any], TrainConfig]:
     if best_epoch is not None and best_epoch >= config.epochs:
         raise ConfigError(source, "metrics.best_epoch", f"{best_epoch} is not an epoch of a {config.epochs}-epoch run "
                           "(0-based: at most epochs - 1)")
+    export_sources(data, config, path)
     return data, config
 
 
+def export_sources(exported: dict[str, Any], config: TrainConfig, path: str | Path
+                   ) -> tuple[DataSource | None, ModelSource | None, dict[str, Any]]:
+    """The user's data and model an export names, with relative paths and folders resolved against the
+    export file's folder (absolute ones stay), and the values the model builder gets."""
+    source, folder = str(path), Path(path).resolve().parent
+    data, model = exported.get("data"), exported.get("model")
+    if config.dataset in DATA_TYPES and not isinstance(data, dict):
+        raise ConfigError(source, "data", f"required for {config.dataset} data: the dataset mapping "
+                          "`adamtune export` writes")
+    if config.model not in BUILTIN_MODELS and not isinstance(model, dict):
+        raise ConfigError(source, "model", f"required for the model {config.model}: its entry, kwargs and params "
+                          "as `adamtune export` writes them")
+    data_source = model_source = None
+    params: dict[str, Any] = {}
+    if isinstance(data, dict):
+        mapping = {k: v for k, v in data.items() if k not in ("fingerprint", "classes", "split")}
+        data_source = DataSource.parse(mapping, origin=source, folder=folder, key="data")
+        if data_source.label != config.dataset:
+            raise ConfigError(source, "data.type", f"{data_source.label!r} but config.dataset is {config.dataset!r}")
+        if config.hflip and not data_source.flip_safe:
+            raise ConfigError(source, "config.hflip", f"{data_source.describe()} is not marked flip_safe")
+    if isinstance(model, dict):
+        model_source = ModelSource.stored(model, origin=source, folder=folder / str(model.get("folder") or "."))
+        if model_source.label != config.model:
+            raise ConfigError(source, "model.entry", f"{model_source.label!r} but config.model is {config.model!r}")
+        params = model.get("params") or {}
+        if not isinstance(params, dict):
+            raise ConfigError(source, "model.params", "an object: the values the model builder gets")
+    return data_source, model_source, params
+
+
 def train_from_export(path: str | Path, out: str | Path | None, *, validate: bool = False,
-                      device: str | None = None, data_root: str | None = None, log=print) -> dict[str, Any]:
+                      device: str | None = None, data_root: str | None = None, allow_changed_data: bool = False,
+                      log=print) -> dict[str, Any]:
     """Retrain an exported configuration with the shared loop.
 
     With `validate`, train on the training split alone and report validation metrics, exactly as the
@@ -70,16 +117,25 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
     best validation loss, evaluate once on the test split, and save weights, config and metrics to `out`.
     The schedule is kept, not stretched: laid out over the configured epochs (a per-batch one over
     that many epochs of train+validation batches) and cut after the best epoch, as `fit`'s `stop_after` does.
+    The user's data must have the fingerprint the export records, unless `allow_changed_data`.
     """
     from adamtune.training import evaluate, fit, load_dataset, pick_device
 
     exported, config = load_export(path)
     if out is not None:
         output_dir(out, "train --out")  # before training, not after
+    data_source, model_source, params = export_sources(exported, config, path)
     dev = pick_device(device)
-    data = load_dataset(config.dataset, data_root, dev)
+    data = load_dataset(data_source or config.dataset, data_root, dev)
+    recorded = (exported.get("data") or {}).get("fingerprint")
+    if recorded and data.fingerprint != recorded:
+        changed = (f"the data changed since the study ran: the export records fingerprint {recorded}, "
+                   f"{data.name} now has {data.fingerprint}")
+        if not allow_changed_data:
+            raise ConfigError(str(path), "data.fingerprint", f"{changed}; pass --allow-changed-data to train anyway")
+        log(f"warning: {changed}; training anyway (--allow-changed-data)")
     if validate:
-        result = fit(config, data, device=dev)
+        result = fit(config, data, device=dev, model_source=model_source, params=params)
         metrics = {"val_loss": result.val_loss, "val_accuracy": result.val_accuracy,
                    "best_epoch": result.best_epoch, "epochs_trained": len(result.history)}
         model = result.model
@@ -87,7 +143,8 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
         best_epoch = exported.get("metrics", {}).get("best_epoch")
         epochs = config.epochs if best_epoch is None else best_epoch + 1
         log(f"training {config.model} on {config.dataset} train+validation for {epochs} epochs on {dev}")
-        result = fit(config, data, device=dev, validate=False, stop_after=epochs)
+        result = fit(config, data, device=dev, model_source=model_source, params=params, validate=False,
+                     stop_after=epochs)
         model = result.model
         test_loss, test_acc = evaluate(model, data.test, data, dev)
         metrics = {"test_loss": test_loss, "test_accuracy": test_acc, "test_samples": len(data.test),

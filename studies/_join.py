@@ -15,7 +15,10 @@ from ._versions import versions
 
 
 def create_or_join(spec: StudySpec, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, bool]:
-    """Create the study (and enqueue the baseline) or load it; safe when many workers race."""
+    """Create the study (and enqueue the baseline) or load it; safe when many workers race. A study on the
+    user's data needs the spec `prepare` returns (with the data's fingerprint): a worker whose data differ
+    from the creator's is refused here, before it trains anything."""
+    spec.to_dict()  # raises before the store is touched when the user's data were not loaded
     sampler, pruner = spec.sampler_object(), spec.pruner_object()
     try:
         study = optuna.create_study(storage=storage, study_name=spec.name, sampler=sampler, pruner=pruner,
@@ -40,6 +43,17 @@ def _check_same_study(spec: StudySpec, study: optuna.Study, wait: float = 30.0) 
         time.sleep(0.2)  # the creating worker is still setting the study up
     if stored is None:
         raise StudyError(spec.source, "name", f"a study named {spec.name!r} exists but was not made by adamtune")
+    theirs = _data_fingerprint(study.user_attrs.get(StudyAttr.SPEC))
+    ours = spec.facts.fingerprint if spec.facts is not None else None
+    if theirs and ours and theirs != ours:
+        raise StudyError(spec.source, "dataset", f"study {spec.name!r} was made on data with fingerprint {theirs}, "
+                         f"but this worker's data ({spec.data_source.describe()}) has fingerprint {ours}; every "
+                         "worker must see the same files (or rename the study)")
     if stored != spec.fingerprint():
         raise StudyError(spec.source, "name", f"study {spec.name!r} exists with a different dataset, model, "
                          "epochs, sampler, pruner or search space; rename the study or delete the old one")
+
+
+def _data_fingerprint(stored_spec) -> str | None:
+    dataset = (stored_spec or {}).get("dataset")
+    return dataset.get("fingerprint") if isinstance(dataset, dict) else None

@@ -15,7 +15,7 @@ import optuna
 import torch
 
 from adamtune.results import CURVE_KEYS, Attr, artifact_store, describe, upload_config, upload_curve, write_note
-from adamtune.training import DivergedError, EpochRecord, FitResult, fit, load_dataset
+from adamtune.training import Dataset, DivergedError, EpochRecord, FitResult, fit, load_dataset
 from adamtune.training.checkpoint import Checkpoint
 
 from ._artifacts_dir import TrialFileError, check_artifacts_dir
@@ -31,13 +31,14 @@ class TimedOut(KeyboardInterrupt):
 
 
 class Objective:
-    """Callable for `study.optimize`; the dataset is loaded once per worker process."""
+    """Callable for `study.optimize`; the dataset is loaded once per worker process (or handed over by
+    run_study, which loaded it before touching the store)."""
 
     def __init__(self, spec: StudySpec, device: torch.device, data_root: str | None = None,
-                 on_epoch: Any = None, artifacts: str | None = None) -> None:
+                 on_epoch: Any = None, artifacts: str | None = None, data: Dataset | None = None) -> None:
         self.spec = spec
         self.device = device
-        self.data = load_dataset(spec.dataset, data_root, device)
+        self.data = data if data is not None else load_dataset(spec.data_source, data_root, device)
         self.on_epoch = on_epoch  # progress display hook: (trial number, EpochRecord)
         root = Path(artifacts or spec.artifacts)
         self.root = check_artifacts_dir(root)
@@ -94,8 +95,8 @@ class Objective:
             trial.set_user_attr(Attr.PARAM_COUNT, result.param_count)
 
         try:
-            result = fit(config, self.data, device=self.device, on_start=started, on_epoch=report,
-                         checkpoint=checkpoint)
+            result = fit(config, self.data, device=self.device, model_source=self.spec.model_source, params=values,
+                         on_start=started, on_epoch=report, checkpoint=checkpoint)
         except DivergedError as exc:
             trial.set_user_attr(Attr.PRUNED_REASON, f"diverged: {exc}")
             self._finished(checkpoint, trial, curve, summary)

@@ -11,7 +11,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import optuna
 from optuna.trial import TrialState
@@ -34,6 +34,7 @@ from adamtune.training import pick_device
 from ._artifacts_dir import TrialFileError, check_artifacts_dir
 from ._join import create_or_join
 from ._objective import Objective, TimedOut
+from ._prepare import prepare
 from ._quiet_failures import quiet_failures
 from ._spec import StudySpec
 
@@ -66,9 +67,11 @@ def finished_count(study: optuna.Study) -> int:
 
 def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None, timeout: float | None = None,
               device: str | None = None, data_root: str | None = None, progress: bool = True,
-              artifacts: str | None = None) -> RunSummary:
+              artifacts: str | None = None, on_ready: Callable[[StudySpec], None] | None = None) -> RunSummary:
     """Work on the study until it holds `n_trials` COMPLETE+PRUNED trials (from any worker) or `timeout`.
 
+    The data are loaded and checked (and the user's model built once) before the store is touched; then
+    `on_ready` gets the spec with the data's facts.
     A lost database connection is waited out for `spec.reconnect_timeout` seconds; SIGTERM or Ctrl-C
     marks the running trial FAIL, enqueues its retry (which resumes from its checkpoint) and re-raises.
     """
@@ -76,6 +79,10 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
     timeout = timeout if timeout is not None else spec.timeout
     start = time.perf_counter()
     check_artifacts_dir(artifacts or spec.artifacts)  # a file in its place or a full disk: before the store
+    dev = pick_device(device)
+    spec, data = prepare(spec, device=dev, data_root=data_root)
+    if on_ready is not None:
+        on_ready(spec)
     storage = with_reconnect(lambda: open_storage(storage_url, spec.heartbeat), storage_url, spec.reconnect_timeout)
     with storage_errors(storage_url, opening=True):
         study, created = with_reconnect(lambda: create_or_join(spec, storage), storage_url, spec.reconnect_timeout)
@@ -84,7 +91,7 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
             return RunSummary(study, created, 0, time.perf_counter() - start)
         bar = _progress_bar(budget, finished_count(study), spec.name, progress)
         best = _best_text(study)  # refreshed once per trial, not once per epoch
-        objective = Objective(spec, pick_device(device), data_root, artifacts=artifacts,
+        objective = Objective(spec, dev, data=data, artifacts=artifacts,
                               on_epoch=lambda number, rec: bar.set_postfix_str(
                                   f"{best} | trial {number} epoch {rec.epoch + 1} val_loss {rec.val_loss:.4f}"))
         ran = 0

@@ -10,6 +10,7 @@ from typing import Any
 
 from adamtune.search_spaces import SearchSpace, SpaceError, compose, read_yaml
 from adamtune.storage import Heartbeat
+from adamtune.training import DataFacts, DataSource, ModelSource, SourceError
 from adamtune.training.config import TrainConfig
 from adamtune.training.errors import ConfigError
 
@@ -17,7 +18,6 @@ from ._errors import StudyError
 from ._factories import build_pruner, build_sampler
 
 OBJECTIVES = {"val_loss": "minimize", "val_accuracy": "maximize"}
-_REQUIRED = ("name", "dataset", "model")
 _KEYS = {"name", "description", "dataset", "model", "epochs", "seed", "search_space", "params", "exclude",
          "sampler", "pruner", "objective", "direction", "n_trials", "timeout", "baseline", "heartbeat",
          "artifacts", "reconnect_timeout"}
@@ -27,8 +27,8 @@ _KEYS = {"name", "description", "dataset", "model", "epochs", "seed", "search_sp
 class StudySpec:
     name: str
     source: str
-    dataset: str
-    model: str
+    data_source: DataSource
+    model_source: ModelSource
     space: SearchSpace
     epochs: int = 10
     seed: int = 0
@@ -43,10 +43,29 @@ class StudySpec:
     artifacts: str = "adamtune-artifacts"  # checkpoints and best weights; a shared volume for many machines
     keep_checkpoints: bool = False
     reconnect_timeout: float = 300.0  # how long a worker waits out a lost database before giving up
+    facts: DataFacts | None = None  # what loading the data found (studies.prepare); joins the fingerprint
 
     @property
     def direction(self) -> str:
         return OBJECTIVES[self.objective]
+
+    @property
+    def dataset(self) -> str:
+        """TrainConfig.dataset: the built-in's name, or the type of the user's data."""
+        return self.data_source.label
+
+    @property
+    def model(self) -> str:
+        """TrainConfig.model: the built-in's name, or the user's entry point."""
+        return self.model_source.label
+
+    @property
+    def user_params(self) -> list[str]:
+        """Parameters of the user's model: the names in the space that are not training settings."""
+        if not self.model_source.user:
+            return []
+        known = set(TrainConfig.field_names())
+        return [p.name for p in self.space.params if p.name not in known]
 
     def config_for(self, values: dict[str, Any], seed: int) -> TrainConfig:
         """The full training config of one trial: study settings, then the trial's values."""
@@ -56,10 +75,18 @@ class StudySpec:
         return TrainConfig.from_dict({**base, **settings}, source=f"{self.source}: trial config")
 
     def to_dict(self) -> dict:
-        """What a joining worker must agree with; stored with the study."""
-        return {"dataset": self.dataset, "model": self.model, "epochs": self.epochs, "seed": self.seed,
-                "objective": self.objective, "sampler": self.sampler, "pruner": self.pruner,
-                "space": self.space.to_dict()}
+        """What a joining worker must agree with; stored with the study. The user's dataset is stored as
+        the study file gives it plus its fingerprint and class names, the user's model as its entry point
+        and keyword arguments, and `root` (not fingerprinted: it differs between machines) is the study
+        file's folder, against which export resolves relative paths."""
+        user = self.data_source.user or self.model_source.user
+        if self.data_source.user and self.facts is None:
+            raise ValueError("the study's data must be loaded (studies.prepare) before it is stored or joined")
+        out = {"dataset": self.data_source.to_dict(self.facts) if self.data_source.user else self.dataset,
+               "model": self.model_source.to_dict() if self.model_source.user else self.model,
+               "epochs": self.epochs, "seed": self.seed, "objective": self.objective, "sampler": self.sampler,
+               "pruner": self.pruner, "space": self.space.to_dict()}
+        return {**out, "root": self.data_source.folder} if user else out
 
     def sampler_object(self):
         """A new sampler as the study file says, seeded with the study's seed unless it gives its own."""
@@ -70,7 +97,8 @@ class StudySpec:
         return build_pruner(self.pruner, self.epochs, self.source)
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+        agreed = {k: v for k, v in self.to_dict().items() if k != "root"}
+        return hashlib.sha256(json.dumps(agreed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def load_study_file(path: str | Path) -> StudySpec:
@@ -83,12 +111,14 @@ def load_study_file(path: str | Path) -> StudySpec:
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise StudyError(source, unknown[0], f"unknown key (allowed: {', '.join(sorted(_KEYS))})")
-    for key in _REQUIRED:
-        if not isinstance(data.get(key), str) or not data[key]:
-            raise StudyError(source, key, "required, a non-empty string")
+    if not isinstance(data.get("name"), str) or not data["name"]:
+        raise StudyError(source, "name", "required, a non-empty string")
     _check_name(source, data["name"])
-    _check_setting(source, "dataset", data["dataset"])
-    _check_setting(source, "model", data["model"])
+    try:
+        data_source = DataSource.parse(data.get("dataset"), origin=source, folder=path.parent)
+        model_source = ModelSource.parse(data.get("model"), origin=source, folder=path.parent)
+    except SourceError as exc:
+        raise StudyError(exc.source, exc.key, exc.reason) from None
     epochs = _int(data, "epochs", 10, source, minimum=1)
     seed = _int(data, "seed", 0, source, minimum=0)
     n_trials = _int(data, "n_trials", 20, source, minimum=1)
@@ -124,7 +154,7 @@ def load_study_file(path: str | Path) -> StudySpec:
         raise StudyError(source, "reconnect_timeout", f"seconds >= 0, got {reconnect!r}")
     space = compose(fragments, overrides, exclude, study_file=source, relative_to=path.parent)
     spec = StudySpec(
-        name=data["name"], source=source, dataset=data["dataset"], model=data["model"], space=space,
+        name=data["name"], source=source, data_source=data_source, model_source=model_source, space=space,
         epochs=epochs, seed=seed, sampler=_component(data, "sampler", "tpe", source),
         pruner=_component(data, "pruner", "median", source), objective=objective, n_trials=n_trials,
         timeout=timeout, baseline=baseline, description=str(data.get("description", "")), heartbeat=heartbeat,
@@ -139,13 +169,14 @@ def load_study_file(path: str | Path) -> StudySpec:
 
 def check_space_values(spec: StudySpec) -> None:
     """Every value the space can produce must be a valid training setting (catches `hflip` on digits,
-    a misspelt activation, a learning rate range reaching 0) before anything runs."""
+    a misspelt activation, a learning rate range reaching 0) before anything runs. With the user's own
+    model, any other name is a parameter of that model, handed to its builder."""
     gates = {parent for p in spec.space.params for parent in p.when}
     known = set(TrainConfig.field_names())
     base = {"dataset": spec.dataset, "model": spec.model, "epochs": spec.epochs}
     for p in spec.space.params:
         if p.name not in known:
-            if p.name in gates and p.kind == "categorical":
+            if (p.name in gates and p.kind == "categorical") or spec.model_source.user:
                 continue
             raise SpaceError(p.source, f"params.{p.name}", "not a training setting "
                              f"(settings: {', '.join(sorted(known - set(base)))})")
@@ -157,6 +188,9 @@ def check_space_values(spec: StudySpec) -> None:
                 TrainConfig.from_dict({**base, p.name: value})
             except ConfigError as exc:
                 raise SpaceError(p.source, f"params.{p.name}", f"value {value!r} is invalid: {exc.reason}") from None
+        if p.name == "hflip" and True in candidates and spec.data_source.user and not spec.data_source.flip_safe:
+            raise SpaceError(p.source, "params.hflip", f"{spec.data_source.describe()} is not marked flip_safe (a "
+                             "mirrored image may not keep its label); set flip_safe: true in dataset, or exclude hflip")
 
 
 def _heartbeat(raw: Any, source: str) -> Heartbeat:
@@ -190,13 +224,6 @@ def _check_name(source: str, name: str) -> None:
                          "'/', '\\' or '..' (e.g. my_study)")
     if len(name) > MAX_NAME:
         raise StudyError(source, "name", f"{len(name)} characters; at most {MAX_NAME}")
-
-
-def _check_setting(source: str, key: str, value: str) -> None:
-    try:
-        TrainConfig.from_dict({key: value})
-    except ConfigError as exc:
-        raise StudyError(source, key, exc.reason) from None
 
 
 def _int(data: dict, key: str, default: int, source: str, minimum: int) -> int:

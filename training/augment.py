@@ -2,6 +2,7 @@
 
 torchvision.transforms.v2 applied to a batch tensor draws one set of parameters for the whole
 batch; per-sample rotation/shift/flip is one batched affine grid instead, and erasing is a mask.
+A 1-D signal (B, C, L) has one augmentation: `translate`, a shift along its length.
 """
 
 from __future__ import annotations
@@ -50,6 +51,19 @@ class Augmentation:
         # shared pixel grid gives the same grid (to float rounding) in half the time.
         grid = torch.matmul(_pixel_grid(h, w, x.device, x.dtype), theta.transpose(1, 2)).view(b, h, w, 2)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def shift(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Shift each signal of (B, C, L) by its own whole number of samples, up to `translate` of the
+        length either way; zero fill, as an image's shift fills with black."""
+        if not self.translate:
+            return x
+        b, c, n = x.shape
+        u = torch.rand(b, generator=gen, device=x.device)
+        steps = ((u * 2 - 1) * self.translate * n).round().long()
+        source = torch.arange(n, device=x.device).view(1, n) - steps.view(b, 1)  # out[t] = x[t - step]
+        inside = (source >= 0) & (source < n)
+        shifted = x.gather(2, source.clamp(0, n - 1).unsqueeze(1).expand(b, c, n))
+        return shifted * inside.unsqueeze(1)
 
     def erase(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """RandomErasing's semantics (area 2-33%, aspect 0.3-3.3, value 0) with a mask per sample."""

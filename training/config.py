@@ -8,14 +8,16 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .catalog import BUILTIN_DATASETS as DATASETS
+from .entry import is_entry
 from .errors import ConfigError
+from .sources import BUILTIN_MODELS, DATA_TYPES
 
 OPTIMIZERS = ("adam", "adamw")
 EPOCH_SCHEDULERS = ("exponential", "step", "cosine", "plateau")  # step once per epoch; warm up in epochs
 BATCH_SCHEDULERS = ("batch_exponential", "onecycle", "batch_cosine")  # step after every batch; warm up in batches
 SCHEDULERS = ("none", *EPOCH_SCHEDULERS, *BATCH_SCHEDULERS)
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
-MODELS = ("mlp", "cnn", "resnet")
+MODELS = BUILTIN_MODELS
 # Upper bounds no sensible run exceeds: a study range or an exported config beyond them (lr 1e308, width 1e9,
 # epochs 1e9) would diverge, exhaust memory or never end, so it is refused up front.
 LIMITS = {"epochs": 10_000, "batch_size": 65_536, "width": 65_536, "step_size": 10_000, "plateau_patience": 10_000,
@@ -25,7 +27,11 @@ LIMITS = {"epochs": 10_000, "batch_size": 65_536, "width": 65_536, "step_size": 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Defaults are PyTorch's (Adam, lr 1e-3, betas 0.9/0.999, eps 1e-8) with nothing else switched on."""
+    """Defaults are PyTorch's (Adam, lr 1e-3, betas 0.9/0.999, eps 1e-8) with nothing else switched on.
+
+    `dataset` is a built-in name or the type of the user's data (image_folder, arrays, python), `model` a
+    built-in name or the user's entry point; the user's paths, entry and options travel beside the config
+    (the study's `dataset:` and `model:`, an export's `data` and `model`)."""
 
     dataset: str = "digits"
     model: str = "mlp"
@@ -91,8 +97,10 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(source, key, f"{reason}, got {getattr(self, key)!r}")
 
-        need(self.dataset in DATASETS, "dataset", f"must be one of {', '.join(DATASETS)}")
-        need(self.model in MODELS, "model", f"must be one of {', '.join(MODELS)}")
+        need(self.dataset in DATASETS or self.dataset in DATA_TYPES, "dataset",
+             f"must be one of {', '.join((*DATASETS, *DATA_TYPES))}")
+        need(self.model in MODELS or is_entry(self.model), "model",
+             f"must be one of {', '.join(MODELS)} or an entry point 'module:callable'")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
         need(self.scheduler in SCHEDULERS, "scheduler", f"must be one of {', '.join(SCHEDULERS)}")
         need(self.activation in ACTIVATIONS, "activation", f"must be one of {', '.join(ACTIVATIONS)}")
@@ -113,7 +121,7 @@ class TrainConfig:
             need(getattr(self, key) <= limit, key, f"must be <= {limit:g}")
         for key in ("weight_decay", "grad_clip", "rotation"):
             need(getattr(self, key) >= 0, key, "must be >= 0")
-        if self.hflip and not DATASETS[self.dataset].flip_safe:
+        if self.hflip and self.dataset in DATASETS and not DATASETS[self.dataset].flip_safe:
             raise ConfigError(source, "hflip", f"{self.dataset} is not flip-invariant (a mirrored digit is "
                               "not the same digit); exclude hflip from this study's search space")
 

@@ -1,4 +1,5 @@
-"""Datasets as uint8 tensors on the training device, with a fixed, seeded validation split.
+"""Datasets as tensors on the training device, with a fixed, seeded validation split: the built-ins here,
+the user's image folders and arrays in `user_data`.
 
 Holding whole datasets as tensors (no PIL, no DataLoader) is what makes a trial fast: a batch
 is one index operation on memory already on the device.
@@ -16,36 +17,11 @@ import torch
 
 from .catalog import BUILTIN_DATASETS, DatasetFacts
 from .errors import DataError
+from .sources import DataSource
+from .splits import HELD_OUT, SPLIT_SEED, Dataset, Split, carve, channel_stats
+from .user_data import load_user_data
 
-SPLIT_SEED = 0  # the train/validation/test split never depends on a trial's seed
-
-
-@dataclass(frozen=True)
-class Split:
-    images: torch.Tensor  # uint8, (N, C, H, W)
-    labels: torch.Tensor  # int64, (N,)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def to(self, device: torch.device | str) -> "Split":
-        return Split(self.images.to(device), self.labels.to(device))
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    train: Split
-    val: Split
-    test: Split
-    num_classes: int
-    scale: float  # raw pixel value that means "white": 255, or 16 for scikit-learn's digits
-    mean: tuple[float, ...]  # per channel, of the training split in [0, 1] units
-    std: tuple[float, ...]
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(self.train.images.shape[1:])
+__all__ = ["DATASETS", "HELD_OUT", "SPLIT_SEED", "Dataset", "DatasetInfo", "Split", "data_root", "load_dataset"]
 
 
 @dataclass(frozen=True)
@@ -75,10 +51,8 @@ def _digits(_root: Path | None) -> tuple[Split, Split, float]:
     bunch = load_digits()
     images = torch.tensor(bunch.images, dtype=torch.uint8).unsqueeze(1)
     labels = torch.tensor(bunch.target, dtype=torch.int64)
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(SPLIT_SEED))
-    n_test = round(0.2 * len(labels))
-    test, rest = order[:n_test], order[n_test:]
-    return Split(images[rest], labels[rest]), Split(images[test], labels[test]), 16.0
+    rest, test = carve(Split(images, labels), round(HELD_OUT * len(labels)))
+    return rest, test, 16.0
 
 
 def _torchvision(cls_name: str, folder: str) -> Callable[[Path | None], tuple[Split, Split, float]]:
@@ -127,8 +101,16 @@ _LOADERS = {
 DATASETS: dict[str, DatasetInfo] = {name: DatasetInfo(_LOADERS[name], facts) for name, facts in BUILTIN_DATASETS.items()}
 
 
-def load_dataset(name: str, root: str | Path | None = None, device: str | torch.device = "cpu") -> Dataset:
-    """The dataset with train/val/test splits on `device`; cached per process so workers load once."""
+def load_dataset(source: str | DataSource, root: str | Path | None = None,
+                 device: str | torch.device = "cpu") -> Dataset:
+    """The dataset with train/val/test splits on `device`. A built-in is cached per process so workers load
+    once; the user's image folders are cached on disk under `root`/cache (see image_folder), their arrays
+    are read again (a changed file must be seen)."""
+    if isinstance(source, str):
+        source = DataSource.builtin(source)
+    if source.user:
+        return load_user_data(source, data_root(root), torch.device(device))
+    name = source.name
     return _load(name, str(data_root(root)) if name != "digits" else None, str(torch.device(device)))
 
 
@@ -137,12 +119,7 @@ def _load(name: str, root: str | None, device: str) -> Dataset:
     info = DATASETS[name]
     full, test, scale = info.load(Path(root) if root else None)
     n_val = info.val_size if isinstance(info.val_size, int) else round(info.val_size * len(full))
-    order = torch.randperm(len(full), generator=torch.Generator().manual_seed(SPLIT_SEED))
-    val_idx, train_idx = order[:n_val], order[n_val:]
-    train = Split(full.images[train_idx], full.labels[train_idx])
-    val = Split(full.images[val_idx], full.labels[val_idx])
-    pixels = train.images.double().div(scale)
-    mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
-    std = tuple(pixels.std(dim=(0, 2, 3)).tolist())
+    train, val = carve(full, n_val)
+    mean, std = channel_stats(train.images, scale)
     num_classes = int(full.labels.max()) + 1
     return Dataset(name, train.to(device), val.to(device), test.to(device), num_classes, scale, mean, std)

@@ -2,11 +2,17 @@
 
 from adamtune.errors import DataError, InputError
 
-__all__ = ["ConfigError", "DataError", "DivergedError"]
+__all__ = ["ConfigError", "DataError", "DivergedError", "SourceError"]
 
 
 class ConfigError(InputError):
     """An invalid training setting: names where it came from, the key and the reason."""
+
+
+class SourceError(InputError):
+    """The user's dataset or model cannot be used as given (a missing file, a corrupt image, labels that are
+    not 0..K-1, an entry point that fails or returns the wrong thing): names the study or export file, the
+    key and the reason."""
 
 
 class DivergedError(ArithmeticError):

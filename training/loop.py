@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +18,10 @@ from .augment import Augmentation
 from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .data import Dataset, Split
-from .errors import DivergedError
-from .models import build_model
+from .errors import ConfigError, DivergedError
+from .models import make_model
 from .schedule import Schedule, build_schedule
+from .sources import ModelSource, augmentation_reason
 
 EVAL_BATCH = 2048
 CHUNK = 1024  # training samples gathered and augmented at once, rounded down to whole batches
@@ -64,11 +65,13 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 
 def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", validate: bool = True,
+        model_source: ModelSource | None = None, params: dict[str, Any] | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
         on_start: Callable[[FitResult], None] | None = None, stop_after: int | None = None,
         checkpoint: Checkpoint | None = None) -> FitResult:
     """Train `cfg` on `data`; with `validate`, on the training split with per-epoch validation
     (early stopping, best weights restored), else on train+validation for `cfg.epochs` epochs.
+    `model_source` is the user's model (default: the built-in `cfg.model`), built with the trial's `params`.
     `stop_after` ends training after that many epochs without changing the schedule's shape (a
     per-batch one stays laid out over `cfg.epochs` epochs of the data trained on, and is cut short).
     With a `checkpoint`, the state is saved at every epoch end, and a run that finds one resumes after
@@ -78,9 +81,14 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
     Raises DivergedError on a NaN or infinite loss; whatever `on_epoch` raises propagates.
     """
     device = torch.device(device)
+    for name in ("rotation", "translate", "hflip", "random_crop", "random_erasing"):
+        reason = augmentation_reason(name, data.kind, data.shape) if getattr(cfg, name) else None
+        if reason:
+            raise ConfigError("config", name, reason)
     torch.manual_seed(cfg.seed)  # model initialisation and dropout
     gen = torch.Generator(device=device).manual_seed(cfg.seed)  # batch order and augmentation
-    model = build_model(cfg.model, data.shape, data.num_classes, cfg.width, cfg.activation, cfg.dropout).to(device)
+    source = model_source or ModelSource.builtin(cfg.model)
+    model = make_model(source, data.shape, data.num_classes, cfg, params or {}).to(device)
     optimizer = _optimizer(model, cfg, device)
     train = data.train if validate else _concat(data.train, data.val)
     schedule = build_schedule(optimizer, cfg, steps_per_epoch=math.ceil(len(train) / cfg.batch_size))
@@ -119,8 +127,11 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
             # Gather, augment and normalize whole batches a chunk at a time: the same batches with the
             # same per-sample augmentation, but a dozen small tensor ops per chunk instead of per batch.
             idx = order[c:c + chunk]
-            images = train.images.index_select(0, idx).float().div_(data.scale)
-            images = aug.erase(normalize(aug.warp(images, gen)), gen)
+            images = _unit(train.images.index_select(0, idx), data.scale)
+            if data.kind == "image":
+                images = aug.erase(normalize(aug.warp(images, gen)), gen)
+            else:  # a signal is shifted along its length (translate); feature vectors are not augmented
+                images = normalize(aug.shift(images, gen) if data.kind == "signal" else images)
             labels = train.labels.index_select(0, idx)
             for i in range(0, len(idx), cfg.batch_size):
                 x, y = images[i:i + cfg.batch_size], labels[i:i + cfg.batch_size]
@@ -216,7 +227,7 @@ def evaluate(model: torch.nn.Module, split: Split, data: Dataset, device: torch.
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     for i in range(0, len(split), EVAL_BATCH):
-        x = normalize(split.images[i:i + EVAL_BATCH].to(device).float().div_(data.scale))
+        x = normalize(_unit(split.images[i:i + EVAL_BATCH].to(device), data.scale))
         y = split.labels[i:i + EVAL_BATCH].to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(x)
@@ -236,9 +247,16 @@ def _optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -
 
 
 def _normalizer(data: Dataset, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
+    """Per channel (dim 1) for images and signals, per feature for vectors."""
+    view = (1, -1, *([1] * (len(data.shape) - 1)))
+    mean = torch.tensor(data.mean, device=device).view(view)
+    std = torch.tensor(data.std, device=device).view(view)
     return lambda x: (x - mean) / std
+
+
+def _unit(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """float32 in the units the statistics were taken in; never writes into `x` (float data is stored as is)."""
+    return x.float().div_(scale) if x.dtype != torch.float32 else (x / scale if scale != 1 else x)
 
 
 def _concat(a: Split, b: Split) -> Split:

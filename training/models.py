@@ -1,18 +1,82 @@
-"""The models a study can tune: the article's MLP, a small CNN and a small ResNet."""
+"""The models a study can tune: the article's MLP, a small CNN and a small ResNet, or the user's own,
+built by an entry point `build(input_shape, num_classes, params, **kwargs) -> torch.nn.Module`."""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import torch
 from torch import nn
 
+from .config import TrainConfig
+from .entry import load_entry, one_line
+from .errors import ConfigError, SourceError
+from .sources import KIND_SHAPES, ModelSource
+
 _ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
+IMAGE_MODELS = ("cnn", "resnet")
+PROBE_BATCH = 64
 
 
-def build_model(name: str, shape: tuple[int, int, int], num_classes: int, width: int,
+def make_model(source: ModelSource, shape: tuple[int, ...], num_classes: int, cfg: TrainConfig,
+               params: dict[str, Any]) -> nn.Module:
+    """The built-in model `source.name` (from cfg's width, activation, dropout), or the user's entry point
+    called with the input shape of one sample, the number of classes and the trial's values `params`
+    (every value by its public name, the user's own parameters and the training settings alike)."""
+    if not source.user:
+        if source.name in IMAGE_MODELS and len(shape) != 3:
+            raise ConfigError(source.origin or "config", source.key, f"{source.name} needs images (C, H, W), but "
+                              f"one sample has shape {shape}; use mlp or your own model")
+        return build_model(source.name, shape, num_classes, cfg.width, cfg.activation, cfg.dropout)
+    build = load_entry(source.entry, source.folder, origin=source.origin, key=f"{source.key}.entry")
+    try:
+        model = build(tuple(shape), num_classes, dict(params), **source.kwargs)
+    except Exception as exc:  # whatever the user's builder raises
+        raise SourceError(source.origin, f"{source.key}.entry", f"{source.entry} raised {one_line(exc)} "
+                          f"({_call(shape, num_classes, params)})") from None
+    if not isinstance(model, nn.Module):
+        raise SourceError(source.origin, f"{source.key}.entry", f"{source.entry} returned "
+                          f"{type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+@torch.no_grad()
+def probe_model(source: ModelSource, data, cfg: TrainConfig, params: dict[str, Any]) -> int:
+    """Build the model and run one forward pass on a batch of (normalised) training samples, on the data's
+    device; a failure or an output that is not (batch, num_classes) is a SourceError naming the model.
+    Returns the parameter count."""
+    model = make_model(source, data.shape, data.num_classes, cfg, params).to(data.train.images.device)
+    model.eval()
+    x = data.train.images[:PROBE_BATCH].float().div(data.scale)
+    view = (1, -1, *([1] * (x.ndim - 2)))
+    x = (x - torch.tensor(data.mean, device=x.device).view(view)) / torch.tensor(data.std, device=x.device).view(view)
+    key = f"{source.key}.entry" if source.user else source.key
+    try:
+        out = model(x)
+    except Exception as exc:  # whatever the user's forward raises
+        raise SourceError(source.origin, key, f"the forward pass on a batch of shape {tuple(x.shape)} "
+                          f"({KIND_SHAPES[data.kind]}) raised {one_line(exc)}") from None
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else None
+    if shape != (len(x), data.num_classes):
+        got = f"{shape} logits" if shape is not None else f"a {type(out).__name__}"
+        raise SourceError(source.origin, key, f"model returned {got} for {data.num_classes} classes; it must return "
+                          f"logits of shape (batch, num_classes) = ({len(x)}, {data.num_classes})")
+    return sum(p.numel() for p in model.parameters())
+
+
+def _call(shape: tuple[int, ...], num_classes: int, params: dict[str, Any]) -> str:
+    """The call in words: the input shape, the classes and the user's own parameters."""
+    own = ", ".join(f"{k}={v!r}" for k, v in params.items() if k not in TrainConfig.field_names())
+    return f"input_shape={tuple(shape)}, num_classes={num_classes}" + (f", {own}" if own else "")
+
+
+def build_model(name: str, shape: tuple[int, ...], num_classes: int, width: int,
                 activation: str, dropout: float) -> nn.Module:
-    """`shape` is (channels, height, width) of one image."""
+    """`shape` is that of one sample: (channels, height, width) for the CNN and ResNet; the MLP flattens any."""
     act = _ACTIVATIONS[activation]
     if name == "mlp":
-        return MLP(shape[0] * shape[1] * shape[2], width, num_classes, act, dropout)
+        return MLP(math.prod(shape), width, num_classes, act, dropout)
     if name == "cnn":
         return SmallCNN(shape[0], width, num_classes, act, dropout)
     if name == "resnet":

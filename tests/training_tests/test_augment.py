@@ -59,3 +59,24 @@ def test_random_erasing_zeroes_one_rectangle_in_the_chosen_share_of_samples():
     assert 0.4 < share < 0.6
     areas = erased[erased > 0].float() / 400
     assert areas.min() >= 0.01 and areas.max() <= 0.4
+
+
+def test_translate_shifts_each_signal_along_its_length_with_zero_fill():
+    x = torch.arange(1.0, 21.0).view(1, 1, 20).repeat(200, 2, 1)  # (B, C, L), no zeros inside
+    out = Augmentation(translate=0.2).shift(x, gen())
+    steps = set()
+    for o in out:
+        step = next(s for s in range(-4, 5) if torch.equal(o, shifted(x[0], s)))  # at most 20% of 20 samples
+        assert torch.equal(o[0], o[1]), "every channel of a signal moves together"
+        steps.add(step)
+    assert len(steps) == 9, "each signal draws its own shift"
+    assert torch.equal(Augmentation().shift(x, gen()), x)
+
+
+def shifted(signal: torch.Tensor, step: int) -> torch.Tensor:
+    out = torch.roll(signal, step, dims=-1)
+    if step > 0:
+        out[..., :step] = 0
+    elif step < 0:
+        out[..., step:] = 0
+    return out

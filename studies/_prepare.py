@@ -1,0 +1,75 @@
+"""Load and verify a study's data and model before any store is touched: a built-in dataset absent offline,
+the user's bad files or arrays, an augmentation that cannot apply to the data, or a model that fails or
+returns the wrong shape is a one-line error naming the study file and key, and nothing is created."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from adamtune.search_spaces import SpaceError
+from adamtune.training import DataError
+from adamtune.training.sources import augmentation_reason
+
+from ._errors import StudyError
+from ._spec import StudySpec
+
+if TYPE_CHECKING:
+    from adamtune.training import Dataset
+
+
+def prepare(spec: StudySpec, *, device: Any = None, data_root: str | None = None) -> tuple[StudySpec, Dataset]:
+    """The spec with the data's facts (fingerprint, class names), and the data on `device`."""
+    from adamtune.training import load_dataset, pick_device, probe_model
+
+    dev = pick_device(device)
+    try:
+        data = load_dataset(spec.data_source, data_root, dev)
+    except DataError as exc:  # a built-in dataset that is neither on disk nor downloadable
+        raise StudyError(spec.source, "dataset", str(exc)) from None
+    check_augmentations(spec, data.kind, data.shape)
+    if spec.model_source.user or data.kind != "image":
+        for values in probe_values(spec):
+            config = spec.config_for(values, seed=spec.seed)
+            probe_model(spec.model_source, data, config, values)
+    return replace(spec, facts=data.facts), data
+
+
+def check_augmentations(spec: StudySpec, kind: str, shape: tuple[int, ...]) -> None:
+    """A searched augmentation that can take a non-zero value must have a meaning for the data."""
+    for p in spec.space.params:
+        candidates = {"categorical": p.choices, "fixed": (p.value,)}.get(p.kind, (p.low, p.high))
+        reason = augmentation_reason(p.name, kind, shape) if any(candidates) else None
+        if reason:
+            raise SpaceError(p.source, f"params.{p.name}", f"{reason}; exclude it (exclude: [{p.name}])")
+
+
+def probe_values(spec: StudySpec) -> list[dict[str, Any]]:
+    """Trial values to build the model with before the study runs: each parameter at its default (else its
+    first choice or low end), then each of the user's model parameters at each choice or end of its range."""
+    tries = [_values(spec, {})]
+    for name in spec.user_params:
+        p = spec.space[name]
+        ends = p.choices if p.kind == "categorical" else (p.low, p.high) if p.kind in ("int", "float") else ()
+        tries += [_values(spec, {name: value}) for value in ends]
+    unique: list[dict[str, Any]] = []
+    for values in tries:
+        if values not in unique:
+            unique.append(values)
+    return unique
+
+
+def _values(spec: StudySpec, chosen: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for p in spec.space.params:
+        if not all(parent in values and values[parent] in allowed for parent, allowed in p.when.items()):
+            continue
+        if p.name in chosen:
+            values[p.name] = chosen[p.name]
+        elif p.kind == "fixed":
+            values[p.name] = p.value
+        elif p.default is not None:
+            values[p.name] = p.default
+        else:
+            values[p.name] = p.choices[0] if p.kind == "categorical" else p.low
+    return values

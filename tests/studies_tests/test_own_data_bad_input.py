@@ -1,0 +1,159 @@
+"""Bad data and models of the user's own, and a built-in dataset absent offline: exit code 2, one line naming
+the file and key, found before the store is touched (the SQLite file is not even created)."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import REPO, adamtune, write_study
+from own_data import digit_features, write_images, write_module
+from test_bad_input import row_count
+
+FEATURES = {"search_space": ["adam", "batch", "mlp"], "exclude": []}
+
+
+def folder(tmp_path, **mapping):
+    return {"dataset": {"type": "image_folder", "path": "pets", **mapping}}
+
+
+def arrays(tmp_path, **data):
+    np.savez(tmp_path / "data.npz", **data)
+    return {"dataset": {"type": "arrays", "path": "data.npz"}, **FEATURES}
+
+
+def features(tmp_path, **changes):
+    x, y = digit_features(200)
+    return {**arrays(tmp_path, x=x, y=y), **changes}
+
+
+def corrupt(tmp_path, **mapping):
+    write_images(tmp_path / "pets", {"cat": 6, "dog": 6})
+    (tmp_path / "pets" / "dog" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    return folder(tmp_path, **mapping)
+
+
+def huge_npz(tmp_path):
+    """An .npz whose header says x is 10^7 x 10^5 float32 (4 TB) and which holds no data at all."""
+    header = {"descr": "<f4", "fortran_order": False, "shape": (10**7, 10**5)}
+    with zipfile.ZipFile(tmp_path / "data.npz", "w") as archive:
+        with archive.open("x.npy", "w") as fh:
+            np.lib.format.write_array_header_1_0(fh, header)
+    return {"dataset": {"type": "arrays", "path": "data.npz"}, **FEATURES}
+
+
+def pickled(tmp_path):
+    np.savez(tmp_path / "data.npz", x=np.array([{"a": 1}, None], dtype=object), y=np.arange(2))
+    return {"dataset": {"type": "arrays", "path": "data.npz"}, **FEATURES}
+
+
+def with_module(tmp_path, **changes):
+    write_module(tmp_path)
+    return changes
+
+
+CASES = {
+    "missing path": (lambda t: folder(t), "dataset.path: {tmp}/pets does not exist"),
+    "empty folder": (lambda t: (t / "pets").mkdir() or folder(t), "is empty; put one sub-folder of images per class"),
+    "class folder without images": (
+        lambda t: write_images(t / "pets", {"cat": 3}) and (t / "pets" / "dog").mkdir() or folder(t),
+        "dataset.path: class folder {tmp}/pets/dog holds no images"),
+    "corrupt image": (corrupt, "dataset.path: {tmp}/pets/dog/bad.png is not a readable image (not an image format "
+                               "PIL can read); fix or remove it, or set skip_bad_images: true"),
+    "sizes differ without size": (
+        lambda t: write_images(t / "pets" / "a", {"": 3}, size=(8, 8)) and write_images(
+            t / "pets" / "b", {"": 3}, size=(9, 8)) and folder(t),
+        "images differ in size: a/000.png is 8x8 but b/000.png is 9x8; give size: [height, width]"),
+    "single class folder": (lambda t: write_images(t / "pets", {"cat": 9}) and folder(t),
+                            "has a single class folder ('cat'); a classifier needs at least two"),
+    "unknown dataset key": (lambda t: write_images(t / "pets", {"cat": 3, "dog": 3}) and folder(t, sizes=8),
+                            "dataset.sizes: unknown key for image_folder data"),
+    "x and y lengths differ": (lambda t: arrays(t, x=np.ones((20, 3)), y=np.arange(19) % 2),
+                               "x has 20 samples but y has 19 labels"),
+    "non-integer label": (lambda t: arrays(t, x=np.ones((4, 3)), y=np.array([0, 0.5, 1, 1])),
+                          "y[1] = 0.5 is not an integer label"),
+    "negative label": (lambda t: arrays(t, x=np.ones((4, 3)), y=np.array([0, 1, -1, 1])),
+                       "y[2] = -1 is negative; labels are 0..K-1"),
+    "a single class": (lambda t: arrays(t, x=np.ones((4, 3)), y=np.zeros(4, int)),
+                       "y holds a single class ('0'); a classifier needs at least two"),
+    "NaN in features": (lambda t: arrays(t, x=np.where(np.arange(30).reshape(10, 3) == 10, np.nan, 1.0),
+                                         y=np.arange(10) % 2), "x holds NaN or inf (first in sample 3)"),
+    "npz without y": (lambda t: arrays(t, x=np.ones((4, 3))), "no array 'y'; it needs x (samples) and y"),
+    "pickle-bearing npz": (pickled, "array 'x' holds Python objects, which load only by unpickling"),
+    "data larger than memory (npz header)": (huge_npz, "dataset.path: the data would take 3725.3 GiB as tensors but "
+                                                       "cpu has"),
+    "data larger than memory (image size)": (
+        lambda t: write_images(t / "pets", {"cat": 3, "dog": 3}) and folder(t, size=[200_000, 200_000]),
+        "dataset.path: the data would take"),
+    "data entry module missing": (lambda t: {"dataset": {"type": "python", "entry": "nosuch:load"}, **FEATURES},
+                                  "dataset.entry: no module 'nosuch' in {tmp} or on sys.path"),
+    "data entry attribute missing": (
+        lambda t: with_module(t, dataset={"type": "python", "entry": "my_nets:nothing"}, **FEATURES),
+        "dataset.entry: module 'my_nets' ({tmp}/my_nets.py) has no 'nothing'"),
+    "data entry raises": (lambda t: with_module(t, dataset={"type": "python", "entry": "my_nets:load_fails"},
+                                                **FEATURES),
+                          "dataset.entry: my_nets:load_fails raised RuntimeError: disk on fire"),
+    "data entry returns the wrong thing": (
+        lambda t: with_module(t, dataset={"type": "python", "entry": "my_nets:load_list"}, **FEATURES),
+        "my_nets:load_list returned list, not a mapping with x and y"),
+    "model entry module missing": (lambda t: {"model": {"entry": "nosuch:build"}},
+                                   "model.entry: no module 'nosuch' in {tmp} or on sys.path"),
+    "model entry raises": (lambda t: with_module(t, model={"entry": "my_nets:raises"}),
+                           "model.entry: my_nets:raises raised ValueError: no model for you (input_shape=(1, 8, 8), "
+                           "num_classes=10"),
+    "model entry returns the wrong thing": (lambda t: with_module(t, model={"entry": "my_nets:not_a_model"}),
+                                            "model.entry: my_nets:not_a_model returned int, not a torch.nn.Module"),
+    "model output shape": (lambda t: with_module(t, model={"entry": "my_nets:wrong_classes"}),
+                           "model.entry: model returned (64, 7) logits for 10 classes"),
+    "augmentation on feature vectors": (
+        lambda t: features(t, search_space=["adam", "augmentation", "batch", "mlp"], exclude=["hflip"]),
+        "augmentation.yaml: params.rotation: rotation applies to images only (the data are feature vectors of "
+        "shape (64,); no augmentation applies to feature vectors); exclude it (exclude: [rotation])"),
+    "built-in cnn on feature vectors": (lambda t: features(t, model="cnn"),
+                                        "model: cnn needs images (C, H, W), but one sample has shape (64,)"),
+    "hflip on a folder not flip_safe": (
+        lambda t: write_images(t / "pets", {"cat": 3, "dog": 3}) and {**folder(t), "exclude": []},
+        "augmentation.yaml: params.hflip: image_folder pets is not marked flip_safe"),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_bad_data_or_model_exits_2_before_the_store_is_touched(tmp_path, case):
+    make, expected = CASES[case]
+    study = write_study(tmp_path, "own_bad", **make(tmp_path))
+    result = adamtune("run", str(study), "--storage", f"sqlite:///{tmp_path / 'studies.db'}",
+                      env={"ADAMTUNE_DATA": str(tmp_path / "cache")})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("adamtune: error: ") and ".yaml: " in result.stderr, result.stderr
+    assert expected.format(tmp=tmp_path) in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "studies.db").exists()
+
+
+def test_check_runs_the_forward_pass_and_counts_skipped_images(tmp_path):
+    study = write_study(tmp_path, "own_check", **with_module(tmp_path, model={"entry": "my_nets:wrong_classes"}))
+    checked = adamtune("check", str(study))
+    assert checked.returncode == 2 and "model returned (64, 7) logits for 10 classes" in checked.stderr
+    study = write_study(tmp_path, "own_skip", **corrupt(tmp_path, skip_bad_images=True))
+    checked = adamtune("check", str(study), env={"ADAMTUNE_DATA": str(tmp_path / "cache")})
+    assert checked.returncode == 0, checked.stderr
+    assert "10 classes" not in checked.stdout and "2 classes (cat, dog)" in checked.stdout
+    assert "1 unreadable images skipped" in checked.stdout and "8/2/2 train/validation/test" in checked.stdout
+
+
+OFFLINE = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}  # no download, even online
+
+
+@pytest.mark.parametrize("make,expected", [
+    (None, "dataset: MNIST is not under"),
+    (corrupt, "is not a readable image"),
+], ids=["built-in dataset absent offline", "corrupt image"])
+def test_nothing_is_written_to_either_store(tmp_path, storage_url, make, expected):
+    study = REPO / "studies" / "mnist_mlp.yaml" if make is None else write_study(tmp_path, "own_bad", **make(tmp_path))
+    before = row_count(storage_url)
+    result = adamtune("run", str(study), "--storage", storage_url,
+                      env={"ADAMTUNE_DATA": str(tmp_path / "nothing"), **OFFLINE})
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and f"{study}: dataset" in result.stderr
+    assert row_count(storage_url) == before

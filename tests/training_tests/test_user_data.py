@@ -1,0 +1,158 @@
+"""The user's data as tensors: image folders (decoded once, cached by the files' names, sizes and mtimes,
+fingerprinted by their contents), .npz arrays and Python entry points, each through the same loop."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+from own_data import digit_features, write_digit_images, write_images, write_module
+
+from adamtune.training import DataSource, ModelSource, SourceError, TrainConfig, fit, load_dataset
+from adamtune.training.models import build_model
+
+
+def folder_source(tmp_path, **mapping) -> DataSource:
+    return DataSource.parse({"type": "image_folder", **mapping}, origin="study.yaml", folder=tmp_path)
+
+
+def test_image_folder_reads_classes_sorted_as_imagefolder_does(tmp_path):
+    write_images(tmp_path / "pets", {"dog": 12, "cat": 10, "bird": 8}, size=(6, 5))
+    (tmp_path / "pets" / ".ipynb_checkpoints").mkdir()  # hidden entries and other files are ignored
+    (tmp_path / "pets" / "cat" / "notes.txt").write_text("not an image")
+    data = load_dataset(folder_source(tmp_path, path="pets"), tmp_path / "root")
+    assert data.classes == ("bird", "cat", "dog") and data.num_classes == 3
+    assert data.shape == (1, 6, 5) and data.train.images.dtype == torch.uint8 and data.kind == "image"
+    assert len(data.train) + len(data.val) + len(data.test) == 30
+    assert (len(data.test), len(data.val)) == (6, 5), "the built-ins' seeded split: 20% test, 20% of the rest"
+    labels = torch.cat([data.train.labels, data.val.labels, data.test.labels])
+    assert torch.bincount(labels).tolist() == [8, 10, 12]
+
+
+def test_image_folder_channels_and_size(tmp_path):
+    write_images(tmp_path / "mixed" / "a", {"": 6}, mode="L", size=(8, 8))
+    write_images(tmp_path / "mixed" / "b", {"": 6}, mode="RGB", size=(10, 12))
+    with pytest.raises(SourceError, match=r"dataset.path: images differ in size: a/000.png is 8x8 but b/000.png "
+                                          r"is 10x12; give size: \[height, width\]"):
+        load_dataset(folder_source(tmp_path, path="mixed"), tmp_path / "root")
+    mixed = load_dataset(folder_source(tmp_path, path="mixed", size=[16, 16]), tmp_path / "root")
+    assert mixed.shape == (3, 16, 16), "one colour image makes the folder RGB"
+    grey = load_dataset(folder_source(tmp_path, path="mixed", size=16, channels=1), tmp_path / "root")
+    assert grey.shape == (1, 16, 16) and len(grey.mean) == 1
+
+
+def test_explicit_val_and_test_folders_keep_the_training_class_order(tmp_path):
+    write_images(tmp_path / "train", {"a": 10, "b": 10, "c": 10})
+    write_images(tmp_path / "test", {"c": 4, "a": 2}, seed=1)  # a subset of the classes
+    write_images(tmp_path / "val", {"b": 3}, seed=2)
+    data = load_dataset(folder_source(tmp_path, path="train", val="val", test="test"), tmp_path / "root")
+    assert (len(data.train), len(data.val), len(data.test)) == (30, 3, 6)
+    assert data.test.labels.tolist() == [0, 0, 2, 2, 2, 2] and data.val.labels.tolist() == [1, 1, 1]
+    write_images(tmp_path / "test" / "zebra", {"": 1})
+    with pytest.raises(SourceError, match="dataset.test: class folder 'zebra' is not among the training classes"):
+        load_dataset(folder_source(tmp_path, path="train", test="test"), tmp_path / "root")
+
+
+def test_cache_hit_and_miss_after_a_file_changes(tmp_path):
+    from adamtune.training.image_folder import list_images, load_image_folder
+
+    paths = write_images(tmp_path / "pets", {"cat": 20, "dog": 20})
+    cache = tmp_path / "cache"
+
+    def load():
+        listing = list_images(tmp_path / "pets", origin="s", key="k")
+        return load_image_folder(listing, size=None, channels=None, skip_bad=False, cache_dir=cache, origin="s",
+                                 key="k")
+
+    first = load()
+    assert not first.from_cache and len(list(cache.glob("*.pt"))) == 1
+    start = time.perf_counter()
+    second = load()
+    assert second.from_cache and time.perf_counter() - start < 1.0
+    assert torch.equal(first.images, second.images) and second.fingerprint == first.fingerprint
+    os.utime(paths[3], ns=(paths[3].stat().st_atime_ns, paths[3].stat().st_mtime_ns + 10**9))
+    touched = load()
+    assert not touched.from_cache, "a newer mtime misses the cache"
+    assert touched.fingerprint == first.fingerprint, "the fingerprint is of the contents, not the mtimes"
+    write_images(tmp_path / "pets", {"cat": 1}, seed=9)  # rewrites cat/000.png with other pixels
+    changed = load()
+    assert not changed.from_cache and changed.fingerprint != first.fingerprint
+    assert not torch.equal(changed.images[0], first.images[0])
+
+
+def test_data_cache_lives_under_the_data_root(tmp_path):
+    write_images(tmp_path / "pets", {"cat": 5, "dog": 5})
+    load_dataset(folder_source(tmp_path, path="pets"), tmp_path / "root")
+    assert len(list((tmp_path / "root" / "cache" / "image_folder").glob("*.pt"))) == 1
+
+
+def arrays_source(tmp_path, **arrays) -> DataSource:
+    np.savez(tmp_path / "data.npz", **arrays)
+    return DataSource.parse({"type": "arrays", "path": "data.npz"}, origin="study.yaml", folder=tmp_path)
+
+
+def test_float_features_train_in_the_same_loop_on_device_tensors(tmp_path):
+    x, y = digit_features(600)
+    data = load_dataset(arrays_source(tmp_path, x=x, y=y))
+    assert data.kind == "features" and data.shape == (64,) and data.scale == 1.0
+    assert data.train.images.dtype == torch.float32 and len(data.mean) == 64
+    assert data.std[0] == 1.0, "a constant feature (digits' first pixel is always 0) is only centred"
+    result = fit(TrainConfig(dataset="arrays", epochs=10, width=32, lr=3e-3), data)
+    assert result.val_accuracy > 0.85
+
+
+def test_signals_uint8_images_explicit_parts_and_class_names(tmp_path):
+    rng = np.random.default_rng(0)
+    signals = load_dataset(arrays_source(tmp_path, x=rng.normal(size=(50, 2, 30)), y=rng.integers(0, 3, 50)))
+    assert signals.kind == "signal" and signals.shape == (2, 30) and len(signals.mean) == 2
+    images = load_dataset(arrays_source(tmp_path, x=rng.integers(0, 256, (40, 9, 9), dtype=np.uint8),
+                                        y=np.arange(40) % 2, x_test=np.zeros((5, 9, 9), np.uint8),
+                                        y_test=np.ones(5, int), classes=np.array(["no", "yes"])))
+    assert images.kind == "image" and images.shape == (1, 9, 9) and images.scale == 255.0
+    assert (len(images.test), images.classes) == (5, ("no", "yes"))
+    assert images.facts.split == {"seed": 0, "test": "given", "val": 0.2}
+    assert len(images.train) + len(images.val) == 40, "validation is carved from x, the test part is given"
+    a, b = (load_dataset(arrays_source(tmp_path, x=np.eye(20), y=np.arange(20) % 2)) for _ in range(2))
+    assert a.fingerprint == b.fingerprint and len(a.fingerprint) == 16
+    c = load_dataset(arrays_source(tmp_path, x=np.eye(20), y=(np.arange(20) + 1) % 2))
+    assert c.fingerprint != a.fingerprint
+
+
+def test_python_entry_point_with_keyword_arguments(tmp_path):
+    write_module(tmp_path, "my_data")
+    source = DataSource.parse({"type": "python", "entry": "my_data:load", "n": 200}, origin="study.yaml",
+                              folder=tmp_path)
+    data = load_dataset(source)
+    assert len(data.train) + len(data.val) + len(data.test) == 200 and data.classes[3] == "3"
+
+
+def test_a_signal_is_shifted_and_feature_vectors_refuse_image_augmentation(tmp_path):
+    rng = np.random.default_rng(0)
+    signals = load_dataset(arrays_source(tmp_path, x=rng.normal(size=(80, 1, 16)), y=np.arange(80) % 2))
+    shifted = fit(TrainConfig(dataset="arrays", epochs=1, translate=0.2, width=8), signals)
+    plain = fit(TrainConfig(dataset="arrays", epochs=1, width=8), signals)
+    assert shifted.history[0].train_loss != plain.history[0].train_loss, "translate shifts a signal"
+    features = load_dataset(arrays_source(tmp_path, x=rng.normal(size=(80, 5)), y=np.arange(80) % 2))
+    with pytest.raises(Exception, match="rotation applies to images only"):
+        fit(TrainConfig(dataset="arrays", epochs=1, rotation=5.0), features)
+    with pytest.raises(Exception, match="random_crop applies to images only .*only translate"):
+        fit(TrainConfig(dataset="arrays", epochs=1, random_crop=2), signals)
+
+
+def test_the_builtin_mlp_flattens_any_input_shape():
+    for shape in [(64,), (2, 30), (3, 4, 5)]:
+        out = build_model("mlp", shape, 4, 8, "relu", 0.0)(torch.zeros(2, *shape))
+        assert out.shape == (2, 4)
+
+
+def test_a_user_model_gets_shape_classes_params_and_kwargs(tmp_path):
+    write_module(tmp_path)
+    write_digit_images(tmp_path / "digits", per_class=20)
+    data = load_dataset(folder_source(tmp_path, path="digits"), tmp_path / "root")
+    source = ModelSource.parse({"entry": "my_nets:build", "hidden": 5}, origin="study.yaml", folder=tmp_path)
+    config = TrainConfig(dataset="image_folder", model="my_nets:build", epochs=1)
+    assert fit(config, data, model_source=source, params={"units": 12}).model[1].out_features == 12
+    assert fit(config, data, model_source=source, params={}).model[1].out_features == 5, "kwargs reach build"
