@@ -8,14 +8,17 @@ from pathlib import Path
 from adamtune.errors import InputError
 
 
-def output_dir(path: str | Path, flag: str) -> Path:
-    """`path` as a directory to write into, created if missing; InputError naming `flag` if it cannot be."""
+def output_dir(path: str | Path, flag: str, create: bool = True) -> Path:
+    """`path` as a directory to write into, created if missing (unless not `create`: then only checked, for
+    a command that may still refuse before it writes); InputError naming `flag` if it cannot be one."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(flag, str(path), "is a file, not a directory; name a directory (it is created if missing)")
     blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         raise InputError(flag, str(path), f"cannot be created: {blocker} is a file")
+    if not create:
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -123,7 +123,7 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
 
     exported, config = load_export(path)
     if out is not None:
-        output_dir(out, "train --out")  # before training, not after
+        output_dir(out, "train --out", create=False)  # before training, not after
     data_source, model_source, params = export_sources(exported, config, path)
     dev = pick_device(device)
     data = load_dataset(data_source or config.dataset, data_root, dev)
