@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                 seconds = sorted(result[1] for result, _, _ in runs)
                 rates[name, augment] = samples / seconds[0]
                 other = max(share for _, _, share in runs)
-                print(f"{name:22s} augmentation {'on ' if augment else 'off'}  {samples} samples  best {seconds[0]:6.2f} s"
+                print(f"{name:22s} augmentation {'on ' if augment else 'off'}  {samples} samples"
+                      f"  best {seconds[0]:6.2f} s"
                       f"  median {median(seconds):6.2f} s  {rates[name, augment]:9,.0f} samples/s"
                       f"  (other load <= {other:.0%})", flush=True)
         if args.profile:

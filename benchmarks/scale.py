@@ -178,7 +178,8 @@ def stored_bytes(url: str, name: str) -> float:
     (Optuna's and the dashboard notes', which optuna-dashboard keeps per study) and params."""
     engine = sqlalchemy.create_engine(url)
     with engine.connect() as conn:
-        study = conn.execute(sqlalchemy.text("SELECT study_id FROM studies WHERE study_name = :n"), {"n": name}).scalar()
+        study = conn.execute(sqlalchemy.text("SELECT study_id FROM studies WHERE study_name = :n"),
+                             {"n": name}).scalar()
         total = 0
         for query in ("SELECT SUM(LENGTH(a.value_json)) FROM trial_user_attributes a JOIN trials t "
                       "ON t.trial_id = a.trial_id WHERE t.study_id = :s",

@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"{r['store_s']:.2f} ({r['store_calls']} calls)", f"{shares[kind]:.1%}", f"{outside:.1%}",
                          f"{r['other']:.0%}"])
             print(f"  {kind}: {shares[kind]:.1%} of trial time in the store "
-                  f"({r['store_s'] / max(r['epochs'], 1) * 1e3:.1f} ms per epoch), {outside:.1%} outside training", flush=True)
+                  f"({r['store_s'] / max(r['epochs'], 1) * 1e3:.1f} ms per epoch), {outside:.1%} outside training",
+                  flush=True)
             top = sorted(r["by_method"].items(), key=lambda item: -item[1][1])[:6]
             print("    where the store time went: " + ", ".join(
                 f"{name} {calls} x {seconds / calls * 1e3:.2f} ms = {seconds / r['store_s']:.0%}"
@@ -242,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if "PostgreSQL" in stores:
             print(f"stores: SQLite in a temp dir, PostgreSQL at {mask_url(stores['PostgreSQL'])}")
-            print(ratio_line(rates["PostgreSQL", 4] / rates["SQLite", 4], "PostgreSQL/SQLite trials per second, 4 workers"))
+            print(ratio_line(rates["PostgreSQL", 4] / rates["SQLite", 4],
+                             "PostgreSQL/SQLite trials per second, 4 workers"))
         else:
             print(ratio_line(rates["SQLite", 4] / rates["SQLite", 1], "SQLite trials per second, 4 workers / 1 worker"))
     return 0

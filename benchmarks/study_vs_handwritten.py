@@ -88,7 +88,7 @@ def handwritten(seed: int, budget: float) -> Outcome:
         valid_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(valid_x, valid_y),
                                                    batch_size=64, shuffle=False)
         accuracy = 0.0
-        for epoch in range(EPOCHS):
+        for _epoch in range(EPOCHS):
             model.train()
             for images, labels in train_loader:
                 optimizer.zero_grad()

@@ -6,13 +6,38 @@ from ._csv import trials_csv
 from ._dashboard import is_loopback, serve_dashboard
 from ._format import describe, fmt, table
 from ._outputs import output_dir, output_file
-from ._report import write_report
 from ._record import CURVE_KEYS, Attr, StudyAttr, StudyContext, TrialRecord, read_trial
+from ._report import write_report
 from ._status import status_text
 from ._tables import best_table, default_selection, studies_table, trials_lines, trials_table
 from ._views import STATES, StudyView
 
-__all__ = ["CURVE_KEYS", "STATES", "Attr", "StudyAttr", "StudyContext", "StudyView", "TrialRecord",
-           "artifact_store", "best_table", "default_selection", "describe", "fmt", "is_loopback", "output_dir", "output_file", "read_trial", "serve_dashboard",
-           "status_text", "studies_table", "table", "trials_csv", "trials_lines", "trials_table", "upload_config", "upload_curve",
-           "write_note", "write_report"]
+__all__ = [
+    "CURVE_KEYS",
+    "STATES",
+    "Attr",
+    "StudyAttr",
+    "StudyContext",
+    "StudyView",
+    "TrialRecord",
+    "artifact_store",
+    "best_table",
+    "default_selection",
+    "describe",
+    "fmt",
+    "is_loopback",
+    "output_dir",
+    "output_file",
+    "read_trial",
+    "serve_dashboard",
+    "status_text",
+    "studies_table",
+    "table",
+    "trials_csv",
+    "trials_lines",
+    "trials_table",
+    "upload_config",
+    "upload_curve",
+    "write_note",
+    "write_report",
+]

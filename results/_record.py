@@ -64,7 +64,7 @@ class StudyContext:
     root: str | None = None  # the creating worker's study-file folder: relative paths and modules resolve there
 
     @classmethod
-    def of(cls, study_name: str, user_attrs: dict[str, Any]) -> "StudyContext":
+    def of(cls, study_name: str, user_attrs: dict[str, Any]) -> StudyContext:
         spec = user_attrs.get(StudyAttr.SPEC) or {}
         base = {k: spec[k] for k in ("dataset", "model", "epochs") if k in spec}
         data = base.get("dataset") if isinstance(base.get("dataset"), dict) else None

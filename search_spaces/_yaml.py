@@ -43,7 +43,7 @@ def read_yaml(path: Path, what: str = "file", error: type[InputError] = InputErr
     except (OSError, UnicodeDecodeError) as exc:
         raise error(str(path), "<file>", f"{what} cannot be read: {exc}") from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+        return yaml.load(text, Loader=_StrictLoader)
     except _DuplicateKey as exc:
         raise error(str(path), exc.key, f"given twice (lines {exc.first} and {exc.second}); keep one") from None
     except yaml.YAMLError as exc:

@@ -12,7 +12,29 @@ from ._rows import StudyRows, TrialRow, study_rows
 from ._transient import describe_error
 from ._url import DEFAULT_URL, has_heartbeats, is_sqlite, mask_url, normalize_url, redact, resolve_url
 
-__all__ = ["APPLICATION_NAME", "DEFAULT_URL", "HEARTBEAT_ATTR", "Heartbeat", "StorageError", "describe_error", "engine_options", "fail_stale",
-           "has_heartbeats", "is_sqlite", "heartbeat_ages", "is_store_error", "mask_url", "normalize_url",
-           "open_storage", "open_studies", "open_study", "redact", "resolve_url", "storage_errors", "StudyRows", "study_rows", "TrialRow",
-           "with_reconnect"]
+__all__ = [
+    "APPLICATION_NAME",
+    "DEFAULT_URL",
+    "HEARTBEAT_ATTR",
+    "Heartbeat",
+    "StorageError",
+    "describe_error",
+    "engine_options",
+    "fail_stale",
+    "has_heartbeats",
+    "is_sqlite",
+    "heartbeat_ages",
+    "is_store_error",
+    "mask_url",
+    "normalize_url",
+    "open_storage",
+    "open_studies",
+    "open_study",
+    "redact",
+    "resolve_url",
+    "storage_errors",
+    "StudyRows",
+    "study_rows",
+    "TrialRow",
+    "with_reconnect",
+]

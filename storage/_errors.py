@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import optuna
 
@@ -24,7 +24,7 @@ def storage_errors(url: str, opening: bool = False) -> Iterator[None]:
         yield
     except AdamtuneError:  # already one line with its own exit code (a refused join is bad input, not the store)
         raise
-    except Exception as exc:  # noqa: BLE001 - classified just below; anything else propagates
+    except Exception as exc:
         from sqlalchemy.exc import SQLAlchemyError
 
         kinds: tuple[type[Exception], ...] = (SQLAlchemyError, optuna.exceptions.StorageInternalError)

@@ -57,7 +57,7 @@ def fail_stale(study: optuna.Study, url: str) -> optuna.Study:
     return watched
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _beating_storage(url: str, heartbeat: Heartbeat) -> optuna.storages.BaseStorage:
     """One storage (one connection pool) per heartbeat setting, however many studies are listed."""
     return open_storage(url, heartbeat)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from sqlalchemy.engine import make_url
@@ -59,7 +59,7 @@ def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storage
         for attempt in range(3):
             try:
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url), **beat)
-            except Exception as exc:  # noqa: BLE001 - workers racing to create the tables on a new database
+            except Exception as exc:
                 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
                 if not isinstance(exc, (IntegrityError, ProgrammingError)) or attempt == 2:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from adamtune.errors import StorageError
 
@@ -22,7 +23,7 @@ def with_reconnect(call: Callable[[], T], url: str, timeout: float) -> T:
     while True:
         try:
             return call()
-        except Exception as exc:  # noqa: BLE001 - only "unreachable" is retried
+        except Exception as exc:
             if not is_store_error(exc):
                 raise
             if time.monotonic() + delay > deadline:

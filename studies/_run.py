@@ -10,8 +10,8 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import optuna
 from optuna.trial import TrialState
@@ -144,7 +144,7 @@ def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
         except TrialFileError:  # the next trial would fail the same way: retry this one later, stop
             with_reconnect(lambda: _retry_interrupted(study, objective, spec), url, spec.reconnect_timeout)
             raise
-        except Exception as exc:  # noqa: BLE001 - a lost store is waited out, a taken-over trial skipped
+        except Exception as exc:
             if _taken_over(objective, exc):
                 log.warning("trial %s outlived its heartbeat grace period and was failed and retried by another "
                             "worker; going on with the next trial (raise heartbeat.grace_period if this repeats)",
@@ -198,7 +198,7 @@ def _store_refused(failure: BaseException, study: optuna.Study, objective: Objec
         if trial is None or trial.state not in (TrialState.RUNNING, TrialState.FAIL):
             return StorageError(reason)
         _retry_interrupted(study, objective, spec)
-    except Exception:  # noqa: BLE001 - the store refuses this write too
+    except Exception:
         if trial is not None and trial.state == TrialState.FAIL:
             return StorageError(f"{reason}; trial {number} is FAIL, but its retry could not be queued")
         return StorageError(f"{reason}; trial {number} is left RUNNING (the store refused to mark it FAIL): once its "

@@ -158,7 +158,8 @@ def load_study_file(path: str | Path) -> StudySpec:
         epochs=epochs, seed=seed, sampler=_component(data, "sampler", "tpe", source),
         pruner=_component(data, "pruner", "median", source), objective=objective, n_trials=n_trials,
         timeout=timeout, baseline=baseline, description=str(data.get("description", "")), heartbeat=heartbeat,
-        artifacts=artifacts.get("path", "adamtune-artifacts"), keep_checkpoints=artifacts.get("keep_checkpoints", False),
+        artifacts=artifacts.get("path", "adamtune-artifacts"),
+        keep_checkpoints=artifacts.get("keep_checkpoints", False),
         reconnect_timeout=float(reconnect),
     )
     check_space_values(spec)
@@ -203,10 +204,11 @@ def _heartbeat(raw: Any, source: str) -> Heartbeat:
     for key in ("interval", "grace_period", "max_retry"):
         value = getattr(beat, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "max_retry" else 1):
-            raise StudyError(source, f"heartbeat.{key}", f"a whole number of {'retries' if key == 'max_retry' else 'seconds'}, got {value!r}")
+            unit = "retries" if key == "max_retry" else "seconds"
+            raise StudyError(source, f"heartbeat.{key}", f"a whole number of {unit}, got {value!r}")
     if beat.grace_period < 2 * beat.interval:
-        raise StudyError(source, "heartbeat.grace_period", f"must be at least twice the interval ({2 * beat.interval} s) "
-                         "or a live but busy worker's trial is failed as stale")
+        raise StudyError(source, "heartbeat.grace_period", f"must be at least twice the interval "
+                         f"({2 * beat.interval} s) or a live but busy worker's trial is failed as stale")
     return beat
 
 

@@ -48,7 +48,7 @@ class Checkpoint:
             return None
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - truncated, foreign or garbage bytes: all unusable
+        except Exception as exc:
             self.set_aside(f"cannot be read ({_short(exc)})")
             return None
         if not isinstance(state, dict):

@@ -75,7 +75,7 @@ class TrainConfig:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
         """Build and validate; unknown keys and bad values raise ConfigError naming the key."""
         known = set(cls.field_names())
         for key in values:

@@ -8,10 +8,10 @@ is one index operation on memory already on the device.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -76,7 +76,7 @@ def _open_torchvision(cls, root: Path, train: bool, folder: str, name: str):
         pass  # not on disk: try to download it
     try:
         return cls(str(root), train=train, download=True)
-    except Exception as exc:  # noqa: BLE001 - any download failure means the same to the user
+    except Exception as exc:
         why = " ".join(f"{type(exc).__name__}: {exc}".split())
         raise DataError(
             f"{name} is not under {root / folder} and could not be downloaded ({why}). "
@@ -98,7 +98,8 @@ _LOADERS = {
     "fashion_mnist": _torchvision("FashionMNIST", "FashionMNIST/raw"),
     "cifar10": _torchvision("CIFAR10", "cifar-10-batches-py"),
 }
-DATASETS: dict[str, DatasetInfo] = {name: DatasetInfo(_LOADERS[name], facts) for name, facts in BUILTIN_DATASETS.items()}
+DATASETS: dict[str, DatasetInfo] = {name: DatasetInfo(_LOADERS[name], facts)
+                                    for name, facts in BUILTIN_DATASETS.items()}
 
 
 def load_dataset(source: str | DataSource, root: str | Path | None = None,

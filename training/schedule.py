@@ -121,7 +121,8 @@ class EpochSchedule:
             return cfg.step_gamma ** (e // cfg.step_size)
         if cfg.scheduler == "cosine":
             span = max(1, cfg.epochs - cfg.warmup_epochs - 1)
-            return cfg.cosine_min_factor + (1 - cfg.cosine_min_factor) * 0.5 * (1 + math.cos(math.pi * min(e, span) / span))
+            cosine = 0.5 * (1 + math.cos(math.pi * min(e, span) / span))
+            return cfg.cosine_min_factor + (1 - cfg.cosine_min_factor) * cosine
         return 1.0
 
     def _set_warmup_lr(self) -> None:

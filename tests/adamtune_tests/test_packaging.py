@@ -15,9 +15,9 @@ from conftest import REPO
 pytestmark = pytest.mark.slow  # builds a wheel and starts processes
 
 ROOMS = ("studies", "search_spaces", "training", "storage", "results")
-PROBE = """
+PROBE = f"""
 import importlib, importlib.util
-for room in {rooms}:
+for room in {ROOMS}:
     importlib.import_module("adamtune." + room)
     assert importlib.util.find_spec(room) is None, room + " is importable as a top-level name"
 import adamtune.studies, adamtune.search_spaces
@@ -26,7 +26,7 @@ from pathlib import Path
 assert (Path(adamtune.studies.__file__).parent / "digits_mlp.yaml").exists()
 assert "adam" in adamtune.search_spaces.builtin_fragments()
 print(adamtune.studies.__file__)
-""".format(rooms=ROOMS)
+"""
 
 
 def run_python(code: str, cwd, extra_path: str | None = None) -> subprocess.CompletedProcess:

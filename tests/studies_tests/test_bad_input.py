@@ -23,7 +23,8 @@ CASES = {
     "unknown fragment": ({"search_space": ["adam", "adamm"]}, "search_space[adamm]: unknown fragment"),
     "unknown dataset": ({"dataset": "svhn"}, "dataset: must be one of"),
     "duplicate parameter": ({"search_space": ["mlp", "cnn"]}, "params.width: duplicate parameter name"),
-    "unknown parent": ({"params": {"gamma": {"when": {"sched": "exponential"}}}}, "gamma.when.sched: conditional on an unknown parent"),
+    "unknown parent": ({"params": {"gamma": {"when": {"sched": "exponential"}}}},
+                       "gamma.when.sched: conditional on an unknown parent"),
 }
 
 
@@ -160,5 +161,6 @@ def test_unwritable_artifacts_flag_stops_several_workers_before_they_start(tmp_p
     result = adamtune("run", str(path), "--storage", f"sqlite:///{tmp_path / 'studies.db'}", "--workers", "2",
                       "--artifacts", str(tmp_path / "artifacts"), timeout=60)
     assert result.returncode == 2, result.stderr
-    assert result.stderr == f"adamtune: error: artifacts directory {tmp_path / 'artifacts'}: is a file, not a directory\n"
+    expected = f"adamtune: error: artifacts directory {tmp_path / 'artifacts'}: is a file, not a directory\n"
+    assert result.stderr == expected
     assert not (tmp_path / "studies.db").exists()

@@ -17,6 +17,8 @@ from adamtune.studies._objective import Objective
 from adamtune.studies._run import _retry_interrupted
 from conftest import adamtune, write_study
 
+pytestmark = pytest.mark.slow  # runs the adamtune command or trains studies
+
 EPOCHS = 4  # write_study's
 
 

@@ -10,7 +10,10 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import REPO, adamtune
+
+pytestmark = pytest.mark.slow  # runs the adamtune command or trains studies
 
 EXAMPLES = {
     "image_folder": ("make_digits_folder.py", "digits_folder.yaml", "digits_folder", 0.9),

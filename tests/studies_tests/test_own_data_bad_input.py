@@ -7,9 +7,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from test_bad_input import row_count
+
 from conftest import REPO, adamtune, write_study
 from own_data import digit_features, write_images, write_module
-from test_bad_input import row_count
+
+pytestmark = pytest.mark.slow  # runs the adamtune command or trains studies
 
 FEATURES = {"search_space": ["adam", "batch", "mlp"], "exclude": []}
 

@@ -9,10 +9,12 @@ import shutil
 import optuna
 import pytest
 import torch
+
+from adamtune.training import DataSource, load_dataset
 from conftest import adamtune, write_study
 from own_data import write_digit_images, write_images, write_module
 
-from adamtune.training import DataSource, load_dataset
+pytestmark = pytest.mark.slow  # runs the adamtune command or trains studies
 
 OWN_MODEL = {"model": {"entry": "my_nets:build", "hidden": 8}, "search_space": ["adam", "batch"], "exclude": [],
              "params": {"batch_size": {"choices": [32, 64]},

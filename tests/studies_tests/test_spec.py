@@ -16,7 +16,8 @@ from conftest import REPO, write_study
 def test_shipped_studies_are_valid(path: Path):
     spec = load_study_file(path)
     assert spec.name == path.stem
-    assert {"lr", "beta1", "beta2", "eps", "optimizer", "amsgrad", "scheduler", "dropout", "rotation"} <= set(spec.space.names)
+    names = {"lr", "beta1", "beta2", "eps", "optimizer", "amsgrad", "scheduler", "dropout", "rotation"}
+    assert names <= set(spec.space.names)
 
 
 def test_quickstart_is_the_articles_mlp_on_digits_without_flips():

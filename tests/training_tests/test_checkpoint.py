@@ -117,3 +117,20 @@ def test_an_unusable_checkpoint_is_set_aside_and_training_starts_again(digits, s
     assert str(saved.path) in warning.getMessage() and reason in warning.getMessage()
     assert "weights_only=False" not in warning.getMessage() and "\n" not in warning.getMessage()
     assert torch.load(saved.path, weights_only=True)["owner"] == OWNER, "this run's own checkpoint replaces it"
+
+
+def test_a_user_model_restarted_after_a_damaged_checkpoint_is_still_the_user_model(tmp_path, digits):
+    """Restarting from epoch 0 builds the same model the trial asked for, not the built-in one."""
+    from adamtune.training import ModelSource
+
+    (tmp_path / "users_nets.py").write_text(
+        "import torch\n"
+        "def build(input_shape, num_classes, params):\n"
+        "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, params['units']),\n"
+        "                               torch.nn.ReLU(), torch.nn.Linear(params['units'], num_classes))\n")
+    source = ModelSource.parse({"entry": "users_nets:build"}, origin="test", folder=tmp_path)
+    cfg = TrainConfig(model=source.label, epochs=2, batch_size=64)
+    checkpoint = Checkpoint(tmp_path / "foreign.pt")
+    fit(TrainConfig(epochs=2), digits, checkpoint=checkpoint, stop_after=1)  # loads, but is another model's
+    result = fit(cfg, digits, model_source=source, params={"units": 23}, checkpoint=checkpoint)
+    assert result.model[1].out_features == 23 and result.resumed_epochs == 0

@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 import torch
-from own_data import digit_features, write_digit_images, write_images, write_module
 
 from adamtune.training import DataSource, ModelSource, SourceError, TrainConfig, fit, load_dataset
 from adamtune.training.models import build_model
+from own_data import digit_features, write_digit_images, write_images, write_module
 
 
 def folder_source(tmp_path, **mapping) -> DataSource:
