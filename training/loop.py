@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -104,10 +105,12 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
     if saved is not None:
         try:
             records, best_state, since_best, result.best_epoch = _restore(saved, model, optimizer, schedule, gen)
-        except Exception as exc:  # noqa: BLE001 - wrong keys or shapes: start over rather than lose the trial
+        except Exception as exc:  # wrong keys or shapes: start over rather than lose the trial
+            assert checkpoint is not None  # saved came from it
             checkpoint.set_aside(f"cannot be restored ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})")
-            return fit(cfg, data, device=device, validate=validate, on_epoch=on_epoch, on_start=on_start,
-                       stop_after=stop_after, checkpoint=checkpoint)  # a fresh model, seeded as if never begun
+            return fit(cfg, data, device=device, validate=validate, model_source=model_source, params=params,
+                       on_epoch=on_epoch, on_start=on_start, stop_after=stop_after,
+                       checkpoint=checkpoint)  # a fresh model, seeded as if never begun
         result.resumed_epochs = len(records)
         for record in records:
             result.history.append(record)
@@ -156,7 +159,7 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
         result.history.append(record)
         schedule.step(val_loss if validate else train_loss)
         if validate:
-            if result.best_epoch is None or val_loss < result.val_loss:
+            if result.best_epoch is None or val_loss < result.history[result.best_epoch].val_loss:  # type: ignore[operator]
                 result.best_epoch, since_best = epoch, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
