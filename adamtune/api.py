@@ -116,7 +116,7 @@ def report(name: str, out_dir: str | Path, storage: str | None = None) -> list[P
     from adamtune.results import output_dir, write_report
     from adamtune.storage import open_study, storage_errors
 
-    output_dir(out_dir, "report -o")  # before the study is read
+    output_dir(out_dir, "report -o", create=False)  # checked before the study is read, made once there is a report
     found, url = open_study(name, storage)
     with storage_errors(url):
         return write_report(found, out_dir)

@@ -118,7 +118,9 @@ def test_a_retried_trial_reports_the_curve_of_an_uninterrupted_run(tmp_path, pg)
     retry = next(t for t in trials(url, name) if t.user_attrs.get("retry_of") == victim.number)
     uninterrupted, = trials(url, fresh_name)
     assert retry.state == uninterrupted.state == TrialState.COMPLETE
-    assert retry.params == uninterrupted.params and retry.user_attrs["config"] == uninterrupted.user_attrs["config"]
+    retried_record = next(t for t in study_view(url, name).trials if t.number == retry.number)
+    fresh_record, = study_view(url, fresh_name).trials
+    assert retry.params == uninterrupted.params and retried_record.config == fresh_record.config
     assert 3 <= retry.user_attrs["resumed_epochs"] < 12, "resumed mid-run from the checkpoint"
     assert retry.intermediate_values == uninterrupted.intermediate_values
     for key in ("train_loss", "val_loss", "val_accuracy", "lr"):
