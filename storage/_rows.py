@@ -83,8 +83,9 @@ class StudyRows:
         """Every trial (in `states`), in trial-number order, `chunk` at a time: memory stays flat."""
         after = -1
         while rows := self.page(after, chunk, states):
-            yield from rows
             after = rows[-1].number
+            yield from rows
+            rows = []  # let the chunk go before the next is read: one chunk in memory, not two
 
 
 def study_rows(study: optuna.Study) -> StudyRows:
