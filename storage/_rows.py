@@ -132,9 +132,14 @@ class _LoadedRows(StudyRows):
 class _SqlRows(StudyRows):
     def __init__(self, engine: sqlalchemy.Engine, study: optuna.Study) -> None:
         self.name, self.direction = study.study_name, study.direction.name.lower()
-        self.user_attrs = study.user_attrs
+        self._study = study
         self._engine = engine
         self._study_id = study._study_id
+
+    @functools.cached_property
+    def user_attrs(self) -> dict[str, Any]:  # type: ignore[override]
+        """Read on first use: the worker's budget count after every trial needs only `counts`."""
+        return self._study.user_attrs
 
     def counts(self) -> Counter[str]:
         query = "SELECT state, COUNT(*) FROM trials WHERE study_id = :study GROUP BY state"
