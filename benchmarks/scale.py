@@ -131,7 +131,7 @@ def worker_cost(url: str, name: str, trials: int) -> dict[str, float]:
     median pruner reads every trial). adamtune's part: what the objective and the worker loop add around
     them (the retry lookup, the record's writes, the budget count, the best value) and tell.
     The objective is replaced by a recorded curve, so training costs nothing."""
-    from adamtune.results import Attr, describe, write_note
+    from adamtune.results import Attr, describe, full_curve, write_note
     from adamtune.storage import open_storage
     from adamtune.studies import load_study_file
     from adamtune.studies._objective import WORKER, record_curve, record_result
@@ -140,7 +140,7 @@ def worker_cost(url: str, name: str, trials: int) -> dict[str, float]:
     spec = load_study_file(REPO / "studies" / "digits_mlp.yaml")
     study = optuna.load_study(study_name=name, storage=open_storage(url), sampler=spec.sampler_object(),
                               pruner=spec.pruner_object())
-    curve = next(t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE").user_attrs["curve"]
+    curve = full_curve(next(t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"), spec.objective)
     sampler = prune = ours = 0.0
     for _ in range(trials):
         t0 = time.perf_counter()
@@ -162,7 +162,7 @@ def worker_cost(url: str, name: str, trials: int) -> dict[str, float]:
         if not pruned:
             record_result(trial, best_epoch=0)
             study.best_value  # noqa: B018 - the objective asks whether this trial is a new best
-        record_curve(trial, {k: v[:epoch + 1] for k, v in curve.items()})
+        record_curve(trial, {k: v[:epoch + 1] for k, v in curve.items()}, spec.objective)
         study.tell(trial, state=optuna.trial.TrialState.PRUNED if pruned else None,
                    values=None if pruned else min(curve["val_loss"]))
         finished_count(study)  # the budget, after each trial

@@ -30,7 +30,7 @@ class Attr:
     RETRY_OF = "retry_of"  # the original trial's number, on a retry
     DEVICE = "device"
     PARAM_COUNT = "param_count"
-    CURVE = "curve"  # per-epoch lists, CURVE_KEYS
+    CURVE = "curve"  # per-epoch lists, CURVE_KEYS but the objective's (it is the trial's intermediate values)
     BEST_EPOCH = "best_epoch"  # 0-based epoch of the best validation loss (its weights were kept)
     RESUMED_EPOCHS = "resumed_epochs"  # epochs restored from a checkpoint instead of trained
     PRUNED_REASON = "pruned_reason"
@@ -38,6 +38,25 @@ class Attr:
 
 
 CURVE_KEYS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+def curve_to_store(curve: dict[str, list], objective: str) -> dict[str, list]:
+    """The curve attribute as stored: without the objective's series, which Optuna already holds as the
+    trial's intermediate values (reported live, read by pruners and the dashboard), and epoch times to the
+    millisecond (their other digits are noise, and every stored byte is read by the dashboard)."""
+    stored = {key: series for key, series in curve.items() if key != objective}
+    if "seconds" in stored:
+        stored["seconds"] = [round(seconds, 3) for seconds in stored["seconds"]]
+    return stored
+
+
+def full_curve(trial: FrozenTrial, objective: str) -> dict[str, list]:
+    """The whole per-epoch curve of a trial: its stored attribute plus the objective's series rebuilt from
+    the intermediate values (trials of adamtune 0.1 and 0.2 stored it in both; theirs is kept as is)."""
+    curve = dict(trial.user_attrs.get(Attr.CURVE) or {})
+    if curve and objective not in curve:
+        curve[objective] = [trial.intermediate_values[epoch] for epoch in sorted(trial.intermediate_values)]
+    return curve
 
 
 class StudyAttr:
@@ -128,7 +147,8 @@ class TrialRecord:
     device: str | None
     param_count: int | None
     retry_of: int | None
-    curve: dict[str, list]
+    curve: dict[str, list]  # as stored: every series but the objective's (see `full_curve`)
+    objective: str  # val_loss or val_accuracy: `value` is its value at `best_epoch`
     best_epoch: int | None
     resumed_epochs: int
     pruned_reason: str | None
@@ -160,8 +180,12 @@ class TrialRecord:
                                      self.fail_reason or "") if x)
 
     def _at_best(self, key: str) -> float | None:
+        if self.best_epoch is None:
+            return None
+        if key == self.objective and key not in self.curve:
+            return self.value if self.state == "complete" else None
         series = self.curve.get(key) or []
-        if self.best_epoch is None or self.best_epoch >= len(series):
+        if self.best_epoch >= len(series):
             return None
         value = series[self.best_epoch]
         return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
@@ -178,6 +202,6 @@ def read_trial(trial: TrialRow | FrozenTrial, context: StudyContext) -> TrialRec
         model_params=context.model_params(trial.params),
         baseline=bool(a.get(Attr.BASELINE)), worker=a.get(Attr.WORKER), device=a.get(Attr.DEVICE),
         param_count=a.get(Attr.PARAM_COUNT), retry_of=a.get(Attr.RETRY_OF), curve=a.get(Attr.CURVE) or {},
-        best_epoch=a.get(Attr.BEST_EPOCH), resumed_epochs=a.get(Attr.RESUMED_EPOCHS, 0),
+        objective=context.objective, best_epoch=a.get(Attr.BEST_EPOCH), resumed_epochs=a.get(Attr.RESUMED_EPOCHS, 0),
         pruned_reason=a.get(Attr.PRUNED_REASON), fail_reason=a.get(Attr.FAIL_REASON),
         epochs=trial.reported, duration=trial.duration)

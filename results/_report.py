@@ -20,7 +20,7 @@ from adamtune.errors import NoCompleteTrial
 
 from ._format import fmt
 from ._outputs import output_dir
-from ._record import Attr, TrialRecord, read_trial
+from ._record import Attr, TrialRecord, full_curve, read_trial
 from ._views import StudyView
 
 PNG_DPI = 100
@@ -135,6 +135,7 @@ def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[Froze
     parallel_study = _best_only(plotted, MAX_PARALLEL)
     parallel_note = (f" Only the best {MAX_PARALLEL} of {len(complete)} complete trials are drawn."
                      if len(complete) > MAX_PARALLEL else "")
+    curves = _curve_lines(study, best, baseline)
     importances = functools.cache(lambda: optuna.importance.get_param_importances(plotted, evaluator=_evaluator()))
 
     charts = [
@@ -166,7 +167,7 @@ def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[Froze
         Chart("learning_curves", "Learning curves: best trial against the baseline",
               f"Per-epoch training and validation loss, validation accuracy and learning rate of the best trial "
               f"(#{best.number})" + (f" and the baseline trial (#{baseline.number})." if baseline else "."),
-              lambda: _curves_plotly(best, baseline), lambda: _curves_png(best, baseline)),
+              lambda: _curves_plotly(curves), lambda: _curves_png(curves)),
     ]
     if not any(True for _ in _intermediate_series(trials)):
         charts[1].skipped = "no trial reported intermediate values"
@@ -176,7 +177,7 @@ def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[Froze
         charts[3].skipped = "needs two parameters that every complete trial has"
     if not sliced:
         charts[4].skipped = "the study has none of " + ", ".join(SLICE_PARAMS)
-    if not _curve(best).get("val_loss"):
+    if not curves[0][2].get("val_loss"):
         charts[5].skipped = f"trial #{best.number} has no per-epoch `curve` attribute (not run by adamtune?)"
     return charts
 
@@ -187,18 +188,16 @@ def _evaluator():
     return PedAnovaImportanceEvaluator()  # named: optuna's default changed between versions
 
 
-def _curve(trial: FrozenTrial | None) -> dict[str, list]:
-    return (trial.user_attrs.get(Attr.CURVE) or {}) if trial is not None else {}
-
-
-def _curve_trials(best: FrozenTrial, baseline: FrozenTrial | None) -> list[tuple[str, str, FrozenTrial]]:
-    """(label, color, trial) of the best trial and, when it is another one, the baseline trial."""
+def _curve_lines(study: optuna.Study, best: FrozenTrial,
+                 baseline: FrozenTrial | None) -> list[tuple[str, str, dict[str, list]]]:
+    """(label, color, whole per-epoch curve) of the best trial and, when it is another one, the baseline."""
+    metric = study.user_attrs.get("spec", {}).get("objective", "val_loss")
     if baseline is not None and baseline.number == best.number:
-        return [(f"best = baseline #{best.number}", COLORS["best"], best)]
-    pairs = [(f"best #{best.number}", COLORS["best"], best)]
+        return [(f"best = baseline #{best.number}", COLORS["best"], full_curve(best, metric))]
+    lines = [(f"best #{best.number}", COLORS["best"], full_curve(best, metric))]
     if baseline is not None:
-        pairs.append((f"baseline #{baseline.number}", COLORS["baseline"], baseline))
-    return pairs
+        lines.append((f"baseline #{baseline.number}", COLORS["baseline"], full_curve(baseline, metric)))
+    return lines
 
 
 def _intermediate_series(trials: list[FrozenTrial]):
@@ -360,13 +359,12 @@ def _intermediate_style(t: FrozenTrial, best: FrozenTrial, baseline: FrozenTrial
     return "complete", COLORS["complete"], 1.2
 
 
-def _curves_plotly(best, baseline):
+def _curves_plotly(lines):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=3, subplot_titles=("loss", "validation accuracy", "learning rate"))
-    for label, color, t in _curve_trials(best, baseline):
-        curve = _curve(t)
+    for label, color, curve in lines:
         epochs = list(range(len(curve.get("val_loss", []))))
         for col, key, dash, name in ((1, "train_loss", "dash", "train loss"), (1, "val_loss", "solid", "val loss"),
                                      (2, "val_accuracy", "solid", "val accuracy"), (3, "lr", "solid", "lr")):
@@ -436,14 +434,13 @@ def _intermediate_png(study, trials, rest, best, baseline):
     return fig
 
 
-def _curves_png(best, baseline):
+def _curves_png(lines):
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     fig = Figure()
     axes = fig.subplots(1, 3)
-    for label, color, t in _curve_trials(best, baseline):
-        curve = _curve(t)
+    for label, color, curve in lines:
         epochs = list(range(len(curve.get("val_loss", []))))
         if curve.get("train_loss"):
             axes[0].plot(epochs, curve["train_loss"], color=color, linestyle="--", label=f"{label} train")

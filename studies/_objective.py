@@ -14,7 +14,16 @@ from typing import Any
 import optuna
 import torch
 
-from adamtune.results import CURVE_KEYS, Attr, artifact_store, describe, upload_config, upload_curve, write_note
+from adamtune.results import (
+    CURVE_KEYS,
+    Attr,
+    artifact_store,
+    curve_to_store,
+    describe,
+    upload_config,
+    upload_curve,
+    write_note,
+)
 from adamtune.training import Dataset, DivergedError, EpochRecord, FitResult, fit, load_dataset
 from adamtune.training.checkpoint import Checkpoint
 
@@ -115,7 +124,7 @@ class Objective:
 
     def _finished(self, checkpoint: Checkpoint, trial: optuna.Trial, curve: dict, summary: str) -> None:
         """A finished (complete or pruned) trial: its curve goes to the dashboard, its checkpoint away."""
-        record_curve(trial, curve)
+        record_curve(trial, curve, self.spec.objective)
         if curve["val_loss"]:
             upload_curve(trial, curve, self.store, f"trial {trial.number}: {summary}")
         if not self.spec.keep_checkpoints:
@@ -137,9 +146,10 @@ def record_result(trial: optuna.Trial, best_epoch: int | None, resumed_epochs: i
         trial.set_user_attr(Attr.RESUMED_EPOCHS, resumed_epochs)
 
 
-def record_curve(trial: optuna.Trial, curve: dict[str, list]) -> None:
-    """The per-epoch curve, written once when the trial ends (the intermediate values are written live)."""
-    trial.set_user_attr(Attr.CURVE, curve)
+def record_curve(trial: optuna.Trial, curve: dict[str, list], objective: str) -> None:
+    """The per-epoch curve, written once when the trial ends; the objective's series is not repeated in it
+    (it is the intermediate values, written live)."""
+    trial.set_user_attr(Attr.CURVE, curve_to_store(curve, objective))
 
 
 def _improves(study: optuna.Study, value: float) -> bool:

@@ -12,6 +12,7 @@ import sqlalchemy
 import torch
 from optuna.trial import TrialState
 
+from adamtune.results import full_curve
 from conftest import adamtune, postgres_url, study_view
 from reliability_tests.workers import (
     epochs_of,
@@ -124,7 +125,7 @@ def test_a_retried_trial_reports_the_curve_of_an_uninterrupted_run(tmp_path, pg)
     assert 3 <= retry.user_attrs["resumed_epochs"] < 12, "resumed mid-run from the checkpoint"
     assert retry.intermediate_values == uninterrupted.intermediate_values
     for key in ("train_loss", "val_loss", "val_accuracy", "lr"):
-        assert retry.user_attrs["curve"][key] == uninterrupted.user_attrs["curve"][key], key
+        assert full_curve(retry, "val_loss")[key] == full_curve(uninterrupted, "val_loss")[key], key
     assert retry.value == uninterrupted.value
     best, fresh_best = (torch.load(tmp_path / "artifacts" / n / "best" / "model.pt") for n in (name, fresh_name))
     assert best.keys() == fresh_best.keys() and all(torch.equal(best[k], fresh_best[k]) for k in best)

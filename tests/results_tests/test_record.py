@@ -27,7 +27,9 @@ def test_new_trials_store_each_fact_once(tmp_path):
     view = StudyView.of(study)
     for t, record in zip(study.trials, view.trials, strict=True):
         assert record.config["lr"] == t.params["lr"] and record.config["seed"] == spec.seed + t.number
-        assert record.val_loss == t.value == min(t.user_attrs[Attr.CURVE]["val_loss"])
+        assert "val_loss" not in t.user_attrs[Attr.CURVE], "the objective's curve is the intermediate values"
+        assert record.val_loss == t.value == min(t.intermediate_values.values())
+        assert record.val_accuracy == t.user_attrs[Attr.CURVE]["val_accuracy"][record.best_epoch]
         assert record.summary.startswith(("Adam lr=", "AdamW lr="))
 
 

@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from PIL import Image
 
 from _chromium import artifact, chromium
+from adamtune.results import full_curve
 from adamtune.results._report import PNG_SIZES
 from adamtune.studies import load_study_file, run_study
 from conftest import adamtune, write_study
@@ -148,7 +149,7 @@ def test_export_top_k_lists_the_best_trials_in_the_single_export_format(study_ur
     for exported, t in zip(top, complete[:2]):
         assert exported["value"] == t.value and exported["params"] == pytest.approx(sampled(t))
         assert exported["config"]["lr"] == t.params["lr"] and exported["config"]["seed"] == t.number
-        curve = t.user_attrs["curve"]
+        curve = full_curve(t, "val_loss")
         best_epoch = exported["metrics"]["best_epoch"]
         assert exported["metrics"]["val_loss"] == curve["val_loss"][best_epoch] == min(curve["val_loss"])
     single = json.loads(adamtune("export", NAME, "--storage", study_url).stdout)
@@ -188,11 +189,11 @@ def test_export_csv_is_the_whole_trial_table(study_url, tmp_path):
                 assert float(row[column]) == pytest.approx(values[name], rel=1e-9), (t.number, column)
             else:
                 assert row[column] == str(values[name]), (t.number, column)
-        curve = t.user_attrs["curve"]
+        curve = full_curve(t, "val_loss")
         expected_accuracy = "" if t.state != TrialState.COMPLETE else \
             str(curve["val_accuracy"][curve["val_loss"].index(min(curve["val_loss"]))])
         assert row["val_accuracy"] == expected_accuracy
-        assert int(row["epochs"]) == len(t.user_attrs["curve"]["val_loss"]) == len(t.intermediate_values)
+        assert int(row["epochs"]) == len(t.user_attrs["curve"]["train_loss"]) == len(t.intermediate_values)
         assert float(row["duration"]) == pytest.approx(t.duration.total_seconds())
     assert {r["state"] for r in rows} == {"COMPLETE", "PRUNED"}
 

@@ -29,7 +29,7 @@ def complete_trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
 
 def assert_trained_from_scratch(trial: optuna.trial.FrozenTrial) -> None:
     assert "resumed_epochs" not in trial.user_attrs, f"trial {trial.number} resumed someone else's checkpoint"
-    assert len(trial.user_attrs["curve"]["val_loss"]) == EPOCHS
+    assert len(trial.user_attrs["curve"]["train_loss"]) == EPOCHS
     assert sorted(trial.intermediate_values) == list(range(EPOCHS))
 
 
@@ -110,7 +110,7 @@ def test_a_retry_resumes_its_own_checkpoint(tmp_path):
     retry = retry_of_trial_0(url)
     assert retry.user_attrs["resumed_epochs"] == 2
     assert sorted(retry.intermediate_values) == list(range(EPOCHS)), "the saved epochs are reported again: no gap"
-    assert len(retry.user_attrs["curve"]["val_loss"]) == EPOCHS
+    assert len(retry.user_attrs["curve"]["train_loss"]) == EPOCHS
     assert not checkpoint.path.parent.exists(), "the finished retry's checkpoint is removed"
 
 

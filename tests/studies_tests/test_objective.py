@@ -8,7 +8,7 @@ import optuna
 import pytest
 import torch
 
-from adamtune.results import StudyView
+from adamtune.results import StudyView, full_curve
 from adamtune.studies import create_or_join, load_study_file
 from adamtune.studies._objective import Objective
 from conftest import write_study
@@ -27,7 +27,11 @@ def test_baseline_trial_is_pytorch_adam_defaults(tmp_path):
     assert config["weight_decay"] == 0 and config["scheduler"] == "none" and config["amsgrad"] is False
     assert config["rotation"] == config["translate"] == config["random_erasing"] == config["random_crop"] == 0
     attrs = study.trials[0].user_attrs
-    assert len(attrs["curve"]["val_loss"]) == 4 == len(attrs["curve"]["seconds"])
+    assert len(attrs["curve"]["train_loss"]) == 4 == len(attrs["curve"]["seconds"])
+    assert "val_loss" not in attrs["curve"], "the objective's series is the intermediate values, not stored twice"
+    reported = study.trials[0].intermediate_values
+    assert full_curve(study.trials[0], "val_loss")["val_loss"] == [reported[epoch] for epoch in range(4)]
+    assert StudyView.of(study).trials[0].val_loss == study.trials[0].value
     assert attrs["device"] == "cpu" and attrs["param_count"] > 0 and ":" in attrs["worker"]
     assert study.trials[0].intermediate_values.keys() == {0, 1, 2, 3}
 
