@@ -104,7 +104,8 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None:
         try:
-            records, best_state, since_best, result.best_epoch = _restore(saved, model, optimizer, schedule, gen)
+            records, best_state, since_best, result.best_epoch = _restore(saved, model, optimizer, schedule, gen,
+                                                                          device)
         except Exception as exc:  # wrong keys or shapes: start over rather than lose the trial
             assert checkpoint is not None  # saved came from it
             checkpoint.set_aside(f"cannot be restored ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})")
@@ -167,7 +168,8 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
         if checkpoint is not None:
             checkpoint.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                              "schedule": schedule.state_dict(), "generator": gen.get_state(),
-                             "torch_rng": torch.get_rng_state(), "best_state": best_state, "since_best": since_best,
+                             "torch_rng": torch.get_rng_state(), "cuda_rng": _cuda_rng(device),
+                             "best_state": best_state, "since_best": since_best,
                              "best_epoch": result.best_epoch, "history": [asdict(r) for r in result.history]})
         if on_epoch is not None:
             on_epoch(record)
@@ -183,8 +185,14 @@ RESUME_KEYS = ("model", "optimizer", "schedule", "generator", "torch_rng", "best
                "history")
 
 
+def _cuda_rng(device: torch.device) -> torch.Tensor | None:
+    """The GPU's own generator (dropout on CUDA draws from it, not from the CPU's): without it a run
+    resumed on a GPU draws other dropout masks than the uninterrupted run."""
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
 def _restore(saved: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule,
-             gen: torch.Generator) -> tuple[list[EpochRecord], dict | None, int, int | None]:
+             gen: torch.Generator, device: torch.device) -> tuple[list[EpochRecord], dict | None, int, int | None]:
     """Load a checkpoint into the freshly built training state; raises on a missing key or a shape
     that does not fit, so a damaged file is caught here rather than epochs later."""
     missing = [key for key in RESUME_KEYS if key not in saved]
@@ -208,6 +216,8 @@ def _restore(saved: dict, model: torch.nn.Module, optimizer: torch.optim.Optimiz
     schedule.load_state_dict(saved["schedule"])
     gen.set_state(saved["generator"])
     torch.set_rng_state(saved["torch_rng"])
+    if device.type == "cuda" and saved.get("cuda_rng") is not None:  # absent in checkpoints written on a CPU
+        torch.cuda.set_rng_state(saved["cuda_rng"], device)
     return records, best_state, int(saved["since_best"]), best_epoch
 
 
