@@ -169,6 +169,8 @@ def test_store_gone_for_longer_than_reconnect_timeout_is_a_clear_error(tmp_path)
     (code, output), = finish([worker], timeout=60)
     assert code == 1
     assert "unreachable for 2 s (reconnect_timeout)" in output and "hush" not in output
+    errors = [line for line in output.splitlines() if line.startswith("adamtune: error: ")]
+    assert len(errors) == 1 and "unreachable for 2 s" in errors[0] and "Traceback" not in output, output
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
