@@ -8,10 +8,13 @@ validation loss (the study's objective) and accuracy, plus the best accuracy of 
 
 Target: >= 50% of the unpruned run's epochs saved (an epoch ratio >= 2x) with the selected trial's
 validation accuracy within 0.5 percentage points of the unpruned run's. Headline ratio: epochs
-without pruning / epochs with the shipped median pruner.
+without pruning / epochs with the shipped median pruner, over all seeds run.
 
-    python -m benchmarks.pruning                      # ~1 min on a 2-core CPU
-    python -m benchmarks.pruning --seeds 0 1 2 --sweep
+The shipped setting was chosen by `--sweep` on seeds 0, 1 and 2 (CHOSEN_ON_SEEDS), so a figure on
+those seeds is fitted to them. The default seeds are 3 to 7, which played no part in the choice.
+
+    python -m benchmarks.pruning                      # seeds 3-7, ~5 min on a 2-core CPU
+    python -m benchmarks.pruning --seeds 0 1 2 --sweep   # the sweep the shipped setting came from
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from ._common import OtherLoad, header, ratio_line, table, wait_until_idle
 
 TARGET_SAVED = 0.5
 TARGET_PP = 0.5
+CHOSEN_ON_SEEDS = (0, 1, 2)  # the seeds whose --sweep picked the shipped pruner setting
+HELD_OUT_SEEDS = [3, 4, 5, 6, 7]
 
 
 @dataclass
@@ -64,7 +69,7 @@ def run(spec, label: str, pruner: dict, seed: int, tmp: Path) -> Run:
 
     slug = "".join(c if c.isalnum() else "-" for c in label)
     spec = replace(spec, name=f"bench-pruning-{slug}-{seed}", pruner=pruner, seed=seed)
-    wait_until_idle(30)
+    wait_until_idle(5)  # epochs and accuracies do not depend on load; wall seconds do, and are only context
     with OtherLoad() as load:
         summary = run_study(spec, f"sqlite:///{tmp / f'pruning-{slug}-{seed}.db'}", device="cpu", progress=False,
                             artifacts=str(tmp / "artifacts"))
@@ -78,7 +83,8 @@ def run(spec, label: str, pruner: dict, seed: int, tmp: Path) -> Run:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pruning", description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="study seeds (sampler and trial seeds)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=HELD_OUT_SEEDS,
+                        help="study seeds (sampler and trial seeds; default 3-7, not used to choose the setting)")
     parser.add_argument("--sweep", action="store_true", help="also other pruner settings (what moves the result)")
     parser.add_argument("--trials", type=int, help="trials per study (default: the study file's, 20)")
     parser.add_argument("--only", nargs="+", metavar="LABEL", help="run only these pruners (and 'none')")
@@ -91,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         spec = replace(spec, n_trials=args.trials)
     header("Pruning savings on the digits study")
     print(f"study: studies/digits_mlp.yaml, {spec.n_trials} trials of up to {spec.epochs} epochs, sampler "
-          f"{spec.sampler}, seeds {args.seeds}; shipped pruner {spec.pruner}\n")
+          f"{spec.sampler}, seeds {args.seeds}; shipped pruner {spec.pruner}")
+    used = sorted(set(args.seeds) & set(CHOSEN_ON_SEEDS))
+    print(f"the shipped pruner setting was chosen by a sweep over seeds {list(CHOSEN_ON_SEEDS)}; "
+          + (f"seeds {used} of this run are among them, so their figures are fitted\n" if used
+             else "none of this run's seeds was used to choose it\n"))
     optuna.logging.set_verbosity(logging.WARNING)
     results: dict[str, list[Run]] = {}
     with tempfile.TemporaryDirectory(prefix="adamtune-bench-") as tmp:
@@ -127,6 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     shipped = "median (shipped)"
     if shipped not in results:
         return 0
+    seed_rows, savings = [], []
+    for seed, b, r in zip(args.seeds, base, results[shipped]):
+        savings.append(1 - r.epochs / b.epochs)
+        seed_rows.append([str(seed), "yes" if seed in CHOSEN_ON_SEEDS else "no", str(b.epochs), str(r.epochs),
+                          f"{savings[-1]:.1%}", f"{b.best_loss_accuracy:.2%}", f"{r.best_loss_accuracy:.2%}",
+                          f"{100 * (b.best_loss_accuracy - r.best_loss_accuracy):+.2f}"])
+    print("\nper seed, the shipped median pruner against none:")
+    print(table(seed_rows, ["seed", "chose the setting", "epochs none", "epochs shipped", "saved", "accuracy none",
+                            "accuracy shipped", "pp below none"]))
+    print(f"mean of the per-seed savings: {sum(savings) / len(savings):.1%} over seeds {args.seeds}")
     ratio = sum(r.epochs for r in base) / sum(r.epochs for r in results[shipped])
     print(ratio_line(ratio, "epochs trained without pruning / with the shipped median pruner"))
     return 0

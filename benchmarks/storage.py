@@ -58,6 +58,14 @@ def trivial_objective(times: list[float]):
     return objective
 
 
+def shipped_spec():
+    """The quickstart study as shipped: part 1 uses its pruner, part 2 runs it."""
+    from adamtune import studies
+    from adamtune.studies import load_study_file
+
+    return load_study_file(Path(studies.__file__).parent / "digits_mlp.yaml")
+
+
 def _worker(url: str, name: str, seconds: float, ready, go, results) -> None:
     """One worker process: its own storage object, joins the study, runs trials for `seconds`."""
     from adamtune.storage import open_storage
@@ -65,7 +73,7 @@ def _worker(url: str, name: str, seconds: float, ready, go, results) -> None:
     optuna.logging.set_verbosity(logging.WARNING)
     store = open_storage(url)
     study = optuna.load_study(study_name=name, storage=store, sampler=optuna.samplers.RandomSampler(),
-                              pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=3))
+                              pruner=shipped_spec().pruner_object())
     times: list[float] = []
     ready.wait()
     go.wait()
@@ -204,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             stores["PostgreSQL"] = normalize_url(args.postgres)
         else:
             print("PostgreSQL skipped: give --postgres URL or set ADAMTUNE_TEST_POSTGRES_URL\n")
-        print(f"part 1: trivial objective, {STEPS} x report + should_prune (MedianPruner(4, 3)), "
+        print(f"part 1: trivial objective, {STEPS} x report + should_prune (the shipped pruner, "
+              f"{shipped_spec().pruner}), "
               f"RandomSampler, {seconds:g} s per run")
         rates, rows = {}, []
         for kind, url in stores.items():

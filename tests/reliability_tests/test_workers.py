@@ -170,9 +170,12 @@ def test_store_gone_for_longer_than_reconnect_timeout_is_a_clear_error(tmp_path)
     (code, output), = finish([worker], timeout=60)
     assert code == 1
     assert "unreachable for 2 s (reconnect_timeout)" in output and "hush" not in output
+    errors = [line for line in output.splitlines() if line.startswith("adamtune: error: ")]
+    assert len(errors) == 1 and "unreachable for 2 s" in errors[0] and "Traceback" not in output, output
 
 
-def test_sigterm_fails_the_trial_queues_its_retry_and_exits(tmp_path, pg, record_property):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_sigterm_fails_the_trial_queues_its_retry_and_exits(tmp_path, pg, record_property, signum):
     started = time.monotonic()
     url, names = pg
     name = unique("term")
@@ -187,10 +190,10 @@ def test_sigterm_fails_the_trial_queues_its_retry_and_exits(tmp_path, pg, record
         assert status.returncode == 0, status.stderr
         running_row = next((line for line in status.stdout.splitlines() if line.startswith(f"{victim.number} ")), "")
         assert f":{worker.pid}" in running_row and " s ago" in running_row, status.stdout
-        worker.send_signal(signal.SIGTERM)
+        worker.send_signal(signum)
     (code, output), = finish([worker], timeout=30)
-    assert code == 128 + signal.SIGTERM, output
-    assert "stopped by SIGTERM" in output
+    assert code == 128 + signum, output  # 143, or 130 for Ctrl-C
+    assert f"stopped by {signal.Signals(signum).name}" in output
     states = {t.number: t for t in trials(url, name)}
     assert states[victim.number].state == TrialState.FAIL
     retry = [t for t in states.values() if t.state == TrialState.WAITING]
@@ -202,7 +205,7 @@ def test_sigterm_fails_the_trial_queues_its_retry_and_exits(tmp_path, pg, record
     all_trials = trials(url, name)
     resumed = [t for t in all_trials if t.user_attrs.get("retry_of") == victim.number]
     assert resumed[0].state == TrialState.COMPLETE and resumed[0].user_attrs["resumed_epochs"] >= 1
-    tally(record_property, "SIGTERM mid-trial, then a new worker", 1, all_trials, started)
+    tally(record_property, f"{signal.Signals(signum).name} mid-trial, then a new worker", 1, all_trials, started)
 
 
 def test_workers_started_at_once_create_one_study_with_one_baseline(tmp_path, pg, record_property):
@@ -255,8 +258,9 @@ def test_a_long_epoch_is_not_mistaken_for_a_dead_worker(tmp_path, pg, record_pro
     tally(record_property, "epochs longer than a 2 s grace period", 2, all_trials, started)
 
 
-def test_listing_trials_fails_a_dead_workers_trial(tmp_path, pg):
-    """With no other worker to notice, `adamtune trials` fails the stale trial and queues its retry."""
+@pytest.mark.parametrize("command", ["trials", "studies"])
+def test_listing_trials_fails_a_dead_workers_trial(tmp_path, pg, command):
+    """With no other worker to notice, `adamtune trials` (or `studies`) fails the stale trial and queues its retry."""
     url, names = pg
     name = unique("stale")
     names.append(name)
@@ -266,7 +270,7 @@ def test_listing_trials_fails_a_dead_workers_trial(tmp_path, pg):
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     wait_for(lambda: judged_stale(url, name, victim), 60, "the store to judge the killed worker's trial stale")
-    listed = adamtune("trials", name, "--storage", url)
+    listed = adamtune(*(["trials", name] if command == "trials" else ["studies"]), "--storage", url)
     assert listed.returncode == 0, listed.stderr
     states = {t.number: t.state for t in trials(url, name)}
     assert states[victim.number] == TrialState.FAIL

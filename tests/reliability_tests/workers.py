@@ -43,8 +43,10 @@ def spawn(*args: str, env: dict | None = None, cwd=None) -> subprocess.Popen:
     full = {k: v for k, v in os.environ.items() if not k.startswith("ADAMTUNE_STORAGE")}
     full.update(WORKER_ENV)
     full.update(env or {})
+    # SIGINT as a terminal sends it: a child of a background job would otherwise inherit it ignored
     return subprocess.Popen([ADAMTUNE, *args], env=full, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):

@@ -3,6 +3,7 @@ says how to see more; CSV export streams, so its memory does not grow with the s
 
 from __future__ import annotations
 
+import subprocess
 import tracemalloc
 
 import optuna
@@ -11,8 +12,8 @@ import pytest
 import adamtune
 from adamtune.studies import load_study_file, run_study
 from benchmarks._bulk import copy_trials
+from conftest import ADAMTUNE, write_study
 from conftest import adamtune as run_cli
-from conftest import write_study
 
 pytestmark = pytest.mark.slow  # starts processes or trains a study
 
@@ -66,3 +67,13 @@ def test_csv_export_streams_in_flat_memory(tmp_path, real_trials):
     peak_bytes(500)  # the first export pays for imports and caches once; measure warm
     small, big = peak_bytes(1000), peak_bytes(4000)
     assert big < 1.5 * small, f"memory grew with the study: {small:,} bytes for 1,000 trials, {big:,} for 4,000"
+
+
+def test_a_reader_that_closes_the_pipe_of_a_long_listing_gets_no_traceback(tmp_path, real_trials):
+    """`adamtune trials x --all | head`: the listing outgrows the pipe's buffer, so the reader really leaves
+    while adamtune is still writing, and adamtune must end quietly."""
+    url = large(tmp_path, real_trials, 2000)
+    result = subprocess.run(f"'{ADAMTUNE}' trials large --all --storage '{url}' | head -3", shell=True,
+                            capture_output=True, text=True, executable="/bin/bash")
+    assert len(result.stdout.splitlines()) == 3 and result.stdout.splitlines()[2].split()[0] == "0"
+    assert result.stderr == ""

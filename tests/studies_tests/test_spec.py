@@ -91,6 +91,9 @@ BAD_STUDIES = [
     ({"sampler": {"type": "bayes"}}, StudyError, "sampler.type", "must be one of"),
     ({"pruner": {"type": "median", "patience": -1}}, StudyError, "pruner.patience", "integer >= 0"),
     ({"direction": "maximize"}, StudyError, "direction", "val_loss is to be minimized"),
+    # a grace period shorter than two beats would fail a live, busy worker's trial as stale
+    ({"heartbeat": {"interval": 10, "grace_period": 15}}, StudyError, "heartbeat.grace_period",
+     "at least twice the interval"),
 ]
 
 

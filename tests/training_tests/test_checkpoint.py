@@ -4,6 +4,7 @@ aside and training starts again from epoch 0 instead of the trial being lost."""
 from __future__ import annotations
 
 import logging
+import os
 import random
 
 import pytest
@@ -117,6 +118,30 @@ def test_an_unusable_checkpoint_is_set_aside_and_training_starts_again(digits, s
     assert str(saved.path) in warning.getMessage() and reason in warning.getMessage()
     assert "weights_only=False" not in warning.getMessage() and "\n" not in warning.getMessage()
     assert torch.load(saved.path, weights_only=True)["owner"] == OWNER, "this run's own checkpoint replaces it"
+
+
+class _RunsCodeWhenUnpickled:
+    """What a planted checkpoint could hold: unpickling it calls a function of the file's choice (here mkdir)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+def test_a_checkpoint_that_would_run_code_is_set_aside_unexecuted(tmp_path, digits, uninterrupted, caplog):
+    """Checkpoints live in a shared directory; loading one must never run what it holds (weights_only)."""
+    ran = tmp_path / "code-ran"
+    path = tmp_path / "trial-0" / "checkpoint.pt"
+    path.parent.mkdir()
+    torch.save({"owner": OWNER, "model": _RunsCodeWhenUnpickled(str(ran))}, path)
+    with caplog.at_level(logging.WARNING):
+        result = fit(CFG, digits, checkpoint=Checkpoint(path, owner=OWNER))
+    assert not ran.exists(), "loading the checkpoint ran code it carried"
+    assert result.resumed_epochs == 0 and curve(result) == uninterrupted
+    assert "cannot be read (UnpicklingError" in caplog.text
+    assert len(list(path.parent.glob("checkpoint.pt.bad-*"))) == 1
 
 
 def test_a_user_model_restarted_after_a_damaged_checkpoint_is_still_the_user_model(tmp_path, digits):

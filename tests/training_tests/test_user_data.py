@@ -156,3 +156,23 @@ def test_a_user_model_gets_shape_classes_params_and_kwargs(tmp_path):
     config = TrainConfig(dataset="image_folder", model="my_nets:build", epochs=1)
     assert fit(config, data, model_source=source, params={"units": 12}).model[1].out_features == 12
     assert fit(config, data, model_source=source, params={}).model[1].out_features == 5, "kwargs reach build"
+
+
+class _RunsCodeWhenUnpickled:
+    """An array element that calls a function of the file's choice (here mkdir) if the .npz is ever unpickled."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+def test_an_npz_that_would_run_code_is_refused_without_running_it(tmp_path):
+    """The user's .npz may come from anywhere: loading it must never unpickle what it holds."""
+    ran = tmp_path / "code-ran"
+    planted = np.array([_RunsCodeWhenUnpickled(str(ran)), None], dtype=object)
+    with pytest.raises(SourceError) as info:
+        load_dataset(arrays_source(tmp_path, x=planted, y=np.arange(2)))
+    assert not ran.exists(), "loading the .npz ran code it carried"
+    assert "data.npz" in str(info.value) and ("Python objects" in str(info.value) or "pickled" in str(info.value))
