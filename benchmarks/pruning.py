@@ -75,7 +75,7 @@ def run(spec, label: str, pruner: dict, seed: int, tmp: Path) -> Run:
                             artifacts=str(tmp / "artifacts"))
     view = StudyView.of(summary.study)
     best = view.best
-    return Run(label=label, epochs=sum(len(t.curve.get("val_loss", [])) for t in view.trials),
+    return Run(label=label, epochs=sum(t.epochs for t in view.trials),
                trials=len(view.trials), pruned=view.counts["pruned"],
                seconds=summary.seconds, best_loss=best.val_loss, best_loss_accuracy=best.val_accuracy,
                max_accuracy=max(t.val_accuracy for t in view.complete), other=load.share)

@@ -183,7 +183,7 @@ def digits_share(url: str, trials: int, tmp: Path) -> dict:
                 if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
         trial_wall = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)
         training = sum(sum(t.user_attrs.get("curve", {}).get("seconds", [])) for t in done)
-        epochs = sum(len(t.user_attrs.get("curve", {}).get("val_loss", [])) for t in done)
+        epochs = sum(len(t.intermediate_values) for t in done)
     finally:
         with contextlib.suppress(KeyError):
             optuna.delete_study(study_name=spec.name, storage=open_storage(url))
