@@ -73,17 +73,19 @@ class TrialBeats:
     (the worker's own writes notice and handle a lost store)."""
 
     def __init__(self, study: optuna.Study) -> None:
-        from optuna.storages._heartbeat import is_heartbeat_enabled
+        from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 
-        self.storage = study._storage
-        self.interval = self.storage.get_heartbeat_interval() if is_heartbeat_enabled(self.storage) else None
+        storage = study._storage
+        self.storage: BaseHeartbeat | None = storage if isinstance(storage, BaseHeartbeat) else None
+        self.interval = (self.storage.get_heartbeat_interval()
+                         if self.storage is not None and is_heartbeat_enabled(storage) else None)
         self.trial_ids: set[int] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def add(self, trial_id: int) -> None:
         """Beat now (a new trial has no heartbeat yet) and every interval until `discard`."""
-        if self.interval is None:
+        if self.interval is None or self.storage is None:
             return
         self.storage.record_heartbeat(trial_id)
         self.trial_ids.add(trial_id)
@@ -95,6 +97,7 @@ class TrialBeats:
         self.trial_ids.discard(trial_id)
 
     def _run(self) -> None:
+        assert self.storage is not None
         while not self._stop.wait(self.interval):
             for trial_id in list(self.trial_ids):
                 try:

@@ -189,22 +189,25 @@ def _optimize_packed(study, objective, after_trial, budget, timeout, spec, url, 
     """`_optimize` for a packed worker: on a timeout, an interruption or an error every trial it holds is
     failed and its retry queued (each resumes from its last checkpoint)."""
     worker = PackedWorker(study, objective, spec, size, budget, finished_count, after_trial)
-    try:
-        worker.run(None if timeout is None else time.monotonic() + timeout)
-    except TimedOut:
+
+    def retry_all() -> list[int]:
         numbers = worker.unfinished()
         for number in numbers:
             _retry_trial(study, number, spec)
+        return numbers
+
+    try:
+        worker.run(None if timeout is None else time.monotonic() + timeout)
+    except TimedOut:
+        numbers = retry_all()
         log.warning("the timeout passed during trials %s: they were marked FAIL and their retries queued (each "
                     "resumes from its last checkpoint); this worker stops", numbers)
     except KeyboardInterrupt:
-        for number in worker.unfinished():
-            _retry_trial(study, number, spec)
+        retry_all()
         raise
     except Exception:
         with contextlib.suppress(Exception):
-            with_reconnect(lambda: [_retry_trial(study, n, spec) for n in worker.unfinished()], url,
-                           spec.reconnect_timeout)
+            with_reconnect(retry_all, url, spec.reconnect_timeout)
         raise
 
 
