@@ -180,8 +180,11 @@ def _run(args) -> int:
     if args.pack is not None:
         from adamtune.studies import check_pack
 
-        args.pack = check_pack(int(args.pack) if args.pack.strip().isdigit() else args.pack, args.study_file,
-                               "--pack")
+        try:
+            value: int | str = int(args.pack)
+        except ValueError:
+            value = args.pack
+        args.pack = check_pack(value, args.study_file, "--pack")
     if args.workers > 1:
         return _run_workers(args)
     quiet = args.quiet or not sys.stderr.isatty()
