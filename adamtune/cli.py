@@ -181,10 +181,10 @@ def _run(args) -> int:
         from adamtune.studies import check_pack
 
         try:
-            value: int | str = int(args.pack)
+            size: int | str = int(args.pack)
         except ValueError:
-            value = args.pack
-        args.pack = check_pack(value, args.study_file, "--pack")
+            size = args.pack
+        args.pack = check_pack(size, args.study_file, "--pack")
     if args.workers > 1:
         return _run_workers(args)
     quiet = args.quiet or not sys.stderr.isatty()
