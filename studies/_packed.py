@@ -11,6 +11,7 @@ starts the next pack. A queued trial (a retry, the baseline) keeps its own value
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import warnings
@@ -121,8 +122,13 @@ class PackedWorker:
     # ---- one epoch -------------------------------------------------------------------------------
 
     def _epoch(self) -> None:
-        for outcome in self.pack.epoch():
+        outcomes = self.pack.epoch()
+        view = _EpochView(self.study)
+        for outcome in outcomes:
             plan = self.live[outcome.key]  # type: ignore[index]
+            # Each slot's pruning decision reads the study through the epoch's view: the other trials are
+            # read from the store once per pack epoch, not once per slot (Trial.should_prune reads trial.study).
+            plan.trial.study = view  # type: ignore[assignment]
             try:
                 if outcome.error is not None:
                     try:
@@ -141,6 +147,8 @@ class PackedWorker:
                 log.warning("trial %s outlived its heartbeat grace period and was failed and retried by another "
                             "worker; its slot goes to the next trial", plan.trial.number)
                 self._drop(plan)
+            finally:
+                plan.trial.study = self.study
 
     def _end(self, plan: TrialPlan, state: TrialState, value: float | None = None) -> None:
         """A trial that ended in its slot; a pruned one's curve and checkpoint are settled here (a complete
@@ -162,6 +170,24 @@ class PackedWorker:
     def unfinished(self) -> list[int]:
         """Trial numbers this worker holds RUNNING: the ones to fail and retry when it stops."""
         return [plan.trial.number for plan in self.active]
+
+
+class _EpochView:
+    """The study as pruners read it while one pack epoch's slots are settled: `get_trials` is read once and
+    kept for the epoch (trials that end in the same epoch are seen from the next one); all else is the study."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+        self._trials: dict[tuple | None, list[optuna.trial.FrozenTrial]] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self._study, name)
+
+    def get_trials(self, deepcopy: bool = True, states=None) -> list[optuna.trial.FrozenTrial]:
+        key = None if states is None else tuple(states)
+        if key not in self._trials:
+            self._trials[key] = self._study.get_trials(deepcopy=False, states=states)
+        return copy.deepcopy(self._trials[key]) if deepcopy else self._trials[key]
 
 
 def _structural(plan: TrialPlan, spec: StudySpec) -> dict[str, object]:
