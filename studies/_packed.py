@@ -21,9 +21,10 @@ import optuna
 from optuna.trial import TrialState
 
 from adamtune.results import Attr
-from adamtune.storage import TrialBeats
+from adamtune.storage import TrialBeats, study_rows
 from adamtune.training.config import TrainConfig
 
+from ._factories import pruning_startup
 from ._objective import Objective, TimedOut, TrialPlan
 from ._spec import StudySpec
 
@@ -35,13 +36,13 @@ class PackedWorker:
     """Runs the study's trials `size` at a time until the budget is spent or the deadline passes."""
 
     def __init__(self, study: optuna.Study, objective: Objective, spec: StudySpec, size: int, budget: int,
-                 finished: Callable[[optuna.Study], int],
                  after_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None]) -> None:
         from adamtune.training.pack import Pack
 
         self.study, self.objective, self.spec = study, objective, spec
         self.size, self.budget = size, budget
-        self.finished, self.after_trial = finished, after_trial
+        self.after_trial = after_trial
+        self.startup = pruning_startup(spec.pruner)
         self.pack = Pack(objective.data, device=objective.device, model_source=spec.model_source,
                          checkpoint_every=spec.checkpoint_every)
         self.live: dict[int, TrialPlan] = {}  # trial number -> plan, training in the pack
@@ -69,11 +70,14 @@ class PackedWorker:
     # ---- starting trials -------------------------------------------------------------------------
 
     def _fill(self) -> None:
-        """Start trials until the pack is full, the budget is spoken for, or another structure waits."""
-        room = self.budget - self.finished(self.study) - len(self.active)
-        if self.size > len(self.live) and room > 0:
+        """Start trials until the pack is full, the budget is spoken for, or another structure waits. Until the
+        pruner has its startup trials COMPLETE, only as many trials run as it still waits for."""
+        counts = study_rows(self.study).counts()
+        room = self.budget - counts["COMPLETE"] - counts["PRUNED"] - len(self.active)
+        size = self.size if counts["COMPLETE"] >= self.startup else min(self.size, self.startup - counts["COMPLETE"])
+        if size > len(self.live) and room > 0:
             _fail_stale(self.study)
-        while len(self.live) < self.size:
+        while len(self.live) < size:
             if self.held and not self.live:
                 self._start(self.held.pop(0))
                 continue

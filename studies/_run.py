@@ -188,7 +188,7 @@ def _pack_size(spec: StudySpec, size: int, data, device) -> int:
 def _optimize_packed(study, objective, after_trial, budget, timeout, spec, url, size) -> None:
     """`_optimize` for a packed worker: on a timeout, an interruption or an error every trial it holds is
     failed and its retry queued (each resumes from its last checkpoint)."""
-    worker = PackedWorker(study, objective, spec, size, budget, finished_count, after_trial)
+    worker = PackedWorker(study, objective, spec, size, budget, after_trial)
 
     def retry_all() -> list[int]:
         numbers = worker.unfinished()

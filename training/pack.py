@@ -93,6 +93,7 @@ class Pack:
         self.key: tuple | None = None
         self.noise_shapes: list[tuple[int, ...]] = []
         self.amp = self.device.type == "cuda"
+        self.uses: dict[str, bool] = {}
 
     # ---- slots -------------------------------------------------------------------------------------
 
@@ -115,7 +116,7 @@ class Pack:
             raise ValueError(f"trial {key!r} has another structure than this pack's")
         torch.manual_seed(cfg.seed)  # the model is initialised exactly as fit initialises it
         model = make_model(self.source or ModelSource.builtin(cfg.model), self.data.shape, self.data.num_classes,
-                           cfg, params or {})
+                           cfg, params or {}).to(self.device)
         drop_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + DROPOUT_STREAM)
         if self.model is None or not self.slots:
             self._start(model, cfg, params)
@@ -144,8 +145,7 @@ class Pack:
     def _start(self, model: torch.nn.Module, cfg: TrainConfig, params: dict[str, Any] | None) -> None:
         """A new, empty pack takes the first trial's structure."""
         x = self.normalize(_unit(self.train_split.images[:2].to(self.device), self.data.scale))
-        self.noise_shapes = probe(model.to(self.device), x)
-        model.cpu()
+        self.noise_shapes = probe(model, x)
         self.model = StackedModel(model, 1, self.device)
         self.key = self._key(cfg, params)
         rows = 1
@@ -223,6 +223,8 @@ class Pack:
         chunk = max(1, CHUNK // batch) * batch
         model.train(True)
         orders = [torch.randperm(n, generator=s.gen, device=self.device) for s in slots]
+        # Which optional terms any slot uses, read once an epoch (a per-step check would sync a GPU each step).
+        self.uses = {name: any(row[_H[name]] > 0 for row in self.hyper.tolist()) for name in _OPTIONAL}
         loss_sum = torch.zeros(k, device=self.device)
         spe = math.ceil(n / batch)
         tables = [self._batch_table(s, spe) for s in slots]
@@ -281,7 +283,7 @@ class Pack:
         logp = F.log_softmax(logits.float(), dim=-1)
         nll = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(1)
         smoothing = h[:, _H["smoothing"]].float()
-        loss = nll if not bool(smoothing.any()) else (1 - smoothing) * nll + smoothing * (-logp.mean(-1).mean(1))
+        loss = nll if not self.uses["smoothing"] else (1 - smoothing) * nll + smoothing * (-logp.mean(-1).mean(1))
         model.grad.zero_()
         with warnings.catch_warnings():
             # Gradients accumulate into column slices of the flat gradient (see StackedModel._views): not
@@ -300,23 +302,23 @@ class Pack:
         param, grad = model.flat, model.grad
         col = {name: h[:, i].unsqueeze(1) for name, i in _H.items()}
         clip = col["clip"].float()
-        if bool((clip > 0).any()):
+        if self.uses["clip"]:
             norm = grad.norm(dim=1, keepdim=True)
             coef = torch.where(clip > 0, (clip / (norm + 1e-6)).clamp(max=1.0), torch.ones_like(clip))
             grad.mul_(coef)
         self.step += 1
         step = self.step.unsqueeze(1)
         lr, beta1, beta2, eps = col["lr"], col["beta1"], col["beta2"], col["eps"]
-        if bool((col["decoupled"] > 0).any()):
+        if self.uses["decoupled"]:
             param.mul_(1 - (lr * col["decoupled"]).float() * model.decay)
-        if bool((col["l2"] > 0).any()):
+        if self.uses["l2"]:
             grad.add_(param * (col["l2"].float() * model.decay))
         self.exp_avg.lerp_(grad, (1 - beta1).float())
         self.exp_avg_sq.mul_(beta2.float()).addcmul_(grad, grad * (1 - beta2).float())
         bias1 = 1 - beta1 ** step
         bias2_sqrt = (1 - beta2 ** step).sqrt()
         second = self.exp_avg_sq
-        if bool((col["amsgrad"] > 0).any()):
+        if self.uses["amsgrad"]:
             torch.maximum(self.max_exp_avg_sq, self.exp_avg_sq, out=self.max_exp_avg_sq)
             second = torch.where(col["amsgrad"] > 0, self.max_exp_avg_sq, self.exp_avg_sq)
         denom = (second.sqrt() / bias2_sqrt.float()).add_(eps.float())
@@ -417,6 +419,7 @@ class _Restart(Exception):
 
 
 _HYPER = ("lr", "beta1", "beta2", "eps", "l2", "decoupled", "amsgrad", "clip", "smoothing")
+_OPTIONAL = ("l2", "decoupled", "amsgrad", "clip", "smoothing")  # terms skipped when no slot uses them
 _H = {name: i for i, name in enumerate(_HYPER)}
 
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Packed trials on a GPU in under 6 minutes: the CUDA cases of the pack engine tests (generated only where
+# torch.cuda.is_available()), then benchmarks/packing.py --device cuda at a reduced size. Everything it
+# prints lands under $OUT (default ./gpu-check-out): device.txt, pytest.log, packing.txt.
+#
+# The lent GPU machines hold torch, scikit-learn, matplotlib, pytest, pyyaml and tqdm but not optuna and its
+# kin. Here (with network), from the repository root, once:
+#   echo /.whl/ >> .git/info/exclude
+#   python3 -m pip download --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
+#       optuna==5.0.0 optuna-dashboard==0.21.0 SQLAlchemy==2.1.9 alembic colorlog Mako greenlet bottle waitress \
+#       cmaes plotly grpcio "psycopg[binary]"
+# then run with carry [".whl"]:  bash benchmarks/gpu_check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu-check-out}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1
+if [ -d .whl ]; then
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+if ! $PY -c "import adamtune" 2>/dev/null; then  # the rooms install as adamtune.<room> (pyproject's mapping)
+    $PY -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/adamtune-site . \
+        && export PYTHONPATH=/tmp/adamtune-site${PYTHONPATH:+:$PYTHONPATH}
+fi
+$PY -c "import torch; print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '', 'torch', torch.__version__)" \
+    2>&1 | tee "$OUT/device.txt"
+# Engine exactness on CUDA (pack vs alone, MLP and CNN with BatchNorm, bf16 autocast): about 1 minute.
+timeout 150 $PY -m pytest -q -p no:cacheprovider tests/training_tests/test_pack.py -k cuda 2>&1 | tee "$OUT/pytest.log"
+# Digits 64 trials and MNIST-format 16 trials, solo and packed: about 4 minutes.
+timeout 300 $PY -m benchmarks.packing --device cuda --repeats 1 --trials 64 --mnist-trials 16 --mnist-train 12000 \
+    --packs 16 64 2>&1 | tee "$OUT/packing.txt"
