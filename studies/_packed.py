@@ -78,8 +78,10 @@ class PackedWorker:
         if size > len(self.live) and room > 0:
             _fail_stale(self.study)
         while len(self.live) < size:
-            if self.held and not self.live:
-                self._start(self.held.pop(0))
+            joining = [plan for plan in self.held if not self.live or self.pack.can_take(plan.config, plan.values)]
+            if joining:  # a waiting trial starts the next pack, or joins one of its own structure
+                self.held.remove(joining[0])
+                self._start(joining[0])
                 continue
             if self.held or room <= 0:
                 return

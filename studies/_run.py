@@ -205,6 +205,11 @@ def _optimize_packed(study, objective, after_trial, budget, timeout, spec, url, 
     except KeyboardInterrupt:
         retry_all()
         raise
+    except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk: every trial would fail
+        numbers = worker.unfinished()
+        with contextlib.suppress(Exception):
+            with_reconnect(retry_all, url, spec.reconnect_timeout)
+        raise TrialFileError(numbers[0] if numbers else -1, objective.root, exc) from exc
     except Exception:
         with contextlib.suppress(Exception):
             with_reconnect(retry_all, url, spec.reconnect_timeout)
