@@ -13,6 +13,8 @@ from optuna.trial import TrialState
 from adamtune import api
 from conftest import adamtune, study_view, write_study
 
+pytestmark = pytest.mark.slow  # runs the adamtune command or trains studies
+
 ONE_STRUCTURE = {"search_space": ["adam", "regularization"], "exclude": ["patience"],
                  "params": {"batch_size": {"type": "fixed", "value": 64}, "width": {"type": "fixed", "value": 32}},
                  "sampler": {"type": "random"}}
