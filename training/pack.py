@@ -239,10 +239,11 @@ class Pack:
                 images.append(self._augment(s, _unit(self.train_split.images.index_select(0, idx), self.data.scale)))
                 labels.append(self.train_split.labels.index_select(0, idx))
             xs, ys = torch.stack(images), torch.stack(labels)
+            masks = self._noises(xs.shape[1])  # a chunk's masks at once: K draws a chunk, not K a batch
             for i in range(0, xs.shape[1], batch):
                 self.hyper[:, :2] = schedule[:, (c + i) // batch]
                 x, y = xs[:, i:i + batch], ys[:, i:i + batch]
-                loss = self._step(x, y, self._noises(y.shape[1]))
+                loss = self._step(x, y, [m[:, i:i + batch] for m in masks])
                 loss_sum += loss.detach() * y.shape[1]
         train_losses = [total / n for total in loss_sum.tolist()]  # one device sync per epoch
         vals: list[tuple[float | None, float | None]] = list(self._evaluate()) if self.validate else [(None, None)] * k
@@ -257,9 +258,9 @@ class Pack:
         return self.normalize(s.aug.shift(images, s.gen) if self.data.kind == "signal" else images)
 
     def _noises(self, rows: int) -> list[torch.Tensor]:
-        """One scaled mask per dropout module (K, rows, ...): each slot keeps a unit with probability 1 - p,
-        drawn from the slot's own generator (uniforms, compared: a tenth of bernoulli_'s cost on CPU), and
-        scales it by 1 / (1 - p) as nn.Dropout does; p = 0 draws nothing."""
+        """One scaled mask per dropout module (K, rows, ...) for `rows` samples: each slot keeps a unit with
+        probability 1 - p, drawn from the slot's own generator (uniforms, compared: a tenth of bernoulli_'s cost
+        on CPU), and scales it by 1 / (1 - p) as nn.Dropout does; p = 0 draws nothing."""
         out = []
         for m, shape in enumerate(self.noise_shapes):
             masks = []
