@@ -63,7 +63,8 @@ class PackedWorker:
                     return
                 self._epoch()
                 if deadline is not None and time.monotonic() > deadline and self.live:
-                    raise TimedOut()  # between epochs, as a solo trial: the retries resume from checkpoints
+                    self.pack.save_checkpoints()  # between epochs: each retry resumes where its trial stopped
+                    raise TimedOut()
         finally:
             self.beats.stop()
 

@@ -383,6 +383,13 @@ class Pack:
 
     # ---- checkpoints -----------------------------------------------------------------------------
 
+    def save_checkpoints(self) -> None:
+        """Write every slot's checkpoint now, whatever `checkpoint_every` says (between epochs only: a worker
+        stopping on its timeout keeps all it trained)."""
+        for row, slot in enumerate(self.slots):
+            if slot.checkpoint is not None:
+                self._save(row, slot)
+
     def _save(self, row: int, s: _Slot) -> None:
         assert self.model is not None and s.checkpoint is not None
         s.checkpoint.save({
