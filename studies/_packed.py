@@ -2,11 +2,12 @@
 through the objective's own steps (sampling, seed, note, reports, pruning, checkpoint, retry, curve); the
 pack (training/pack.py) trains them as one program, an epoch at a time.
 
-Trials in a pack share their structure (model, width, activation, batch size; the user model's own values).
-The first trial of a pack is asked freely; the next K - 1 are asked with its structural values fixed
-(`PartialFixedSampler`), every other value sampled as usual. After K trials of one structure the next trial
-is asked freely again; if its structure differs it waits (RUNNING, beating) until the pack drains, then
-starts the next pack. A queued trial (a retry, the baseline) keeps its own values and waits the same way.
+Trials share one stacked program when they share their structure (model, width, activation, batch size;
+the user model's own values). A structure's first trial is asked freely; the next K - 1 are asked with its
+structural values fixed (`PartialFixedSampler`), every other value sampled as usual. After K trials of one
+structure the next trial is asked freely again; a trial of another structure (or a queued one, a retry or
+the baseline, which keeps its own values) starts a group of its own beside the running one, so no slot waits
+for another structure's trials to drain. At most K trials run at once, over all groups.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import TrialState
@@ -28,6 +30,9 @@ from ._factories import pruning_startup
 from ._objective import Objective, TimedOut, TrialPlan
 from ._spec import StudySpec
 
+if TYPE_CHECKING:
+    from adamtune.training.pack import Pack
+
 log = logging.getLogger("adamtune")
 SHARED_PARAMS = ("batch_size", "width", "activation")  # sampled values that fix a pack's structure
 
@@ -37,23 +42,16 @@ class PackedWorker:
 
     def __init__(self, study: optuna.Study, objective: Objective, spec: StudySpec, size: int, budget: int,
                  after_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None]) -> None:
-        from adamtune.training.pack import Pack
-
         self.study, self.objective, self.spec = study, objective, spec
         self.size, self.budget = size, budget
         self.after_trial = after_trial
         self.startup = pruning_startup(spec.pruner)
-        self.pack = Pack(objective.data, device=objective.device, model_source=spec.model_source,
-                         checkpoint_every=spec.checkpoint_every)
-        self.live: dict[int, TrialPlan] = {}  # trial number -> plan, training in the pack
-        self.held: list[TrialPlan] = []  # asked, waiting for the pack to drain (another structure)
-        self.anchor: dict[str, object] | None = None  # the pack's structural params (Optuna names)
+        self.packs: dict[tuple, Pack] = {}  # structure -> its group, one stacked program each
+        self.live: dict[int, TrialPlan] = {}  # trial number -> plan, training
+        self.group: dict[int, tuple] = {}  # trial number -> its structure
+        self.anchor: dict[str, object] | None = None  # the structural params new trials are asked with
         self.started = 0  # trials started with the anchor's structure
         self.beats = TrialBeats(study)
-
-    @property
-    def active(self) -> list[TrialPlan]:
-        return [*self.live.values(), *self.held]
 
     def run(self, deadline: float | None) -> None:
         try:
@@ -61,9 +59,11 @@ class PackedWorker:
                 self._fill()
                 if not self.live:
                     return
-                self._epoch()
+                for key in list(self.packs):
+                    self._epoch(key)
                 if deadline is not None and time.monotonic() > deadline and self.live:
-                    self.pack.save_checkpoints()  # between epochs: each retry resumes where its trial stopped
+                    for pack in self.packs.values():  # between epochs: each retry resumes where its trial stopped
+                        pack.save_checkpoints()
                     raise TimedOut()
         finally:
             self.beats.stop()
@@ -71,30 +71,20 @@ class PackedWorker:
     # ---- starting trials -------------------------------------------------------------------------
 
     def _fill(self) -> None:
-        """Start trials until the pack is full, the budget is spoken for, or another structure waits. Until the
-        pruner has its startup trials COMPLETE, only as many trials run as it still waits for."""
+        """Start trials until K run or the budget is spoken for. Until the pruner has its startup trials
+        COMPLETE, only as many trials run as it still waits for."""
         counts = study_rows(self.study).counts()
-        room = self.budget - counts["COMPLETE"] - counts["PRUNED"] - len(self.active)
+        room = self.budget - counts["COMPLETE"] - counts["PRUNED"] - len(self.live)
         size = self.size if counts["COMPLETE"] >= self.startup else min(self.size, self.startup - counts["COMPLETE"])
         if size > len(self.live) and room > 0:
             _fail_stale(self.study)
-        while len(self.live) < size:
-            joining = [plan for plan in self.held if not self.live or self.pack.can_take(plan.config, plan.values)]
-            if joining:  # a waiting trial starts the next pack, or joins one of its own structure
-                self.held.remove(joining[0])
-                self._start(joining[0])
-                continue
-            if self.held or room <= 0:
-                return
+        while len(self.live) < size and room > 0:
             plan = self._ask()
-            self.objective.current = None  # the packed worker retries its own trials (retry_active)
+            self.objective.current = None  # the packed worker retries its own trials (unfinished)
             plan.trial.set_user_attr(Attr.PACKED, self.size)
             self.beats.add(plan.trial._trial_id)
             room -= 1
-            if self.live and not self.pack.can_take(plan.config, plan.values):
-                self.held.append(plan)
-            else:
-                self._start(plan)
+            self._start(plan)
 
     def _ask(self) -> TrialPlan:
         """A new trial, begun (its values sampled): with the pack's structure while this structure has had
@@ -104,7 +94,7 @@ class PackedWorker:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # Optuna warns that heartbeats are meant for `optimize`; this worker beats its trials itself.
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-            if self.anchor is not None and self.live and self.started < self.size:
+            if self.anchor is not None and self.started < self.size:
                 self.study.sampler = optuna.samplers.PartialFixedSampler(self.anchor, sampler)
             try:
                 return self.objective.begin(self.study.ask())
@@ -112,14 +102,20 @@ class PackedWorker:
                 self.study.sampler = sampler
 
     def _start(self, plan: TrialPlan) -> None:
+        from adamtune.training.pack import Pack, structure_key
+
         number = plan.trial.number
-        if not self.live:
-            self.anchor = _structural(plan, self.spec)
-            self.started = 0
+        key = structure_key(plan.config, plan.values, self.spec.model_source.user)
+        structural = _structural(plan, self.spec)
+        if structural != self.anchor:  # a free trial (or a queued one) of a new structure: K of it from now
+            self.anchor, self.started = structural, 0
         self.started += 1
-        self.live[number] = plan
-        restored = self.pack.add(number, plan.config, plan.values, plan.checkpoint)
-        self.objective.started(plan, self.pack.slot_result(number))
+        if key not in self.packs:
+            self.packs[key] = Pack(self.objective.data, device=self.objective.device,
+                                   model_source=self.spec.model_source, checkpoint_every=self.spec.checkpoint_every)
+        self.live[number], self.group[number] = plan, key
+        restored = self.packs[key].add(number, plan.config, plan.values, plan.checkpoint)
+        self.objective.started(plan, self.packs[key].slot_result(number))
         try:
             for record in restored:  # reported again, as fit does: the curve has no gap
                 self.objective.epoch_done(plan, record)
@@ -128,8 +124,10 @@ class PackedWorker:
 
     # ---- one epoch -------------------------------------------------------------------------------
 
-    def _epoch(self) -> None:
-        outcomes = self.pack.epoch()
+    def _epoch(self, key: tuple) -> None:
+        """One epoch of one structure's group, then each of its trials' report, pruning decision and end."""
+        pack = self.packs[key]
+        outcomes = pack.epoch()
         view = _EpochView(self.study)
         for outcome in outcomes:
             plan = self.live[outcome.key]  # type: ignore[index]
@@ -146,7 +144,7 @@ class PackedWorker:
                 assert outcome.record is not None
                 self.objective.epoch_done(plan, outcome.record)
                 if outcome.finished:
-                    value = self.objective.complete(plan, self.pack.result(outcome.key), draw_curve=False)
+                    value = self.objective.complete(plan, pack.result(outcome.key), draw_curve=False)
                     self._end(plan, TrialState.COMPLETE, value)
             except optuna.TrialPruned:
                 self._end(plan, TrialState.PRUNED)
@@ -170,13 +168,17 @@ class PackedWorker:
         self.after_trial(self.study, frozen)
 
     def _drop(self, plan: TrialPlan) -> None:
-        self.live.pop(plan.trial.number, None)
-        self.pack.remove([plan.trial.number])
+        number = plan.trial.number
+        self.live.pop(number, None)
+        key = self.group.pop(number)
+        self.packs[key].remove([number])
+        if not self.packs[key].slots:
+            del self.packs[key]
         self.beats.discard(plan.trial._trial_id)
 
     def unfinished(self) -> list[int]:
         """Trial numbers this worker holds RUNNING: the ones to fail and retry when it stops."""
-        return [plan.trial.number for plan in self.active]
+        return list(self.live)
 
 
 class _EpochView:

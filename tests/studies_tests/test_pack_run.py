@@ -114,3 +114,16 @@ def test_a_timeout_fails_every_packed_trial_and_their_retries_resume(tmp_path):
     for r in retries:
         assert r.state == "complete" and r.resumed_epochs == trained[r.retry_of] > 0, "resumed where it stopped"
         assert len(r.curve["val_loss"]) == 40
+
+
+def test_a_structure_is_shared_by_k_trials_then_drawn_afresh(tmp_path):
+    # The conftest study searches batch size and width: the baseline's structure is given to the next
+    # three trials; the fifth is sampled freely and gives its structure to the three after it.
+    path = write_study(tmp_path, "packed_groups", epochs=2, n_trials=8, pack=4, pruner={"type": "none"},
+                       sampler={"type": "random"})
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    api.run(path, storage=url)
+    trials = sorted(optuna.load_study(study_name="packed_groups", storage=url).get_trials(), key=lambda t: t.number)
+    structure = [(t.params["batch_size"], t.params["width"], t.params["activation"]) for t in trials]
+    assert structure[:4] == [structure[0]] * 4 and structure[4:] == [structure[4]] * 4
+    assert len({t.params["lr"] for t in trials}) == 8, "continuous values are sampled per trial"
