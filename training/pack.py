@@ -32,6 +32,7 @@ from .models import make_model
 from .schedule import BatchSchedule, build_schedule
 from .sources import ModelSource, augmentation_reason
 from .stacked import StackedModel, UnpackableError, dropout_rates, probe
+from .stacked_adam import StackedAdam
 
 DROPOUT_STREAM = 0x5EED  # the dropout generator's seed is the trial's seed plus this: a stream of its own
 SHARED = ("dataset", "model", "epochs", "batch_size", "width", "activation")  # settings a pack's slots share
@@ -93,7 +94,6 @@ class Pack:
         self.key: tuple | None = None
         self.noise_shapes: list[tuple[int, ...]] = []
         self.amp = self.device.type == "cuda"
-        self.uses: dict[str, bool] = {}
 
     # ---- slots -------------------------------------------------------------------------------------
 
@@ -125,7 +125,7 @@ class Pack:
         if self.slots:
             self._grow()
         self.model.set_row(row, model.state_dict())
-        self._reset_optimizer_row(row)
+        self.adam.reset(row)
         steps = math.ceil(len(self.train_split) / cfg.batch_size)
         dummy = torch.optim.Adam([torch.zeros(1)], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         dummy._opt_called = True  # type: ignore[attr-defined]  # it never steps; its schedule must not warn
@@ -148,11 +148,7 @@ class Pack:
         self.noise_shapes = probe(model, x)
         self.model = StackedModel(model, 1, self.device)
         self.key = self._key(cfg, params)
-        rows = 1
-        zeros = torch.zeros(rows, self.model.width, device=self.device)
-        self.exp_avg, self.exp_avg_sq, self.max_exp_avg_sq = zeros.clone(), zeros.clone(), zeros.clone()
-        self.hyper = torch.zeros(rows, len(_HYPER), dtype=torch.float64, device=self.device)
-        self.step = torch.zeros(rows, dtype=torch.float64, device=self.device)
+        self.adam = StackedAdam(1, self.model.width, self.device)
 
     def _grow(self) -> None:
         assert self.model is not None
@@ -163,15 +159,7 @@ class Pack:
         """Keep (and repeat) rows of every per-slot tensor; a repeated row is overwritten by the caller."""
         assert self.model is not None
         self.model.keep_rows(rows)
-        index = torch.tensor(rows, device=self.device, dtype=torch.long)
-        self.exp_avg, self.exp_avg_sq, self.max_exp_avg_sq, self.hyper, self.step = (
-            t.index_select(0, index) for t in (self.exp_avg, self.exp_avg_sq, self.max_exp_avg_sq, self.hyper,
-                                               self.step))
-
-    def _reset_optimizer_row(self, row: int) -> None:
-        for t in (self.exp_avg, self.exp_avg_sq, self.max_exp_avg_sq):
-            t[row] = 0
-        self.step[row] = 0
+        self.adam.select(torch.tensor(rows, device=self.device, dtype=torch.long))
 
     def _set_hyper(self, row: int, slot: _Slot) -> None:
         cfg, group = slot.cfg, slot.dummy.param_groups[0]
@@ -179,7 +167,7 @@ class Pack:
         values = {"lr": group["lr"], "beta1": group["betas"][0], "beta2": cfg.beta2, "eps": cfg.eps,
                   "l2": 0.0 if adamw else cfg.weight_decay, "decoupled": cfg.weight_decay if adamw else 0.0,
                   "amsgrad": float(cfg.amsgrad), "clip": cfg.grad_clip, "smoothing": cfg.label_smoothing}
-        self.hyper[row] = torch.tensor([values[k] for k in _HYPER], dtype=torch.float64)
+        self.adam.set_hyper(row, values)
 
     def remove(self, keys: Iterable[Hashable]) -> None:
         """End these slots (pruned, finished, diverged, failed); the pack shrinks to the others."""
@@ -223,12 +211,12 @@ class Pack:
         chunk = max(1, CHUNK // batch) * batch
         model.train(True)
         orders = [torch.randperm(n, generator=s.gen, device=self.device) for s in slots]
-        # Which optional terms any slot uses, read once an epoch (a per-step check would sync a GPU each step).
-        self.uses = {name: any(row[_H[name]] > 0 for row in self.hyper.tolist()) for name in _OPTIONAL}
+        self.adam.read_uses()
         loss_sum = torch.zeros(k, device=self.device)
         spe = math.ceil(n / batch)
         tables = [self._batch_table(s, spe) for s in slots]
-        schedule = self.hyper[:, :2].unsqueeze(1).repeat(1, spe, 1)  # (K, steps, lr/beta1)
+        hyper = self.adam.hyper
+        schedule = hyper[:, :2].unsqueeze(1).repeat(1, spe, 1)  # (K, steps, lr/beta1)
         for row, table in enumerate(tables):
             if table is not None:
                 schedule[row] = torch.tensor(table, dtype=torch.float64)
@@ -241,7 +229,7 @@ class Pack:
             xs, ys = torch.stack(images), torch.stack(labels)
             masks = self._noises(xs.shape[1])  # a chunk's masks at once: K draws a chunk, not K a batch
             for i in range(0, xs.shape[1], batch):
-                self.hyper[:, :2] = schedule[:, (c + i) // batch]
+                hyper[:, :2] = schedule[:, (c + i) // batch]
                 x, y = xs[:, i:i + batch], ys[:, i:i + batch]
                 loss = self._step(x, y, [m[:, i:i + batch] for m in masks])
                 loss_sum += loss.detach() * y.shape[1]
@@ -278,52 +266,20 @@ class Pack:
         """One optimizer step of every slot; returns each slot's mean training loss (K,)."""
         assert self.model is not None
         model = self.model
-        h = self.hyper
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             logits = model.forward(x, noises)
         logp = F.log_softmax(logits.float(), dim=-1)
         nll = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(1)
-        smoothing = h[:, _H["smoothing"]].float()
-        loss = nll if not self.uses["smoothing"] else (1 - smoothing) * nll + smoothing * (-logp.mean(-1).mean(1))
+        smoothing = self.adam.column("smoothing").float()
+        loss = nll if not self.adam.uses["smoothing"] else (1 - smoothing) * nll + smoothing * (-logp.mean(-1).mean(1))
         model.grad.zero_()
         with warnings.catch_warnings():
             # Gradients accumulate into column slices of the flat gradient (see StackedModel._views): not
             # dense, which PyTorch notes once; they are exact (the pack-vs-alone test holds them to it).
             warnings.filterwarnings("ignore", message=".*gradient layout contract")
             loss.sum().backward()
-        self._adam()
+        self.adam.step(model.flat, model.grad, model.decay)
         return loss
-
-    @torch.no_grad()
-    def _adam(self) -> None:
-        """torch.optim.Adam / AdamW (single-tensor algorithm) with per-slot hyperparameters; weight decay on
-        weight matrices and kernels only, as fit's `_optimizer`; gradient clipping by each slot's own norm."""
-        assert self.model is not None
-        model, h = self.model, self.hyper
-        param, grad = model.flat, model.grad
-        col = {name: h[:, i].unsqueeze(1) for name, i in _H.items()}
-        clip = col["clip"].float()
-        if self.uses["clip"]:
-            norm = grad.norm(dim=1, keepdim=True)
-            coef = torch.where(clip > 0, (clip / (norm + 1e-6)).clamp(max=1.0), torch.ones_like(clip))
-            grad.mul_(coef)
-        self.step += 1
-        step = self.step.unsqueeze(1)
-        lr, beta1, beta2, eps = col["lr"], col["beta1"], col["beta2"], col["eps"]
-        if self.uses["decoupled"]:
-            param.mul_(1 - (lr * col["decoupled"]).float() * model.decay)
-        if self.uses["l2"]:
-            grad.add_(param * (col["l2"].float() * model.decay))
-        self.exp_avg.lerp_(grad, (1 - beta1).float())
-        self.exp_avg_sq.mul_(beta2.float()).addcmul_(grad, grad * (1 - beta2).float())
-        bias1 = 1 - beta1 ** step
-        bias2_sqrt = (1 - beta2 ** step).sqrt()
-        second = self.exp_avg_sq
-        if self.uses["amsgrad"]:
-            torch.maximum(self.max_exp_avg_sq, self.exp_avg_sq, out=self.max_exp_avg_sq)
-            second = torch.where(col["amsgrad"] > 0, self.max_exp_avg_sq, self.exp_avg_sq)
-        denom = (second.sqrt() / bias2_sqrt.float()).add_(eps.float())
-        param.addcdiv_(self.exp_avg, denom * (bias1 / lr).float(), value=-1.0)
 
     @torch.no_grad()
     def _evaluate(self) -> list[tuple[float, float]]:
@@ -394,8 +350,7 @@ class Pack:
         assert self.model is not None and s.checkpoint is not None
         s.checkpoint.save({
             "packed": True, "model": self.model.row_state(row),
-            "optimizer": {"exp_avg": self.exp_avg[row].clone(), "exp_avg_sq": self.exp_avg_sq[row].clone(),
-                          "max_exp_avg_sq": self.max_exp_avg_sq[row].clone(), "step": float(self.step[row])},
+            "optimizer": self.adam.row_state(row),
             "schedule": s.schedule.state_dict(), "dummy": s.dummy.state_dict(), "generator": s.gen.get_state(),
             "drop_generator": s.drop_gen.get_state(), "best_state": s.best_state, "since_best": s.since_best,
             "best_epoch": s.result.best_epoch, "history": [asdict(r) for r in s.result.history]})
@@ -426,9 +381,6 @@ class _Restart(Exception):
     """A checkpoint could not be restored: the caller adds the trial again, fresh."""
 
 
-_HYPER = ("lr", "beta1", "beta2", "eps", "l2", "decoupled", "amsgrad", "clip", "smoothing")
-_OPTIONAL = ("l2", "decoupled", "amsgrad", "clip", "smoothing")  # terms skipped when no slot uses them
-_H = {name: i for i, name in enumerate(_HYPER)}
 
 
 def _restore(saved: dict, pack: Pack, row: int, s: _Slot) -> list[EpochRecord]:
@@ -445,10 +397,7 @@ def _restore(saved: dict, pack: Pack, row: int, s: _Slot) -> list[EpochRecord]:
     if set(state) != set(expected) or any(tuple(state[k].shape) != tuple(expected[k].shape) for k in expected):
         raise ValueError("its weights do not fit this model")
     model.set_row(row, state)
-    opt = saved["optimizer"]
-    for name in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
-        getattr(pack, name)[row] = opt[name].to(pack.device)
-    pack.step[row] = opt["step"]
+    pack.adam.load_row(row, saved["optimizer"])
     s.dummy.load_state_dict(saved["dummy"])
     s.schedule.load_state_dict(saved["schedule"])
     s.gen.set_state(saved["generator"])
