@@ -21,9 +21,12 @@ if [ -d .whl ]; then
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-if ! $PY -c "import adamtune" 2>/dev/null; then  # the rooms install as adamtune.<room> (pyproject's mapping)
-    $PY -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/adamtune-site . \
-        && export PYTHONPATH=/tmp/adamtune-site${PYTHONPATH:+:$PYTHONPATH}
+if ! $PY -c "import adamtune" 2>/dev/null; then
+    # Not installed: the rooms as adamtune.<room> (pyproject's mapping) through links, no build needed.
+    rm -rf /tmp/adamtune-shim && mkdir -p /tmp/adamtune-shim/adamtune
+    for f in adamtune/*; do ln -s "$PWD/$f" /tmp/adamtune-shim/adamtune/; done
+    for room in training studies results storage search_spaces; do ln -s "$PWD/$room" /tmp/adamtune-shim/adamtune/$room; done
+    export PYTHONPATH=/tmp/adamtune-shim${PYTHONPATH:+:$PYTHONPATH}
 fi
 $PY -c "import torch; print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '', 'torch', torch.__version__)" \
     2>&1 | tee "$OUT/device.txt"
