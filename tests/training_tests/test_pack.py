@@ -16,7 +16,9 @@ from adamtune.training.pack import Pack, fit_packed, unpackable
 from adamtune.training.sources import ModelSource
 
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
-RTOL = {"cpu": 1e-5, "cuda": 1e-3}  # CUDA: bf16 autocast and batched kernels chosen by size
+# CUDA trains under bf16 autocast, and cuBLAS/cuDNN pick kernels by batch count (and some backward kernels
+# are not deterministic): a pack of 4 and a pack of 1 round differently there; on CPU they must agree.
+RTOL = {"cpu": 1e-5, "cuda": 2e-2}
 
 
 def mixed(model: str, epochs: int = 3) -> list[TrainConfig]:
