@@ -3,14 +3,15 @@
 # torch.cuda.is_available()), then benchmarks/packing.py --device cuda at a reduced size. Everything it
 # prints lands under $OUT (default ./gpu-check-out): device.txt, pytest.log, packing.txt.
 #
-# The lent GPU machines hold torch, scikit-learn, matplotlib, pytest, pyyaml and tqdm but not optuna and its
-# kin. Here (with network), from the repository root, once:
+# The lent GPU machines hold torch, scikit-learn, matplotlib, pytest, pyyaml, tqdm and numpy but not optuna and
+# its kin (adamtune imports the rest lazily). Here (with a package index), from the repository root, once
+# (checked 2026-11-27: 8 wheels, 9.8 MB):
 #   echo /.whl/ >> .git/info/exclude
-#   python3 -m pip download --only-binary=:all: --python-version 3.12 --implementation cp \
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
-#       optuna==5.0.0 optuna-dashboard==0.21.0 SQLAlchemy==2.1.9 alembic colorlog Mako greenlet bottle waitress \
-#       cmaes plotly grpcio "psycopg[binary]"
-# then run with carry [".whl"]:  bash benchmarks/gpu_check.sh
+#       optuna==5.0.0 optuna-dashboard==0.21.0 SQLAlchemy==2.1.9 alembic==1.20.1 colorlog==6.12.0 Mako==1.4.3 \
+#       greenlet==3.5.6 bottle==0.13.4
+# then, on the device, with carry [".whl"] and timeout_s 420:  bash benchmarks/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-check-out}
