@@ -37,7 +37,7 @@ def check(study_file: str | Path, *, load_data: bool = True, data_root: str | No
 def run(study_file: str | Path, *, storage: str | None = None, n_trials: int | None = None,
         timeout: float | None = None, device: str | None = None, data_root: str | None = None,
         artifacts: str | None = None, progress: bool = False,
-        on_ready: Callable[[StudySpec], None] | None = None) -> RunSummary:
+        on_ready: Callable[[StudySpec], None] | None = None, pack: int | None = None) -> RunSummary:
     """Create or join the study and run trials in this process until the study-wide budget is spent;
     `on_ready` is called with the spec once the data are loaded and checked, before the store is touched."""
     from adamtune.storage import resolve_url
@@ -47,7 +47,7 @@ def run(study_file: str | Path, *, storage: str | None = None, n_trials: int | N
     if n_trials is not None and n_trials < 1:
         raise StudyError(str(study_file), "n_trials", f"must be >= 1, got {n_trials}")
     return run_study(spec, resolve_url(storage), n_trials=n_trials, timeout=timeout, device=device,
-                     data_root=data_root, progress=progress, artifacts=artifacts, on_ready=on_ready)
+                     data_root=data_root, progress=progress, artifacts=artifacts, on_ready=on_ready, pack=pack)
 
 
 def list_studies(storage: str | None = None) -> list[StudyView]:

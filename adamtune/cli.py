@@ -78,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
                    "this study (e.g. one per core); use a journal:/// or PostgreSQL store for many")
     p.add_argument("--quiet", action="store_true", help="no progress bar (automatic when stderr is not a "
                    "terminal: then one log line per trial)")
+    p.add_argument("--pack", metavar="K", help="train K trials at once in one batched program (default: the "
+                   "study's pack, else 1); trials in a pack share model, width, activation and batch size")
 
     p = command("studies", _studies, "list the studies in the store", "adamtune studies")
     storage_flag(p)
@@ -175,6 +177,14 @@ def _run(args) -> int:
     for flag, value in (("--n-trials", args.n_trials), ("--workers", args.workers)):
         if value is not None and value < 1:
             raise InputError(args.study_file, flag, f"must be >= 1, got {value}")
+    if args.pack is not None:
+        from adamtune.studies import check_pack
+
+        try:
+            size: int | str = int(args.pack)
+        except ValueError:
+            size = args.pack
+        args.pack = check_pack(size, args.study_file, "--pack")
     if args.workers > 1:
         return _run_workers(args)
     quiet = args.quiet or not sys.stderr.isatty()
@@ -182,6 +192,7 @@ def _run(args) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     summary = api.run(args.study_file, storage=args.storage, n_trials=args.n_trials, timeout=args.timeout,
                       device=args.device, data_root=args.data_root, artifacts=args.artifacts, progress=not quiet,
+                      pack=args.pack,
                       on_ready=lambda spec: print(f"study {spec.name!r} in {mask_url(resolve_url(args.storage))}",
                                                   file=sys.stderr))
     view = StudyView.of(summary.study)
@@ -201,7 +212,7 @@ def _run_workers(args) -> int:
     spec = api.check(args.study_file, data_root=args.data_root)
     check_artifacts_dir(args.artifacts or spec.artifacts)
     options = {"--n-trials": args.n_trials, "--timeout": args.timeout, "--device": args.device,
-               "--data-root": args.data_root, "--artifacts": args.artifacts}
+               "--data-root": args.data_root, "--artifacts": args.artifacts, "--pack": args.pack}
     codes = run_local_workers(args.study_file, resolve_url(args.storage), args.workers, options=options,
                               log=lambda msg: print(f"{msg} (study {spec.name!r})", file=sys.stderr))
     print(f"{args.workers} workers finished; exit codes {codes}", file=sys.stderr)

@@ -35,6 +35,7 @@ class Attr:
     RESUMED_EPOCHS = "resumed_epochs"  # epochs restored from a checkpoint instead of trained
     PRUNED_REASON = "pruned_reason"
     FAIL_REASON = "fail_reason"
+    PACKED = "packed"  # trained by a packed worker (its pack size): `train` reproduces it the same way
 
 
 CURVE_KEYS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")
@@ -153,6 +154,7 @@ class TrialRecord:
     resumed_epochs: int
     pruned_reason: str | None
     fail_reason: str | None
+    packed: int | None  # the pack size its worker trained it in; None: trained alone by `fit`
     epochs: int  # epochs reported to the trial
     duration: timedelta | None
 
@@ -203,5 +205,5 @@ def read_trial(trial: TrialRow | FrozenTrial, context: StudyContext) -> TrialRec
         baseline=bool(a.get(Attr.BASELINE)), worker=a.get(Attr.WORKER), device=a.get(Attr.DEVICE),
         param_count=a.get(Attr.PARAM_COUNT), retry_of=a.get(Attr.RETRY_OF), curve=a.get(Attr.CURVE) or {},
         objective=context.objective, best_epoch=a.get(Attr.BEST_EPOCH), resumed_epochs=a.get(Attr.RESUMED_EPOCHS, 0),
-        pruned_reason=a.get(Attr.PRUNED_REASON), fail_reason=a.get(Attr.FAIL_REASON),
+        pruned_reason=a.get(Attr.PRUNED_REASON), fail_reason=a.get(Attr.FAIL_REASON), packed=a.get(Attr.PACKED),
         epochs=trial.reported, duration=trial.duration)

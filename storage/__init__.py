@@ -4,7 +4,7 @@ study lookup and password masking. Every SQL statement adamtune runs on the stor
 from adamtune.errors import StorageError
 
 from ._errors import is_store_error, storage_errors
-from ._heartbeats import HEARTBEAT_ATTR, fail_stale, heartbeat_ages
+from ._heartbeats import HEARTBEAT_ATTR, TrialBeats, fail_stale, heartbeat_ages
 from ._lookup import open_studies, open_study
 from ._open import APPLICATION_NAME, Heartbeat, engine_options, open_storage
 from ._reconnect import with_reconnect
@@ -35,6 +35,7 @@ __all__ = [
     "storage_errors",
     "StudyRows",
     "study_rows",
+    "TrialBeats",
     "TrialRow",
     "with_reconnect",
 ]

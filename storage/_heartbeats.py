@@ -5,6 +5,8 @@ Optuna keeps heartbeats in RDB stores only; journal files and the gRPC proxy hav
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 import warnings
 from datetime import datetime, timedelta
 
@@ -15,6 +17,7 @@ from ._errors import storage_errors
 from ._open import Heartbeat, open_storage
 from ._url import has_heartbeats
 
+log = logging.getLogger(__name__)
 HEARTBEAT_ATTR = "heartbeat"  # the study user attr holding its Heartbeat settings
 
 
@@ -61,3 +64,48 @@ def fail_stale(study: optuna.Study, url: str) -> optuna.Study:
 def _beating_storage(url: str, heartbeat: Heartbeat) -> optuna.storages.BaseStorage:
     """One storage (one connection pool) per heartbeat setting, however many studies are listed."""
     return open_storage(url, heartbeat)
+
+
+class TrialBeats:
+    """Heartbeats for the trials a packed worker holds RUNNING at once. Optuna beats only the one trial
+    `study.optimize` runs; a worker that asks K trials beats them all from one thread, every interval,
+    so none is judged stale while it trains. A store that does not answer is tried again next interval
+    (the worker's own writes notice and handle a lost store)."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
+
+        storage = study._storage
+        self.storage: BaseHeartbeat | None = storage if isinstance(storage, BaseHeartbeat) else None
+        self.interval = (self.storage.get_heartbeat_interval()
+                         if self.storage is not None and is_heartbeat_enabled(storage) else None)
+        self.trial_ids: set[int] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, trial_id: int) -> None:
+        """Beat now (a new trial has no heartbeat yet) and every interval until `discard`."""
+        if self.interval is None or self.storage is None:
+            return
+        self.storage.record_heartbeat(trial_id)
+        self.trial_ids.add(trial_id)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="adamtune-heartbeats", daemon=True)
+            self._thread.start()
+
+    def discard(self, trial_id: int) -> None:
+        self.trial_ids.discard(trial_id)
+
+    def _run(self) -> None:
+        assert self.storage is not None
+        while not self._stop.wait(self.interval):
+            for trial_id in list(self.trial_ids):
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except Exception:  # a lost store: the next interval tries again
+                    log.debug("heartbeat of trial id %s not recorded", trial_id, exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()

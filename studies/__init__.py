@@ -12,15 +12,15 @@ from ._errors import StudyError
 from ._export import EXPORT_KEYS, export_trial, load_export, train_from_export
 from ._join import create_or_join
 from ._prepare import prepare
-from ._spec import StudySpec, load_study_file
+from ._spec import StudySpec, check_pack, load_study_file
 from ._workers import run_local_workers
 
 if TYPE_CHECKING:
     from ._run import RunSummary, Terminated, run_study
 
 __all__ = ["EXPORT_KEYS", "ArtifactsDirError", "RunSummary", "StudyError", "StudySpec", "Terminated", "TrialFileError",
-           "check_artifacts_dir", "create_or_join", "export_trial", "load_export", "load_study_file", "prepare",
-           "run_local_workers", "run_study", "train_from_export"]
+           "check_artifacts_dir", "check_pack", "create_or_join", "export_trial", "load_export", "load_study_file",
+           "prepare", "run_local_workers", "run_study", "train_from_export"]
 
 
 def __getattr__(name: str) -> Any:

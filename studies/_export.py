@@ -13,7 +13,7 @@ from adamtune.training.sources import BUILTIN_MODELS, DATA_TYPES
 from ._errors import StudyError
 from ._versions import versions
 
-EXPORT_KEYS = ("study", "trial", "value", "params", "config", "data", "model", "metrics", "versions")
+EXPORT_KEYS = ("study", "trial", "value", "params", "config", "data", "model", "metrics", "versions", "packed")
 _PATH_KEYS = ("path", "val", "test")
 
 
@@ -43,6 +43,8 @@ def export_trial(view: StudyView, trial: TrialRecord) -> dict[str, Any]:
     out["metrics"] = {"val_loss": trial.val_loss, "val_accuracy": trial.val_accuracy,
                       "best_epoch": trial.best_epoch, "epochs_trained": trial.epochs}
     out["versions"] = versions()
+    if trial.packed:  # trained in a pack: `train` uses the packed engine too (its own dropout masks)
+        out["packed"] = trial.packed
     return out
 
 
@@ -68,6 +70,9 @@ def load_export(path: str | Path) -> tuple[dict[str, Any], TrainConfig]:
     best_epoch = metrics.get("best_epoch")
     if best_epoch is not None and (isinstance(best_epoch, bool) or not isinstance(best_epoch, int) or best_epoch < 0):
         raise ConfigError(source, "metrics.best_epoch", f"an integer >= 0, got {best_epoch!r}")
+    packed = data.get("packed")
+    if packed is not None and (isinstance(packed, bool) or not isinstance(packed, int) or packed < 1):
+        raise ConfigError(source, "packed", f"the pack size the trial was trained in, an integer >= 1, got {packed!r}")
     config = TrainConfig.from_dict(data["config"], source=f"{source}: config")
     if best_epoch is not None and best_epoch >= config.epochs:
         raise ConfigError(source, "metrics.best_epoch", f"{best_epoch} is not an epoch of a {config.epochs}-epoch run "
@@ -118,8 +123,11 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
     The schedule is kept, not stretched: laid out over the configured epochs (a per-batch one over
     that many epochs of train+validation batches) and cut after the best epoch, as `fit`'s `stop_after` does.
     The user's data must have the fingerprint the export records, unless `allow_changed_data`.
+    A trial trained in a pack (`packed` in the export) is trained by the packed engine, alone: a trial's
+    numbers in a pack are those it has alone there (its dropout masks are drawn as the pack draws them).
     """
     from adamtune.training import evaluate, fit, load_dataset, pick_device
+    from adamtune.training.pack import fit_packed
 
     exported, config = load_export(path)
     if out is not None:
@@ -134,8 +142,15 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
         if not allow_changed_data:
             raise ConfigError(str(path), "data.fingerprint", f"{changed}; pass --allow-changed-data to train anyway")
         log(f"warning: {changed}; training anyway (--allow-changed-data)")
+    packed = bool(exported.get("packed"))
+
+    def train(**options: Any):
+        if packed:
+            return fit_packed([config], data, device=dev, model_source=model_source, params=[params], **options)[0]
+        return fit(config, data, device=dev, model_source=model_source, params=params, **options)
+
     if validate:
-        result = fit(config, data, device=dev, model_source=model_source, params=params)
+        result = train()
         metrics = {"val_loss": result.val_loss, "val_accuracy": result.val_accuracy,
                    "best_epoch": result.best_epoch, "epochs_trained": len(result.history)}
         model = result.model
@@ -143,8 +158,7 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
         best_epoch = exported.get("metrics", {}).get("best_epoch")
         epochs = config.epochs if best_epoch is None else best_epoch + 1
         log(f"training {config.model} on {config.dataset} train+validation for {epochs} epochs on {dev}")
-        result = fit(config, data, device=dev, model_source=model_source, params=params, validate=False,
-                     stop_after=epochs)
+        result = train(validate=False, stop_after=epochs)
         model = result.model
         test_loss, test_acc = evaluate(model, data.test, data, dev)
         metrics = {"test_loss": test_loss, "test_accuracy": test_acc, "test_samples": len(data.test),

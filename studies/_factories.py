@@ -50,6 +50,15 @@ def build_pruner(pruner: dict, epochs: int, source: str) -> optuna.pruners.BaseP
         return optuna.pruners.PatientPruner(built, patience=patience)
 
 
+def pruning_startup(pruner: dict) -> int:
+    """COMPLETE trials the pruner waits for before it prunes anything (median and percentile: their
+    `n_startup_trials`, Optuna's default 5); a packed worker runs no more trials than that at first, or the
+    whole first pack would train to the end unpruned."""
+    if pruner.get("type") not in ("median", "percentile"):
+        return 0
+    return int(pruner.get("n_startup_trials", 5))
+
+
 def _build(source: str, key: str, registry: dict, kind: str, options: dict):
     if kind not in registry:
         raise StudyError(source, f"{key}.type", f"must be one of {', '.join(registry)}, got {kind!r}")

@@ -8,8 +8,9 @@ import os
 import socket
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import optuna
 import torch
@@ -24,7 +25,7 @@ from adamtune.results import (
     upload_curve,
     write_note,
 )
-from adamtune.training import Dataset, DivergedError, EpochRecord, FitResult, fit, load_dataset
+from adamtune.training import Dataset, DivergedError, EpochRecord, FitResult, TrainConfig, fit, load_dataset
 from adamtune.training.checkpoint import Checkpoint
 
 from ._artifacts_dir import TrialFileError, check_artifacts_dir
@@ -37,6 +38,19 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"
 class TimedOut(KeyboardInterrupt):
     """The worker's --timeout passed while a trial trained: raised between epochs like Ctrl-C, so Optuna
     marks the trial FAIL; the worker then queues its retry and stops."""
+
+
+@dataclass
+class TrialPlan:
+    """One trial as the objective runs it, solo or in a pack."""
+
+    trial: optuna.Trial
+    origin: int  # the trial a retry continues (its seed and checkpoint); its own number otherwise
+    values: dict[str, Any]
+    config: TrainConfig
+    checkpoint: Checkpoint
+    summary: str
+    curve: dict[str, list] = field(default_factory=lambda: {key: [] for key in CURVE_KEYS})
 
 
 class Objective:
@@ -66,6 +80,29 @@ class Objective:
             raise error from exc
 
     def _trial(self, trial: optuna.Trial) -> float:
+        plan = self.begin(trial)
+        config = plan.config
+
+        def report(record: EpochRecord) -> None:
+            self.epoch_done(plan, record)
+            last = record.epoch + 1 >= config.epochs
+            if self.deadline is not None and not last and time.monotonic() > self.deadline:
+                raise TimedOut()  # between epochs: the retry resumes from the checkpoint just written
+
+        try:
+            result = fit(config, self.data, device=self.device, model_source=self.spec.model_source,
+                         params=plan.values, on_start=lambda r: self.started(plan, r), on_epoch=report,
+                         checkpoint=plan.checkpoint)
+        except DivergedError as exc:
+            self.diverged(plan, exc)
+        except optuna.TrialPruned:
+            self.finish(plan)
+            raise
+        # Anything else (interrupted, store lost) keeps the checkpoint so the retry resumes from it.
+        return self.complete(plan, result)
+
+    def begin(self, trial: optuna.Trial) -> TrialPlan:
+        """Everything a trial is before it trains: sampled values, config, seed, checkpoint, note."""
         self.current = trial.number
         # A retried trial (its worker died) continues the original: same seed, same checkpoint.
         frozen = next(t for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
@@ -82,53 +119,53 @@ class Objective:
         summary = describe(config.to_dict())
         trial.set_user_attr(Attr.WORKER, WORKER)
         write_note(trial, summary, self.spec.space.sampled(values))
-        curve: dict[str, list] = {key: [] for key in CURVE_KEYS}
+        return TrialPlan(trial, origin, values, config, checkpoint, summary)
 
-        def report(record: EpochRecord) -> None:
-            for key in curve:
-                curve[key].append(getattr(record, key))
-            # One store write per epoch (the intermediate value; it is what pruners and the dashboard
-            # read live); the full curve is written once, when the trial ends.
-            trial.report(getattr(record, self.spec.objective), record.epoch)
-            if self.on_epoch:
-                self.on_epoch(trial.number, record)
-            if trial.should_prune():
-                trial.set_user_attr(Attr.PRUNED_REASON, f"pruner stopped it after epoch {record.epoch}")
-                raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
-            last = record.epoch + 1 >= config.epochs
-            if self.deadline is not None and not last and time.monotonic() > self.deadline:
-                raise TimedOut()  # between epochs: the retry resumes from the checkpoint just written
+    def epoch_done(self, plan: TrialPlan, record: EpochRecord) -> None:
+        """One epoch's record: onto the curve, to the trial (and pruner); raises TrialPruned when it says so."""
+        trial = plan.trial
+        for key in plan.curve:
+            plan.curve[key].append(getattr(record, key))
+        # One store write per epoch (the intermediate value; it is what pruners and the dashboard
+        # read live); the full curve is written once, when the trial ends.
+        trial.report(getattr(record, self.spec.objective), record.epoch)
+        if self.on_epoch:
+            self.on_epoch(trial.number, record)
+        if trial.should_prune():
+            trial.set_user_attr(Attr.PRUNED_REASON, f"pruner stopped it after epoch {record.epoch}")
+            raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
 
-        def started(result: FitResult) -> None:
-            trial.set_user_attr(Attr.DEVICE, result.device)
-            trial.set_user_attr(Attr.PARAM_COUNT, result.param_count)
+    def started(self, plan: TrialPlan, result: FitResult) -> None:
+        plan.trial.set_user_attr(Attr.DEVICE, result.device)
+        plan.trial.set_user_attr(Attr.PARAM_COUNT, result.param_count)
 
-        try:
-            result = fit(config, self.data, device=self.device, model_source=self.spec.model_source, params=values,
-                         on_start=started, on_epoch=report, checkpoint=checkpoint)
-        except DivergedError as exc:
-            trial.set_user_attr(Attr.PRUNED_REASON, f"diverged: {exc}")
-            self._finished(checkpoint, trial, curve, summary)
-            raise optuna.TrialPruned(f"diverged: {exc}") from None
-        except optuna.TrialPruned:
-            self._finished(checkpoint, trial, curve, summary)
-            raise
-        # Anything else (interrupted, store lost) keeps the checkpoint so the retry resumes from it.
+    def diverged(self, plan: TrialPlan, exc: DivergedError, draw_curve: bool = True) -> NoReturn:
+        """A NaN or infinite loss: the trial is pruned with the reason (not failed: a retry diverges again)."""
+        plan.trial.set_user_attr(Attr.PRUNED_REASON, f"diverged: {exc}")
+        self.finish(plan, draw_curve)
+        raise optuna.TrialPruned(f"diverged: {exc}") from None
+
+    def complete(self, plan: TrialPlan, result: FitResult, draw_curve: bool = True) -> float:
+        """A trial that trained to its end: its record, best weights when it leads; returns its value."""
+        trial = plan.trial
         record_result(trial, result.best_epoch, result.resumed_epochs)
         value = result.val_loss if self.spec.objective == "val_loss" else result.val_accuracy
-        if _improves(trial.study, value):
+        assert value is not None
+        leads = _improves(trial.study, value)
+        if leads:
             self._keep_best(result, trial.number)
-            upload_config(trial, config.to_dict(), self.store)
-        self._finished(checkpoint, trial, curve, summary)
+            upload_config(trial, plan.config.to_dict(), self.store)
+        self.finish(plan, draw_curve=draw_curve or leads)
         return value
 
-    def _finished(self, checkpoint: Checkpoint, trial: optuna.Trial, curve: dict, summary: str) -> None:
-        """A finished (complete or pruned) trial: its curve goes to the dashboard, its checkpoint away."""
-        record_curve(trial, curve, self.spec.objective)
-        if curve["val_loss"]:
-            upload_curve(trial, curve, self.store, f"trial {trial.number}: {summary}")
+    def finish(self, plan: TrialPlan, draw_curve: bool = True) -> None:
+        """A finished (complete or pruned) trial: its curve goes to the store (and as a PNG to the dashboard
+        unless `draw_curve` is off), its checkpoint away."""
+        record_curve(plan.trial, plan.curve, self.spec.objective)
+        if draw_curve and plan.curve["val_loss"]:
+            upload_curve(plan.trial, plan.curve, self.store, f"trial {plan.trial.number}: {plan.summary}")
         if not self.spec.keep_checkpoints:
-            discard(checkpoint)
+            discard(plan.checkpoint)
 
     def _keep_best(self, result: FitResult, number: int) -> None:
         """The best trial's final weights stay in ARTIFACTS/STUDY/best/ (weights_only-loadable)."""

@@ -34,7 +34,8 @@ from adamtune.training import pick_device
 from ._artifacts_dir import TrialFileError, check_artifacts_dir
 from ._join import create_or_join
 from ._objective import Objective, TimedOut
-from ._prepare import prepare
+from ._packed import PackedWorker
+from ._prepare import prepare, probe_values
 from ._quiet_failures import quiet_failures
 from ._spec import StudySpec
 
@@ -67,8 +68,10 @@ def finished_count(study: optuna.Study) -> int:
 
 def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None, timeout: float | None = None,
               device: str | None = None, data_root: str | None = None, progress: bool = True,
-              artifacts: str | None = None, on_ready: Callable[[StudySpec], None] | None = None) -> RunSummary:
+              artifacts: str | None = None, on_ready: Callable[[StudySpec], None] | None = None,
+              pack: int | None = None) -> RunSummary:
     """Work on the study until it holds `n_trials` COMPLETE+PRUNED trials (from any worker) or `timeout`.
+    With `pack` (else the study's `pack`) above 1, train that many trials at once (studies/_packed.py).
 
     The data are loaded and checked (and the user's model built once) before the store is touched; then
     `on_ready` gets the spec with the data's facts.
@@ -81,6 +84,7 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
     check_artifacts_dir(artifacts or spec.artifacts)  # a file in its place or a full disk: before the store
     dev = pick_device(device)
     spec, data = prepare(spec, device=dev, data_root=data_root)
+    size = _pack_size(spec, pack if pack is not None else spec.pack, data, dev)
     if on_ready is not None:
         on_ready(spec)
     storage = with_reconnect(lambda: open_storage(storage_url, spec.heartbeat), storage_url, spec.reconnect_timeout)
@@ -115,7 +119,10 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
         optuna.logging.set_verbosity(logging.WARNING)  # the bar replaces Optuna's per-trial log lines
         try:
             with _signals_raise_interrupt(), quiet_failures(_stops_worker, is_store_error):
-                _optimize(study, objective, callbacks, budget, timeout, spec, storage_url)
+                if size > 1:
+                    _optimize_packed(study, objective, after_trial, budget, timeout, spec, storage_url, size)
+                else:
+                    _optimize(study, objective, callbacks, budget, timeout, spec, storage_url)
         finally:
             optuna.logging.set_verbosity(level)
             bar.close()
@@ -161,6 +168,52 @@ def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
             with_reconnect(lambda: _retry_interrupted(study, objective, spec), url, spec.reconnect_timeout)
             if with_reconnect(lambda: finished_count(study), url, spec.reconnect_timeout) >= budget:
                 return
+
+
+def _pack_size(spec: StudySpec, size: int, data, device) -> int:
+    """`size`, or 1 when the study's model cannot be stacked (said once, with the reason)."""
+    if size <= 1:
+        return 1
+    from adamtune.training.pack import unpackable
+
+    values = probe_values(spec)[0]
+    reason = unpackable(data, spec.config_for(values, seed=spec.seed), values, device=device,
+                        model_source=spec.model_source)
+    if reason:
+        log.warning("model %s cannot be packed: %s; this worker trains one trial at a time", spec.model, reason)
+        return 1
+    return size
+
+
+def _optimize_packed(study, objective, after_trial, budget, timeout, spec, url, size) -> None:
+    """`_optimize` for a packed worker: on a timeout, an interruption or an error every trial it holds is
+    failed and its retry queued (each resumes from its last checkpoint)."""
+    worker = PackedWorker(study, objective, spec, size, budget, after_trial)
+
+    def retry_all() -> list[int]:
+        numbers = worker.unfinished()
+        for number in numbers:
+            _retry_trial(study, number, spec)
+        return numbers
+
+    try:
+        worker.run(None if timeout is None else time.monotonic() + timeout)
+    except TimedOut:
+        numbers = retry_all()
+        log.warning("the timeout passed during trials %s: they were marked FAIL and their retries queued (each "
+                    "resumes from its last checkpoint); this worker stops", numbers)
+    except KeyboardInterrupt:
+        retry_all()
+        raise
+    except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk: every trial would fail
+        numbers = worker.unfinished()
+        with contextlib.suppress(Exception):
+            with_reconnect(retry_all, url, spec.reconnect_timeout)
+        raise TrialFileError(numbers[0] if numbers else -1, objective.root, exc) from exc
+    except Exception:
+        with contextlib.suppress(Exception):
+            with_reconnect(retry_all, url, spec.reconnect_timeout)
+        raise
 
 
 def _taken_over(objective: Objective, exc: Exception) -> bool:
@@ -212,6 +265,11 @@ def _retry_interrupted(study: optuna.Study, objective: Objective, spec: StudySpe
     if objective.current is None:
         return
     number, objective.current = objective.current, None
+    _retry_trial(study, number, spec)
+
+
+def _retry_trial(study: optuna.Study, number: int, spec: StudySpec) -> None:
+    """Mark trial `number` FAIL (unless it is already) and enqueue its retry, as a heartbeat would later."""
     trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
     if trial.state == TrialState.RUNNING:  # Optuna could not write FAIL while the store was down
         study.tell(number, state=TrialState.FAIL)

@@ -11,7 +11,7 @@ from typing import Any
 from adamtune.search_spaces import SearchSpace, SpaceError, compose, read_yaml
 from adamtune.storage import Heartbeat
 from adamtune.training import DataFacts, DataSource, ModelSource, SourceError
-from adamtune.training.config import TrainConfig
+from adamtune.training.config import MAX_PACK, TrainConfig
 from adamtune.training.errors import ConfigError
 
 from ._errors import StudyError
@@ -20,7 +20,7 @@ from ._factories import build_pruner, build_sampler
 OBJECTIVES = {"val_loss": "minimize", "val_accuracy": "maximize"}
 _KEYS = {"name", "description", "dataset", "model", "epochs", "seed", "search_space", "params", "exclude",
          "sampler", "pruner", "objective", "direction", "n_trials", "timeout", "baseline", "heartbeat",
-         "artifacts", "reconnect_timeout"}
+         "artifacts", "reconnect_timeout", "pack"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class StudySpec:
     heartbeat: Heartbeat = Heartbeat()
     artifacts: str = "adamtune-artifacts"  # checkpoints and best weights; a shared volume for many machines
     keep_checkpoints: bool = False
+    checkpoint_every: float = 60.0  # seconds between a packed trial's checkpoints (solo trials save every epoch)
+    pack: int = 1  # trials one worker trains at once (`--pack`): see training/pack.py
     reconnect_timeout: float = 300.0  # how long a worker waits out a lost database before giving up
     facts: DataFacts | None = None  # what loading the data found (studies.prepare); joins the fingerprint
 
@@ -145,8 +147,12 @@ def load_study_file(path: str | Path) -> StudySpec:
         raise StudyError(source, "baseline", f"true or false, got {baseline!r}")
     heartbeat = _heartbeat(data.get("heartbeat", {}), source)
     artifacts = data.get("artifacts", {})
-    if not isinstance(artifacts, dict) or set(artifacts) - {"path", "keep_checkpoints"}:
-        raise StudyError(source, "artifacts", "a mapping with 'path' and 'keep_checkpoints'")
+    if not isinstance(artifacts, dict) or set(artifacts) - {"path", "keep_checkpoints", "checkpoint_every"}:
+        raise StudyError(source, "artifacts", "a mapping with 'path', 'keep_checkpoints' and 'checkpoint_every'")
+    every = artifacts.get("checkpoint_every", 60)
+    if isinstance(every, bool) or not isinstance(every, (int, float)) or not 0 <= every < float("inf"):
+        raise StudyError(source, "artifacts.checkpoint_every", f"seconds >= 0 between a packed trial's "
+                         f"checkpoints (0: every epoch), got {every!r}")
     if not isinstance(artifacts.get("path", ""), str) or not isinstance(artifacts.get("keep_checkpoints", False), bool):
         raise StudyError(source, "artifacts", "path is a string, keep_checkpoints true or false")
     reconnect = data.get("reconnect_timeout", 300)
@@ -160,7 +166,8 @@ def load_study_file(path: str | Path) -> StudySpec:
         timeout=timeout, baseline=baseline, description=str(data.get("description", "")), heartbeat=heartbeat,
         artifacts=artifacts.get("path", "adamtune-artifacts"),
         keep_checkpoints=artifacts.get("keep_checkpoints", False),
-        reconnect_timeout=float(reconnect),
+        reconnect_timeout=float(reconnect), checkpoint_every=float(every),
+        pack=check_pack(data.get("pack", 1), source, "pack"),
     )
     check_space_values(spec)
     spec.sampler_object()  # bad sampler/pruner options fail now, not mid-run
@@ -192,6 +199,13 @@ def check_space_values(spec: StudySpec) -> None:
         if p.name == "hflip" and True in candidates and spec.data_source.user and not spec.data_source.flip_safe:
             raise SpaceError(p.source, "params.hflip", f"{spec.data_source.describe()} is not marked flip_safe (a "
                              "mirrored image may not keep its label); set flip_safe: true in dataset, or exclude hflip")
+
+
+def check_pack(value: Any, source: str, key: str) -> int:
+    """The pack size from a study file (`pack`) or the command line (`--pack`)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PACK:
+        raise StudyError(source, key, f"trials trained at once: an integer from 1 to {MAX_PACK}, got {value!r}")
+    return value
 
 
 def _heartbeat(raw: Any, source: str) -> Heartbeat:

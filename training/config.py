@@ -18,6 +18,7 @@ BATCH_SCHEDULERS = ("batch_exponential", "onecycle", "batch_cosine")  # step aft
 SCHEDULERS = ("none", *EPOCH_SCHEDULERS, *BATCH_SCHEDULERS)
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
 MODELS = BUILTIN_MODELS
+MAX_PACK = 256  # trials one packed worker trains at once: beyond it only memory grows, the program is wide enough
 # Upper bounds no sensible run exceeds: a study range or an exported config beyond them (lr 1e308, width 1e9,
 # epochs 1e9) would diverge, exhaust memory or never end, so it is refused up front.
 LIMITS = {"epochs": 10_000, "batch_size": 65_536, "width": 65_536, "step_size": 10_000, "plateau_patience": 10_000,

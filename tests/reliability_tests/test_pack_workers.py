@@ -1,0 +1,55 @@
+"""A packed worker killed with SIGKILL on the real PostgreSQL: every one of its K trials is failed by the next
+worker's heartbeat check, retried with its own values and seed, and resumed from its own checkpoint."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from conftest import postgres_url, study_view
+from reliability_tests.workers import epochs_of, finish, judged_stale, reliability_study, spawn, trials, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+PACK = 3
+
+
+def test_a_sigkilled_packed_workers_trials_are_all_retried_and_resumed(tmp_path):
+    url = postgres_url()
+    name = f"packkill_{int(time.time() * 1000) % 10**9}"
+    # Checkpoints every epoch, so the kill after two reported epochs leaves two to resume from.
+    study = reliability_study(tmp_path, name, n_trials=PACK, pack=PACK,
+                              artifacts={"path": str(tmp_path / "artifacts"), "checkpoint_every": 0})
+    try:
+        victim = spawn("run", str(study), "--storage", url)
+
+        def all_training():
+            running = [t for t in trials(url, name) if t.state == TrialState.RUNNING]
+            return running if len(running) == PACK and all(epochs_of(t) >= 2 for t in running) else None
+
+        killed = wait_for(all_training, 120, f"{PACK} packed trials to report 2 epochs each")
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        for trial in killed:  # by the database's clock: the next worker's check fails them all
+            wait_for(lambda t=trial: judged_stale(url, name, t), 30, f"trial {trial.number} to be judged stale")
+        [(code, output)] = finish([spawn("run", str(study), "--storage", url)])
+        assert code == 0, output
+
+        everything = trials(url, name)
+        assert all(t.state != TrialState.RUNNING for t in everything)
+        records = {r.number: r for r in study_view(url, name).trials}
+        for original in killed:
+            assert next(t for t in everything if t.number == original.number).state == TrialState.FAIL
+            retry = next(t for t in everything if t.user_attrs.get("retry_of") == original.number)
+            assert retry.state == TrialState.COMPLETE and retry.params == original.params
+            assert records[retry.number].config["seed"] == records[original.number].config["seed"]
+            assert retry.user_attrs["resumed_epochs"] >= 2, "resumed from its own checkpoint, not epoch 0"
+            assert sorted(retry.intermediate_values) == list(range(6)), "the retry's curve has no gap"
+            assert len(records[retry.number].curve["val_loss"]) == 6
+            assert retry.user_attrs["packed"] == PACK
+    finally:
+        if name in optuna.study.get_all_study_names(url):
+            optuna.delete_study(study_name=name, storage=url)

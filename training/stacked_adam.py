@@ -1,0 +1,82 @@
+"""torch.optim.Adam and AdamW for K stacked models at once, each slot with its own hyperparameters.
+
+The single-tensor algorithm PyTorch documents, on the (K, P) weights of a StackedModel: per-slot lr, betas,
+eps, weight decay (L2 for Adam, decoupled for AdamW, on weight matrices and kernels only, as fit's
+`_optimizer`), amsgrad, and gradient clipping by each slot's own norm. A slot's numbers never mix with
+another's: every operation is row-wise.
+"""
+
+from __future__ import annotations
+
+import torch
+
+HYPER = ("lr", "beta1", "beta2", "eps", "l2", "decoupled", "amsgrad", "clip", "smoothing")
+COLUMN = {name: i for i, name in enumerate(HYPER)}
+OPTIONAL = ("l2", "decoupled", "amsgrad", "clip", "smoothing")  # terms skipped when no slot uses them
+MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+
+class StackedAdam:
+    """Moments, step counts and hyperparameters (float64, one row per slot: `hyper[:, COLUMN[name]]`)."""
+
+    def __init__(self, rows: int, width: int, device: torch.device) -> None:
+        self.moments = {name: torch.zeros(rows, width, device=device) for name in MOMENTS}
+        self.hyper = torch.zeros(rows, len(HYPER), dtype=torch.float64, device=device)
+        self.steps = torch.zeros(rows, dtype=torch.float64, device=device)
+        self.uses: dict[str, bool] = {}
+
+    def select(self, index: torch.Tensor) -> None:
+        """Keep (and repeat) these rows, as the StackedModel does."""
+        self.moments = {name: t.index_select(0, index) for name, t in self.moments.items()}
+        self.hyper, self.steps = self.hyper.index_select(0, index), self.steps.index_select(0, index)
+
+    def reset(self, row: int) -> None:
+        for t in self.moments.values():
+            t[row] = 0
+        self.steps[row] = 0
+
+    def set_hyper(self, row: int, values: dict[str, float]) -> None:
+        self.hyper[row] = torch.tensor([values[k] for k in HYPER], dtype=torch.float64)
+
+    def read_uses(self) -> None:
+        """Which optional terms any slot uses; read once an epoch (a per-step check would sync a GPU)."""
+        rows = self.hyper.tolist()
+        self.uses = {name: any(row[COLUMN[name]] > 0 for row in rows) for name in OPTIONAL}
+
+    def column(self, name: str) -> torch.Tensor:
+        return self.hyper[:, COLUMN[name]]
+
+    def row_state(self, row: int) -> dict:
+        return {**{name: t[row].clone() for name, t in self.moments.items()}, "step": float(self.steps[row])}
+
+    def load_row(self, row: int, state: dict) -> None:
+        for name, t in self.moments.items():
+            t[row] = state[name].to(t.device)
+        self.steps[row] = state["step"]
+
+    @torch.no_grad()
+    def step(self, param: torch.Tensor, grad: torch.Tensor, decay: torch.Tensor) -> None:
+        """One step of every row of `param` (K, P) with `grad` (K, P); `decay` (1, P) marks decayed weights."""
+        col = {name: self.hyper[:, i].unsqueeze(1) for name, i in COLUMN.items()}
+        if self.uses["clip"]:
+            clip = col["clip"].float()
+            norm = grad.norm(dim=1, keepdim=True)
+            grad.mul_(torch.where(clip > 0, (clip / (norm + 1e-6)).clamp(max=1.0), torch.ones_like(clip)))
+        self.steps += 1
+        step = self.steps.unsqueeze(1)
+        lr, beta1, beta2, eps = col["lr"], col["beta1"], col["beta2"], col["eps"]
+        if self.uses["decoupled"]:
+            param.mul_(1 - (lr * col["decoupled"]).float() * decay)
+        if self.uses["l2"]:
+            grad.add_(param * (col["l2"].float() * decay))
+        exp_avg, exp_avg_sq, max_exp_avg_sq = (self.moments[name] for name in MOMENTS)
+        exp_avg.lerp_(grad, (1 - beta1).float())
+        exp_avg_sq.mul_(beta2.float()).addcmul_(grad, grad * (1 - beta2).float())
+        bias1 = 1 - beta1 ** step
+        bias2_sqrt = (1 - beta2 ** step).sqrt()
+        second = exp_avg_sq
+        if self.uses["amsgrad"]:
+            torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+            second = torch.where(col["amsgrad"] > 0, max_exp_avg_sq, exp_avg_sq)
+        denom = (second.sqrt() / bias2_sqrt.float()).add_(eps.float())
+        param.addcdiv_(exp_avg, denom * (bias1 / lr).float(), value=-1.0)
