@@ -48,7 +48,7 @@ def test_a_sigkilled_packed_workers_trials_are_all_retried_and_resumed(tmp_path)
             assert records[retry.number].config["seed"] == records[original.number].config["seed"]
             assert retry.user_attrs["resumed_epochs"] >= 2, "resumed from its own checkpoint, not epoch 0"
             assert sorted(retry.intermediate_values) == list(range(6)), "the retry's curve has no gap"
-            assert len(records[retry.number].curve["val_loss"]) == 6
+            assert len(records[retry.number].curve["train_loss"]) == 6
             assert retry.user_attrs["packed"] == PACK
     finally:
         if name in optuna.study.get_all_study_names(url):

@@ -39,7 +39,7 @@ def test_ended_slots_are_refilled_at_once_and_the_budget_is_exact(tmp_path):
     view = study_view(url, "packed")
     for record in view.trials:
         assert record.config["seed"] == record.number, "each trial keeps its own seed (study seed + number)"
-        assert len(record.curve["val_loss"]) == record.epochs, "its curve is complete"
+        assert len(record.curve["train_loss"]) == record.epochs, "its curve is complete"
 
 
 def test_train_validate_reproduces_a_packed_trial(tmp_path):
@@ -113,7 +113,7 @@ def test_a_timeout_fails_every_packed_trial_and_their_retries_resume(tmp_path):
     assert sorted(r.retry_of for r in retries) == sorted(trained)
     for r in retries:
         assert r.state == "complete" and r.resumed_epochs == trained[r.retry_of] > 0, "resumed where it stopped"
-        assert len(r.curve["val_loss"]) == 40
+        assert len(r.curve["train_loss"]) == 40
 
 
 def test_a_structure_is_shared_by_k_trials_then_drawn_afresh(tmp_path):
