@@ -71,7 +71,7 @@ def run(spec, label: str, pack: int, rep: int, tmp: Path, device: str, data_root
                             data_root=data_root, pack=pack)
     cpu = time.process_time() - cpu
     view = StudyView.of(summary.study)
-    result = Run(label, pack, len(view.trials), sum(len(t.curve.get("val_loss", [])) for t in view.trials),
+    result = Run(label, pack, len(view.trials), sum(t.epochs for t in view.trials),
                  summary.seconds, cpu, view.best.value, load.share)
     if storage:
         optuna.delete_study(study_name=spec.name, storage=storage)

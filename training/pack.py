@@ -147,6 +147,10 @@ class Pack:
         x = self.normalize(_unit(self.train_split.images[:2].to(self.device), self.data.scale))
         self.noise_shapes = probe(model, x)
         self.model = StackedModel(model, 1, self.device)
+        # bf16 autocast on CUDA, as fit; but not through BatchNorm under vmap, whose batched backward
+        # wants its fp32 running statistics in the input's dtype (seen on an H200): such packs train in fp32.
+        has_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        self.amp = self.device.type == "cuda" and not has_norm
         self.key = self._key(cfg, params)
         self.adam = StackedAdam(1, self.model.width, self.device)
 
