@@ -14,11 +14,17 @@ import pytest
 import sqlalchemy
 import yaml
 
+from _reliability_table import add_row
 from adamtune.storage import Heartbeat, open_storage
 from conftest import ADAMTUNE
 
 # Four workers on two cores: one thread each, or OpenMP threads spin-wait on each other.
 WORKER_ENV = {"OMP_NUM_THREADS": "1"}
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{int(time.time() * 1000) % 10**9}"
 
 
 def reliability_study(directory, name: str, **changes):
@@ -152,17 +158,49 @@ def epochs_of(trial: optuna.trial.FrozenTrial) -> int:
     return len(trial.intermediate_values)
 
 
-def tally(record_property, scenario: str, workers: int, all_trials, started: float) -> None:
-    """One row of the reliability table (pytest --junitxml keeps it): trials finished, retried, lost.
-    A trial is lost when it failed and nothing retried it, or is still RUNNING."""
+def running_trial_of(url: str, name: str, pid: int, min_epochs: int) -> optuna.trial.FrozenTrial | None:
+    """The trial worker `pid` is running, once it has reported `min_epochs` epochs."""
+    for t in trials(url, name):
+        if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(f":{pid}") \
+                and epochs_of(t) >= min_epochs:
+            return t
+    return None
+
+
+def kill_mid_trial(proc: subprocess.Popen, url: str, name: str, min_epochs: int = 1,
+                   timeout: float = 120) -> optuna.trial.FrozenTrial:
+    """SIGKILL worker `proc` while it trains a trial that has reported `min_epochs` epochs (so its checkpoint
+    exists), however short its epochs: the worker is stopped, its trial checked in the store, then killed.
+    Returns that trial as the store held it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        wait_for(lambda: running_trial_of(url, name, proc.pid, min_epochs), max(deadline - time.monotonic(), 1),
+                 f"worker {proc.pid} to train {min_epochs} epoch(s) of a trial")
+        with frozen(proc, url if url.startswith("postgresql") else None):
+            victim = running_trial_of(url, name, proc.pid, min_epochs)
+            if victim is not None:
+                proc.send_signal(signal.SIGKILL)
+        if victim is not None:
+            proc.wait()
+            return victim
+
+
+def tally(record_property, scenario: str, workers: int, all_trials, started: float,
+          max_retry: int | None = None) -> None:
+    """One row of the reliability table (printed at the end of the run, written to
+    $ADAMTUNE_RELIABILITY_TABLE, and kept by pytest --junitxml): trials finished, retried, lost.
+    A trial is lost when it failed and nothing retried it, or is still RUNNING; with `max_retry`, a failed
+    retry that already had `max_retry` tries before it was given up as configured, not lost."""
     from optuna.trial import TrialState
 
     retried_numbers = {t.user_attrs["retry_of"] for t in all_trials if "retry_of" in t.user_attrs}
+    retried_again = {n for u in all_trials for n in (u.system_attrs.get("retry_history") or [])}
     lost = [t.number for t in all_trials if t.state == TrialState.RUNNING
-            or (t.state == TrialState.FAIL and t.number not in retried_numbers
-                and not any(t.number in (u.system_attrs.get("retry_history") or []) for u in all_trials))]
+            or (t.state == TrialState.FAIL and t.number not in retried_numbers and t.number not in retried_again
+                and not (max_retry is not None and len(t.system_attrs.get("retry_history") or []) >= max_retry))]
     row = {"scenario": scenario, "workers": workers,
            "finished": sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in all_trials),
            "retried": len(retried_numbers), "lost": len(lost), "wall_s": round(time.monotonic() - started, 1)}
     record_property("tally", row)
+    add_row(row)
     assert not lost, f"lost trials {lost}"
