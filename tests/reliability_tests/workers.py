@@ -142,13 +142,13 @@ def judged_stale(url: str, name: str, trial: optuna.trial.FrozenTrial) -> bool:
         storage.engine.dispose()
 
 
-def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
-    """The study's trials, or none while no worker has created it yet."""
+def trials(url: str, name: str, states=None) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials (those in `states`), or none while no worker has created it yet."""
     storage = open_storage(url)
     if name not in optuna.study.get_all_study_names(storage):
         result = []
     else:
-        result = optuna.load_study(study_name=name, storage=storage).get_trials()
+        result = optuna.load_study(study_name=name, storage=storage).get_trials(states=states)
     if isinstance(storage, optuna.storages.RDBStorage):
         storage.engine.dispose()
     return result
@@ -160,8 +160,8 @@ def epochs_of(trial: optuna.trial.FrozenTrial) -> int:
 
 def running_trial_of(url: str, name: str, pid: int, min_epochs: int) -> optuna.trial.FrozenTrial | None:
     """The trial worker `pid` is running, once it has reported `min_epochs` epochs."""
-    for t in trials(url, name):
-        if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(f":{pid}") \
+    for t in trials(url, name, states=(optuna.trial.TrialState.RUNNING,)):
+        if t.user_attrs.get("worker", "").endswith(f":{pid}") \
                 and epochs_of(t) >= min_epochs:
             return t
     return None
