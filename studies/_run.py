@@ -181,8 +181,10 @@ def _stops_worker(exc: BaseException) -> bool:
 
 def _store_failure(exc: BaseException) -> BaseException:
     """The store error behind `exc`: when Optuna cannot even record a failed trial's state, it raises
-    `AssertionError("Should not reach.")` while handling the store error, which is the real news."""
-    if isinstance(exc, AssertionError) and exc.__context__ is not None:
+    `AssertionError("Should not reach.")` while handling the store error, and when it cannot read the trial
+    back after a failed tell (the server is down), `UnboundLocalError` from `_run_trial`'s finally block;
+    the store error is the real news."""
+    if isinstance(exc, (AssertionError, UnboundLocalError)) and exc.__context__ is not None:
         return exc.__context__
     return exc
 
