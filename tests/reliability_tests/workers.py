@@ -45,12 +45,18 @@ def reliability_study(directory, name: str, **changes):
     return path
 
 
-def spawn(*args: str, env: dict | None = None, cwd=None) -> subprocess.Popen:
+def spawn(*args: str, env: dict | None = None, cwd=None, log: Path | None = None) -> subprocess.Popen:
+    """The `adamtune` command line in a process; with `log`, its stderr goes to that file, which a test can
+    read while it runs (finish() then returns the file's text as its output)."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("ADAMTUNE_STORAGE")}
     full.update(WORKER_ENV)
     full.update(env or {})
-    return subprocess.Popen([ADAMTUNE, *args], env=full, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    stderr = subprocess.PIPE if log is None else log.open("w")
+    proc = subprocess.Popen([ADAMTUNE, *args], env=full, cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    proc.log = log  # type: ignore[attr-defined]
+    if log is not None:
+        stderr.close()  # the child holds its own copy
+    return proc
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
@@ -67,7 +73,8 @@ def finish(procs: list[subprocess.Popen], timeout: float = 240) -> list[tuple[in
     out = []
     for p in procs:
         stdout, stderr = p.communicate(timeout=timeout)
-        out.append((p.returncode, stdout + stderr))
+        log = getattr(p, "log", None)
+        out.append((p.returncode, stdout + (stderr if log is None else log.read_text())))
     return out
 
 
