@@ -45,6 +45,7 @@ class Objective:
         self.artifacts = root / spec.name
         self.store = artifact_store(root)
         self.current: int | None = None  # trial number in progress, for clean-up after an interruption
+        self.ended: Checkpoint | None = None  # the ended trial's checkpoint, removed once the store has its end
         self.deadline: float | None = None  # time.monotonic() past which this worker stops (--timeout)
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -58,6 +59,7 @@ class Objective:
 
     def _trial(self, trial: optuna.Trial) -> float:
         self.current = trial.number
+        self.ended = None  # not recorded: the previous trial's end never reached the store; its retry resumes
         # A retried trial (its worker died) continues the original: same seed, same checkpoint.
         frozen = next(t for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
                       if t.number == trial.number)
@@ -114,12 +116,19 @@ class Objective:
         return value
 
     def _finished(self, checkpoint: Checkpoint, trial: optuna.Trial, curve: dict, summary: str) -> None:
-        """A finished (complete or pruned) trial: its curve goes to the dashboard, its checkpoint away."""
+        """A finished (complete or pruned) trial: its curve goes to the dashboard, its checkpoint away once
+        the store has recorded the end (`recorded`)."""
         record_curve(trial, curve)
         if curve["val_loss"]:
             upload_curve(trial, curve, self.store, f"trial {trial.number}: {summary}")
-        if not self.spec.keep_checkpoints:
-            discard(checkpoint)
+        self.ended = checkpoint
+
+    def recorded(self, _study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        """Study callback, run after the store took the trial's end: only now may its checkpoint go. Removed
+        before, a server that went down during that write left the retry nothing to resume from."""
+        if self.ended is not None and not self.spec.keep_checkpoints:
+            discard(self.ended)
+        self.ended = None
 
     def _keep_best(self, result: FitResult, number: int) -> None:
         """The best trial's final weights stay in ARTIFACTS/STUDY/best/ (weights_only-loadable)."""

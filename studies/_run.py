@@ -110,7 +110,7 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
             if bar.n >= budget:
                 study.stop()
 
-        callbacks = [after_trial, stop_at_budget]
+        callbacks = [objective.recorded, after_trial, stop_at_budget]
         level = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(logging.WARNING)  # the bar replaces Optuna's per-trial log lines
         try:
