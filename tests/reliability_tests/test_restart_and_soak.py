@@ -115,7 +115,7 @@ def test_soak_workers_sigkilled_in_turn_lose_nothing(tmp_path, pg, record_proper
             if w.poll() is None:
                 w.kill()
     assert [code for code, _ in results] == [0] * len(workers), results
-    assert len(killed) >= 4, f"only {len(killed)} kills before the budget ran low"
+    assert len(killed) >= 3, f"only {len(killed)} kills before the budget ran low"
     all_trials = trials(url, name)
     assert_nothing_lost(all_trials, budget, len(workers))
     for victim in killed:
