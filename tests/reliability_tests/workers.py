@@ -180,9 +180,15 @@ def kill_mid_trial(proc: subprocess.Popen, url: str, name: str, min_epochs: int 
     exists), however short its epochs: the worker is stopped, its trial checked in the store, then killed.
     Returns that trial as the store held it."""
     deadline = time.monotonic() + timeout
+
+    def training() -> optuna.trial.FrozenTrial | None:
+        if proc.poll() is not None:
+            (code, output), = finish([proc])
+            pytest.fail(f"worker {proc.pid} ended (exit code {code}) before it could be killed:\n{output[-3000:]}")
+        return running_trial_of(url, name, proc.pid, min_epochs)
+
     while True:
-        wait_for(lambda: running_trial_of(url, name, proc.pid, min_epochs), max(deadline - time.monotonic(), 1),
-                 f"worker {proc.pid} to train {min_epochs} epoch(s) of a trial")
+        wait_for(training, max(deadline - time.monotonic(), 1), f"worker {proc.pid} to train {min_epochs} epoch(s)")
         with frozen(proc, url if url.startswith("postgresql") else None):
             victim = running_trial_of(url, name, proc.pid, min_epochs)
             if victim is not None:
