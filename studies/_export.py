@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def export_trial(view: StudyView, trial: TrialRecord) -> dict[str, Any]:
     out: dict[str, Any] = {
         "study": view.name,
         "trial": trial.number,
-        "value": trial.value,
+        "value": _json_number(trial.value),
         "params": trial.params,
         "config": trial.config,
     }
@@ -40,12 +41,17 @@ def export_trial(view: StudyView, trial: TrialRecord) -> dict[str, Any]:
     if context.model is not None:
         out["model"] = {"entry": context.model.get("entry"), "kwargs": context.model.get("kwargs") or {},
                         "params": trial.model_params, "folder": str(root)}
-    out["metrics"] = {"val_loss": trial.val_loss, "val_accuracy": trial.val_accuracy,
+    out["metrics"] = {"val_loss": _json_number(trial.val_loss), "val_accuracy": _json_number(trial.val_accuracy),
                       "best_epoch": trial.best_epoch, "epochs_trained": trial.epochs}
     out["versions"] = versions()
     if trial.packed:  # trained in a pack: `train` uses the packed engine too (its own dropout masks)
         out["packed"] = trial.packed
     return out
+
+
+def _json_number(value: float | None) -> float | None:
+    """JSON has no inf or NaN (json.dumps would write `Infinity`, which jq and browsers reject): null instead."""
+    return value if value is None or math.isfinite(value) else None
 
 
 def load_export(path: str | Path) -> tuple[dict[str, Any], TrainConfig]:

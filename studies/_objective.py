@@ -68,6 +68,7 @@ class Objective:
         self.artifacts = root / spec.name
         self.store = artifact_store(root)
         self.current: int | None = None  # trial number in progress, for clean-up after an interruption
+        self.ended: dict[int, Checkpoint] = {}  # ended trials' checkpoints, each removed once the store has its end
         self.deadline: float | None = None  # time.monotonic() past which this worker stops (--timeout)
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -160,12 +161,19 @@ class Objective:
 
     def finish(self, plan: TrialPlan, draw_curve: bool = True) -> None:
         """A finished (complete or pruned) trial: its curve goes to the store (and as a PNG to the dashboard
-        unless `draw_curve` is off), its checkpoint away."""
+        unless `draw_curve` is off); its checkpoint goes once the store has recorded the end (`recorded`)."""
         record_curve(plan.trial, plan.curve, self.spec.objective)
         if draw_curve and plan.curve["val_loss"]:
             upload_curve(plan.trial, plan.curve, self.store, f"trial {plan.trial.number}: {plan.summary}")
-        if not self.spec.keep_checkpoints:
-            discard(plan.checkpoint)
+        self.ended[plan.trial.number] = plan.checkpoint
+
+    def recorded(self, _study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Study callback (and the packed worker's, after each tell), run after the store took the trial's
+        end: only now may its checkpoint go. Removed before, a server that went down during that write left
+        the retry nothing to resume from."""
+        checkpoint = self.ended.pop(trial.number, None)
+        if checkpoint is not None and not self.spec.keep_checkpoints:
+            discard(checkpoint)
 
     def _keep_best(self, result: FitResult, number: int) -> None:
         """The best trial's final weights stay in ARTIFACTS/STUDY/best/ (weights_only-loadable)."""

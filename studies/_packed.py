@@ -164,6 +164,7 @@ class PackedWorker:
 
     def _tell(self, plan: TrialPlan, state: TrialState, value: float | None = None) -> None:
         frozen = self.study.tell(plan.trial, value, state=state)
+        self.objective.recorded(self.study, frozen)
         self._drop(plan)
         self.after_trial(self.study, frozen)
 

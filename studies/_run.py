@@ -114,7 +114,7 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
             if bar.n >= budget:
                 study.stop()
 
-        callbacks = [after_trial, stop_at_budget]
+        callbacks = [objective.recorded, after_trial, stop_at_budget]
         level = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(logging.WARNING)  # the bar replaces Optuna's per-trial log lines
         try:
@@ -234,8 +234,10 @@ def _stops_worker(exc: BaseException) -> bool:
 
 def _store_failure(exc: BaseException) -> BaseException:
     """The store error behind `exc`: when Optuna cannot even record a failed trial's state, it raises
-    `AssertionError("Should not reach.")` while handling the store error, which is the real news."""
-    if isinstance(exc, AssertionError) and exc.__context__ is not None:
+    `AssertionError("Should not reach.")` while handling the store error, and when it cannot read the trial
+    back after a failed tell (the server is down), `UnboundLocalError` from `_run_trial`'s finally block;
+    the store error is the real news."""
+    if isinstance(exc, (AssertionError, UnboundLocalError)) and exc.__context__ is not None:
         return exc.__context__
     return exc
 

@@ -12,6 +12,7 @@ import optuna
 import pytest
 import yaml
 
+import _reliability_table
 from _require_all import (  # noqa: F401 - pytest finds hooks by name in conftest
     missing,
     pytest_collectreport,
@@ -40,6 +41,10 @@ def postgres_url() -> str:
 _running: pytest.Item | None = None  # the test being set up or run, for postgres_url()'s check
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_reliability_table, "reliability_table")  # its terminal-summary hook
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     global _running
     _running = item
@@ -60,6 +65,17 @@ def storage_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'studies.db'}"
     return postgres_url()
+
+
+@pytest.fixture
+def pg():
+    """The real PostgreSQL's URL and a list of the study names a test made there, deleted afterwards."""
+    url = postgres_url()
+    names: list[str] = []
+    yield url, names
+    for name in names:
+        if name in optuna.study.get_all_study_names(url):
+            optuna.delete_study(study_name=name, storage=url)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from conftest import adamtune, postgres_url, write_study
-from reliability_tests.workers import finish, spawn
+from reliability_tests.workers import finish, spawn, tally
 
 pytestmark = pytest.mark.slow  # a gRPC proxy and worker processes, the CLI
 
@@ -24,7 +24,8 @@ def free_port() -> int:
 
 
 @pytest.mark.postgres
-def test_two_workers_through_the_grpc_proxy(tmp_path):
+def test_two_workers_through_the_grpc_proxy(tmp_path, record_property):
+    started = time.monotonic()
     url = postgres_url()
     name = f"proxy_{os.getpid()}"
     port = free_port()
@@ -41,6 +42,7 @@ def test_two_workers_through_the_grpc_proxy(tmp_path):
         trials = optuna.load_study(study_name=name, storage=url).get_trials()  # straight from PostgreSQL
         assert 4 <= len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) <= 5
         assert len({t.user_attrs["worker"] for t in trials}) == 2
+        tally(record_property, "2 workers through the gRPC storage proxy", 2, trials, started)
     finally:
         proxy.terminate()
         proxy.communicate(timeout=10)

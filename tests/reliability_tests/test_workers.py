@@ -13,44 +13,23 @@ import torch
 from optuna.trial import TrialState
 
 from adamtune.results import full_curve
-from conftest import adamtune, postgres_url, study_view
+from conftest import adamtune, study_view
 from reliability_tests.workers import (
+    FINISHED,
     epochs_of,
     finish,
     frozen,
     judged_stale,
     reliability_study,
+    running_trial_of,
     spawn,
     tally,
     trials,
+    unique,
     wait_for,
 )
 
 pytestmark = pytest.mark.slow  # worker processes training real studies
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-@pytest.fixture
-def pg(request):
-    url = postgres_url()
-    names = []
-    yield url, names
-    for name in names:
-        if name in optuna.study.get_all_study_names(url):
-            optuna.delete_study(study_name=name, storage=url)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{int(time.time() * 1000) % 10**9}"
-
-
-def running_trial_of(url, name, pid, min_epochs):
-    for t in trials(url, name):
-        if t.state == TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(f":{pid}") \
-                and epochs_of(t) >= min_epochs:
-            return t
-    return None
 
 
 def reported_epochs(url, name) -> int:

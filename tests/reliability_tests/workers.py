@@ -14,11 +14,17 @@ import pytest
 import sqlalchemy
 import yaml
 
+from _reliability_table import add_row
 from adamtune.storage import Heartbeat, open_storage
 from conftest import ADAMTUNE
 
 # Four workers on two cores: one thread each, or OpenMP threads spin-wait on each other.
 WORKER_ENV = {"OMP_NUM_THREADS": "1"}
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{int(time.time() * 1000) % 10**9}"
 
 
 def reliability_study(directory, name: str, **changes):
@@ -39,14 +45,20 @@ def reliability_study(directory, name: str, **changes):
     return path
 
 
-def spawn(*args: str, env: dict | None = None, cwd=None) -> subprocess.Popen:
+def spawn(*args: str, env: dict | None = None, cwd=None, log: Path | None = None) -> subprocess.Popen:
+    """The `adamtune` command line in a process; with `log`, its stderr goes to that file, which a test can
+    read while it runs (finish() then returns the file's text as its output)."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("ADAMTUNE_STORAGE")}
     full.update(WORKER_ENV)
     full.update(env or {})
+    stderr = subprocess.PIPE if log is None else log.open("w")
     # SIGINT as a terminal sends it: a child of a background job would otherwise inherit it ignored
-    return subprocess.Popen([ADAMTUNE, *args], env=full, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen([ADAMTUNE, *args], env=full, cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc.log = log  # type: ignore[attr-defined]
+    if log is not None:
+        stderr.close()  # the child holds its own copy
+    return proc
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
@@ -63,7 +75,8 @@ def finish(procs: list[subprocess.Popen], timeout: float = 240) -> list[tuple[in
     out = []
     for p in procs:
         stdout, stderr = p.communicate(timeout=timeout)
-        out.append((p.returncode, stdout + stderr))
+        log = getattr(p, "log", None)
+        out.append((p.returncode, stdout + (stderr if log is None else log.read_text())))
     return out
 
 
@@ -138,13 +151,13 @@ def judged_stale(url: str, name: str, trial: optuna.trial.FrozenTrial) -> bool:
         storage.engine.dispose()
 
 
-def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
-    """The study's trials, or none while no worker has created it yet."""
+def trials(url: str, name: str, states=None) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials (those in `states`), or none while no worker has created it yet."""
     storage = open_storage(url)
     if name not in optuna.study.get_all_study_names(storage):
         result = []
     else:
-        result = optuna.load_study(study_name=name, storage=storage).get_trials()
+        result = optuna.load_study(study_name=name, storage=storage).get_trials(states=states)
     if isinstance(storage, optuna.storages.RDBStorage):
         storage.engine.dispose()
     return result
@@ -154,17 +167,55 @@ def epochs_of(trial: optuna.trial.FrozenTrial) -> int:
     return len(trial.intermediate_values)
 
 
-def tally(record_property, scenario: str, workers: int, all_trials, started: float) -> None:
-    """One row of the reliability table (pytest --junitxml keeps it): trials finished, retried, lost.
-    A trial is lost when it failed and nothing retried it, or is still RUNNING."""
+def running_trial_of(url: str, name: str, pid: int, min_epochs: int) -> optuna.trial.FrozenTrial | None:
+    """The trial worker `pid` is running, once it has reported `min_epochs` epochs."""
+    for t in trials(url, name, states=(optuna.trial.TrialState.RUNNING,)):
+        if t.user_attrs.get("worker", "").endswith(f":{pid}") \
+                and epochs_of(t) >= min_epochs:
+            return t
+    return None
+
+
+def kill_mid_trial(proc: subprocess.Popen, url: str, name: str, min_epochs: int = 1,
+                   timeout: float = 120) -> optuna.trial.FrozenTrial:
+    """SIGKILL worker `proc` while it trains a trial that has reported `min_epochs` epochs (so its checkpoint
+    exists), however short its epochs: the worker is stopped, its trial checked in the store, then killed.
+    Returns that trial as the store held it."""
+    deadline = time.monotonic() + timeout
+
+    def training() -> optuna.trial.FrozenTrial | None:
+        if proc.poll() is not None:
+            (code, output), = finish([proc])
+            pytest.fail(f"worker {proc.pid} ended (exit code {code}) before it could be killed:\n{output[-3000:]}")
+        return running_trial_of(url, name, proc.pid, min_epochs)
+
+    while True:
+        wait_for(training, max(deadline - time.monotonic(), 1), f"worker {proc.pid} to train {min_epochs} epoch(s)")
+        with frozen(proc, url if url.startswith("postgresql") else None):
+            victim = running_trial_of(url, name, proc.pid, min_epochs)
+            if victim is not None:
+                proc.send_signal(signal.SIGKILL)
+        if victim is not None:
+            proc.wait()
+            return victim
+
+
+def tally(record_property, scenario: str, workers: int, all_trials, started: float,
+          max_retry: int | None = None) -> None:
+    """One row of the reliability table (printed at the end of the run, written to
+    $ADAMTUNE_RELIABILITY_TABLE, and kept by pytest --junitxml): trials finished, retried, lost.
+    A trial is lost when it failed and nothing retried it, or is still RUNNING; with `max_retry`, a failed
+    retry that already had `max_retry` tries before it was given up as configured, not lost."""
     from optuna.trial import TrialState
 
     retried_numbers = {t.user_attrs["retry_of"] for t in all_trials if "retry_of" in t.user_attrs}
+    retried_again = {n for u in all_trials for n in (u.system_attrs.get("retry_history") or [])}
     lost = [t.number for t in all_trials if t.state == TrialState.RUNNING
-            or (t.state == TrialState.FAIL and t.number not in retried_numbers
-                and not any(t.number in (u.system_attrs.get("retry_history") or []) for u in all_trials))]
+            or (t.state == TrialState.FAIL and t.number not in retried_numbers and t.number not in retried_again
+                and not (max_retry is not None and len(t.system_attrs.get("retry_history") or []) >= max_retry))]
     row = {"scenario": scenario, "workers": workers,
            "finished": sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in all_trials),
            "retried": len(retried_numbers), "lost": len(lost), "wall_s": round(time.monotonic() - started, 1)}
     record_property("tally", row)
+    add_row(row)
     assert not lost, f"lost trials {lost}"

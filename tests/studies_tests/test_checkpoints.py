@@ -128,3 +128,19 @@ def test_a_retry_whose_checkpoint_was_damaged_trains_from_epoch_0_and_completes(
     assert_trained_from_scratch(retry_of_trial_0(url))
     assert not checkpoint.path.exists() and not leftover.exists(), "the finished retry's files are removed"
     assert len(list(checkpoint.path.parent.glob("checkpoint.pt.bad-*"))) == 1, "the damaged file is set aside"
+
+
+def test_a_trial_keeps_its_checkpoint_until_the_store_has_recorded_its_end(tmp_path):
+    """The objective returns before Optuna tells the store; if that write is lost (the server went down), the
+    retry must still find the checkpoint (the PostgreSQL restart scenario once retrained 4 epochs from 0)."""
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    spec = load_study_file(write_study(tmp_path, "kept", n_trials=1, pruner={"type": "none"}))
+    study, _ = create_or_join(spec, open_storage(url))  # no heartbeat: the test asks and tells by hand
+    objective = Objective(spec, torch.device("cpu"))
+    trial = study.ask()
+    value = objective(trial)
+    checkpoint = trial_checkpoint(Path(spec.artifacts) / spec.name, study, trial.number)
+    assert checkpoint.path.exists(), "the end is not recorded yet: a retry would resume from this file"
+    frozen = study.tell(trial, value)
+    objective.recorded(study, frozen)
+    assert not checkpoint.path.exists(), "recorded: the checkpoint goes"
