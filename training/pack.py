@@ -206,7 +206,12 @@ class Pack:
 
     def epoch(self) -> list[SlotOutcome]:
         """Train every slot one epoch (each on its own batches), then evaluate, step schedules, checkpoint.
-        Slots that end (last epoch, early stop, divergence) stay until the caller `remove`s them."""
+        Slots that end (last epoch, early stop, divergence) stay until the caller `remove`s them.
+        cuDNN may not round convolutions to TF32 here: a trial's numbers must not depend on its pack's size."""
+        with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False):
+            return self._epoch()
+
+    def _epoch(self) -> list[SlotOutcome]:
         assert self.model is not None and self.slots
         start = time.perf_counter()
         model, slots, k = self.model, self.slots, len(self.slots)
