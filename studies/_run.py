@@ -263,11 +263,13 @@ def _store_refused(failure: BaseException, study: optuna.Study, objective: Objec
 
 
 def _retry_interrupted(study: optuna.Study, objective: Objective, spec: StudySpec) -> None:
-    """Mark this worker's unfinished trial FAIL and enqueue its retry, as a heartbeat would later."""
+    """Mark this worker's unfinished trial FAIL and enqueue its retry, as a heartbeat would later. The trial
+    is let go only once that is done: called again by `with_reconnect` after the store was unreachable, it
+    must try again, not find nothing to do and leave the trial RUNNING (seen with PostgreSQL stopped)."""
     if objective.current is None:
         return
-    number, objective.current = objective.current, None
-    _retry_trial(study, number, spec)
+    _retry_trial(study, objective.current, spec)
+    objective.current = None
 
 
 def _retry_trial(study: optuna.Study, number: int, spec: StudySpec) -> None:

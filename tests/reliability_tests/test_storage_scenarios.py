@@ -19,6 +19,7 @@ import pytest
 from optuna.trial import TrialState
 
 from _require_all import missing
+from adamtune.results import full_curve
 from conftest import adamtune, study_view
 from reliability_tests.workers import (
     FINISHED,
@@ -113,7 +114,7 @@ def test_eight_workers_spend_one_budget_and_every_value_is_its_curves_best(tmp_p
         if t.state != TrialState.COMPLETE:
             continue
         record = records[t.number]
-        curve = record.curve["val_loss"]
+        curve = full_curve(t, "val_loss")["val_loss"]
         assert t.value == min(curve) == record.val_loss == curve[record.best_epoch], t.number
         assert [t.intermediate_values[e] for e in sorted(t.intermediate_values)] == curve, t.number
     tally(record_property, "8 workers, one budget of 20 (PostgreSQL)", 8, all_trials, started)
