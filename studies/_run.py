@@ -227,8 +227,10 @@ def _taken_over(objective: Objective, exc: Exception) -> bool:
 
 
 def _stops_worker(exc: BaseException) -> bool:
-    """Failures the worker reports itself in one line as it stops (Optuna need not log them)."""
-    return isinstance(exc, TrialFileError) or isinstance(_store_failure(exc), (SQLAlchemyError,
+    """Failures the worker reports itself in one line as it stops (Optuna need not log them): a disk or
+    store failure, and the timeout, SIGTERM or Ctrl-C that interrupts a trial (Optuna logs those with a
+    traceback, as if the trial had crashed)."""
+    return isinstance(exc, (TrialFileError, KeyboardInterrupt)) or isinstance(_store_failure(exc), (SQLAlchemyError,
                                                                               optuna.exceptions.StorageInternalError))
 
 

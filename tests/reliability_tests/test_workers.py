@@ -173,6 +173,7 @@ def test_sigterm_fails_the_trial_queues_its_retry_and_exits(tmp_path, pg, record
     (code, output), = finish([worker], timeout=30)
     assert code == 128 + signum, output  # 143, or 130 for Ctrl-C
     assert f"stopped by {signal.Signals(signum).name}" in output
+    assert "Traceback" not in output and "failed with" not in output, "one line, not Optuna's crash log"
     states = {t.number: t for t in trials(url, name)}
     assert states[victim.number].state == TrialState.FAIL
     retry = [t for t in states.values() if t.state == TrialState.WAITING]
