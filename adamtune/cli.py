@@ -205,15 +205,18 @@ def _run(args) -> int:
 
 
 def _run_workers(args) -> int:
-    from adamtune.storage import resolve_url
+    from adamtune.storage import open_storage, resolve_url
     from adamtune.studies import check_artifacts_dir, run_local_workers
 
     # Bad input fails here, once, not in K children; the user's image folder is cached for them.
     spec = api.check(args.study_file, data_root=args.data_root)
     check_artifacts_dir(args.artifacts or spec.artifacts)
+    url = resolve_url(args.storage)
+    # One process creates a new store's tables, and an unreachable store is one line here, not K.
+    open_storage(url)
     options = {"--n-trials": args.n_trials, "--timeout": args.timeout, "--device": args.device,
                "--data-root": args.data_root, "--artifacts": args.artifacts, "--pack": args.pack}
-    codes = run_local_workers(args.study_file, resolve_url(args.storage), args.workers, options=options,
+    codes = run_local_workers(args.study_file, url, args.workers, options=options,
                               log=lambda msg: print(f"{msg} (study {spec.name!r})", file=sys.stderr))
     print(f"{args.workers} workers finished; exit codes {codes}", file=sys.stderr)
     return next((code for code in codes if code != 0), 0)

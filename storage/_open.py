@@ -60,12 +60,21 @@ def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storage
             try:
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url), **beat)
             except Exception as exc:
-                from sqlalchemy.exc import IntegrityError, ProgrammingError
-
-                if not isinstance(exc, (IntegrityError, ProgrammingError)) or attempt == 2:
+                if not _lost_the_race_to_create_tables(exc) or attempt == 2:
                     raise
-                time.sleep(0.5 * (attempt + 1))
+                time.sleep(0.5 * (attempt + 1))  # the winner is still creating; the next try finds its tables
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _lost_the_race_to_create_tables(exc: BaseException) -> bool:
+    """Workers that open a new store at once each check for Optuna's tables and create the missing ones;
+    the loser's CREATE meets the winner's table. PostgreSQL says so with ProgrammingError or
+    IntegrityError, SQLite and MySQL with OperationalError "... already exists"."""
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    if isinstance(exc, (IntegrityError, ProgrammingError)):
+        return True
+    return isinstance(exc, OperationalError) and "already exists" in str(exc.orig)
 
 
 def _journal(url: str) -> optuna.storages.BaseStorage:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 import optuna
 import pytest
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
 
 from adamtune.storage import StorageError, engine_options, mask_url, open_storage, redact, resolve_url
+from conftest import postgres_url
 
 
 def test_resolution_order(monkeypatch, tmp_path):
@@ -52,3 +57,47 @@ def test_unreachable_store_is_one_clear_error_without_password():
     with pytest.raises(StorageError) as info:
         open_storage("postgresql+psycopg://bob:pa55word@127.0.0.1:1/nowhere")
     assert "pa55word" not in str(info.value) and "bob:***@127.0.0.1:1" in str(info.value)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def new_store_url(request, tmp_path):
+    """A store without Optuna's tables: an SQLite file, or a new database on the real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'new.db'}"
+        return
+    request.applymarker(pytest.mark.postgres)
+    server = make_url(postgres_url())
+    database = f"adamtune_new_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+    yield server.set(database=database).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_a_worker_that_loses_the_race_to_create_a_new_stores_tables_opens_it(new_store_url):
+    """Workers started at once on a new store (`run --workers 4`, or machines joining a new PostgreSQL)
+    each check for Optuna's tables, then create the missing ones. Here a rival creates them in the gap
+    between this worker's check and its CREATE, as happened in CI ("table studies already exists",
+    exit 1): the worker must still open the store and run."""
+    from optuna.storages._rdb.models import BaseModel
+
+    rival = create_engine(new_store_url)
+
+    def rival_creates_the_tables_first(*_args, **_kwargs) -> None:
+        BaseModel.metadata.create_all(rival)
+
+    # MetaData's before_create fires after the existence check; first in line, before any CREATE.
+    event.listen(BaseModel.metadata, "before_create", rival_creates_the_tables_first, once=True, insert=True)
+    try:
+        storage = open_storage(new_store_url)
+    finally:
+        if event.contains(BaseModel.metadata, "before_create", rival_creates_the_tables_first):
+            event.remove(BaseModel.metadata, "before_create", rival_creates_the_tables_first)
+        rival.dispose()
+    study = optuna.create_study(storage=storage, study_name="raced")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert len(study.trials) == 2
+    storage.engine.dispose()
