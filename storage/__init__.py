@@ -7,6 +7,7 @@ from ._errors import is_store_error, storage_errors
 from ._heartbeats import HEARTBEAT_ATTR, TrialBeats, fail_stale, heartbeat_ages
 from ._lookup import open_studies, open_study
 from ._open import APPLICATION_NAME, Heartbeat, engine_options, open_storage
+from ._own_trials import OwnTrialsCache
 from ._reconnect import with_reconnect
 from ._rows import StudyRows, TrialRow, study_rows
 from ._transient import describe_error
@@ -28,6 +29,7 @@ __all__ = [
     "mask_url",
     "normalize_url",
     "open_storage",
+    "OwnTrialsCache",
     "open_studies",
     "open_study",
     "redact",

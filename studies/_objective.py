@@ -106,8 +106,7 @@ class Objective:
         """Everything a trial is before it trains: sampled values, config, seed, checkpoint, note."""
         self.current = trial.number
         # A retried trial (its worker died) continues the original: same seed, same checkpoint.
-        frozen = next(t for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-                      if t.number == trial.number)
+        frozen = trial.storage.get_trial(trial._trial_id)  # this trial alone, not every running one
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             origin = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)

@@ -1,0 +1,84 @@
+"""A packed worker's study cache (storage/_own_trials.py): it stops re-reading its own RUNNING trials, so
+what it shows of them must be what the store holds, after every kind of write, and other workers' changes
+(new trials, a trial of ours failed as stale, a queued retry claimed) must show as they do in the store."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+
+from adamtune.storage import OwnTrialsCache
+
+
+def facts(trials):
+    return [(t.number, t.state, t.values, t.params, t.distributions, t.intermediate_values, t.user_attrs,
+             t.system_attrs) for t in trials]
+
+
+@pytest.fixture
+def two_workers(storage_url, study_name):
+    """This worker's study through the cache, and another worker's through Optuna's plain storage."""
+    ours = optuna.create_study(study_name=study_name, storage=OwnTrialsCache(optuna.storages.RDBStorage(storage_url)))
+    theirs = optuna.load_study(study_name=study_name, storage=storage_url)
+    yield ours, theirs
+
+
+def assert_same_as_store(ours, theirs):
+    assert facts(ours.get_trials(deepcopy=False)) == facts(theirs.get_trials(deepcopy=False))
+
+
+def test_the_workers_own_running_trials_show_every_write(two_workers):
+    ours, theirs = two_workers
+    running = [ours.ask() for _ in range(3)]
+    assert_same_as_store(ours, theirs)
+    for step in range(3):
+        for i, trial in enumerate(running):
+            trial.suggest_float(f"x{step}", 0, 1)
+            trial.suggest_categorical(f"c{step}", ["a", "b"])
+            trial.report(0.1 * i + step, step)
+            trial.set_user_attr(f"note{step}", {"epoch": step, "trial": i})
+            ours._storage.set_trial_system_attr(trial._trial_id, f"sys{step}", [step])
+            assert_same_as_store(ours, theirs)
+    ours.tell(running[0], 0.5)
+    ours.tell(running[1], state=TrialState.PRUNED)
+    assert_same_as_store(ours, theirs)
+    assert [t.state for t in ours.get_trials()] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING]
+
+
+def test_other_workers_trials_show_as_they_change(two_workers):
+    ours, theirs = two_workers
+    mine = ours.ask()
+    other = theirs.ask()
+    other.suggest_float("x", 0, 1)
+    assert_same_as_store(ours, theirs)
+    other.report(1.0, 0)
+    assert_same_as_store(ours, theirs)
+    theirs.tell(other, 2.0)
+    mine.suggest_float("x", 0, 1)
+    assert_same_as_store(ours, theirs)
+    assert ours.best_value == 2.0
+
+
+def test_a_trial_another_worker_failed_shows_failed_once_a_write_is_refused(two_workers):
+    """Another worker failed this worker's trial as stale: the next write is refused, and from then on
+    the trial is read from the store, FAIL, not kept RUNNING in this worker's copy."""
+    ours, theirs = two_workers
+    trial = ours.ask()
+    theirs._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    with pytest.raises(UpdateFinishedTrialError):
+        trial.report(1.0, 0)
+    assert [t.state for t in ours.get_trials()] == [TrialState.FAIL]
+    assert_same_as_store(ours, theirs)
+
+
+def test_a_claimed_queued_trial_shows_running_with_its_values_and_is_claimed_once(two_workers):
+    ours, theirs = two_workers
+    theirs.enqueue_trial({"x": 0.25}, user_attrs={"retry_of": 7})
+    first = ours.ask()
+    assert first.suggest_float("x", 0, 1) == 0.25
+    assert [t.state for t in ours.get_trials()] == [TrialState.RUNNING]
+    second = ours.ask()  # a new trial, not the queued one again
+    assert second.number != first.number
+    assert_same_as_store(ours, theirs)
