@@ -6,6 +6,10 @@ so a worker holding 64 running trials re-read all 64 about four times per trial 
 on SQLite, over a third of a packed digits run). The trials this process runs change only through its own
 writes, so it keeps them up to date itself and reads from the store only the other workers' trials.
 
+Its sampled values are written in one transaction (Optuna commits each on its own: 22 commits for a
+digits trial), just before the trial's next write or its next read from the store: other readers see a
+trial's values from its first report or attribute on, a few milliseconds after they were drawn.
+
 A trial leaves this process's hands when it ends, or when a write finds it already finished (another
 worker failed it as stale); from then on it is read from the store like every other trial. Reads of one
 trial (`get_trial`, what pruners and `tell` use) always go to the store.
@@ -17,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution
+from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
 from optuna.storages._rdb import models
@@ -33,6 +37,7 @@ class OwnTrialsCache(_CachedStorage):
     def __init__(self, backend: optuna.storages.RDBStorage) -> None:
         super().__init__(backend)
         self._own: set[int] = set()  # trial ids this process runs; their cached FrozenTrial is current
+        self._unwritten: dict[int, list[tuple[str, float, BaseDistribution]]] = {}  # sampled, not yet stored
 
     # ---- which trials are this process's ---------------------------------------------------------
 
@@ -46,6 +51,7 @@ class OwnTrialsCache(_CachedStorage):
     def set_trial_state_values(self, trial_id: int, state: TrialState,
                                values: Sequence[float] | None = None) -> bool:
         try:
+            self._write_values(trial_id)
             taken = super().set_trial_state_values(trial_id, state, values)
         except UpdateFinishedTrialError:
             self._let_go(trial_id)
@@ -61,6 +67,7 @@ class OwnTrialsCache(_CachedStorage):
     def _let_go(self, trial_id: int) -> None:
         """From now on the trial is read from the store (its end, or another worker's, is there)."""
         with self._lock:
+            self._unwritten.pop(trial_id, None)
             if trial_id in self._own:
                 self._own.discard(trial_id)
                 study_id, _ = self._trial_id_to_study_id_and_number[trial_id]
@@ -70,7 +77,16 @@ class OwnTrialsCache(_CachedStorage):
 
     def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
                         distribution: BaseDistribution) -> None:
-        self._write(trial_id, super().set_trial_param, param_name, param_value_internal, distribution)
+        with self._lock:
+            own = trial_id in self._own
+            if own:
+                study = self._studies[self._trial_id_to_study_id_and_number[trial_id][0]]
+                known = study.param_distribution.get(param_name)
+                if known is not None:  # as Optuna checks it, when the value is drawn
+                    check_distribution_compatibility(known, distribution)
+                self._unwritten.setdefault(trial_id, []).append((param_name, param_value_internal, distribution))
+        if not own:
+            self._write(trial_id, super().set_trial_param, param_name, param_value_internal, distribution)
         self._update(trial_id, lambda t: (t.params.__setitem__(param_name,
                                                                distribution.to_external_repr(param_value_internal)),
                                           t.distributions.__setitem__(param_name, distribution)))
@@ -87,12 +103,33 @@ class OwnTrialsCache(_CachedStorage):
         self._write(trial_id, super().set_trial_system_attr, key, value)
         self._update(trial_id, lambda t: t.system_attrs.__setitem__(key, value))
 
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        self._write(trial_id, lambda _id: None)  # read from the store: its values first
+        return super().get_trial(trial_id)
+
     def _write(self, trial_id: int, write, *args) -> None:
         try:
+            self._write_values(trial_id)
             write(trial_id, *args)
         except UpdateFinishedTrialError:
             self._let_go(trial_id)
             raise
+
+    def _write_values(self, trial_id: int) -> None:
+        """The trial's sampled values not yet stored, in one transaction (Optuna's checks included)."""
+        with self._lock:
+            values = self._unwritten.pop(trial_id, None)
+            if not values:
+                return
+            study = self._studies[self._trial_id_to_study_id_and_number[trial_id][0]]
+            backend = self._backend
+            assert isinstance(backend, optuna.storages.RDBStorage)
+            with _create_scoped_session(backend.scoped_session) as session:
+                for name, value, distribution in values:
+                    backend._set_trial_param_without_commit(session, trial_id, name, value, distribution,
+                                                            study.param_distribution.get(name))
+            for name, _, distribution in values:
+                study.param_distribution[name] = distribution
 
     def _update(self, trial_id: int, change) -> None:
         with self._lock:

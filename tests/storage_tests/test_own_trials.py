@@ -1,6 +1,7 @@
-"""A packed worker's study cache (storage/_own_trials.py): it stops re-reading its own RUNNING trials, so
-what it shows of them must be what the store holds, after every kind of write, and other workers' changes
-(new trials, a trial of ours failed as stale, a queued retry claimed) must show as they do in the store."""
+"""A packed worker's study cache (storage/_own_trials.py): it stops re-reading its own RUNNING trials and
+writes a trial's sampled values with its next write, so what it shows of them must be what the store holds
+after each report, attribute and end, and other workers' changes (new trials, a trial of ours failed as
+stale, a queued retry claimed) must show as they do in the store."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ def test_the_workers_own_running_trials_show_every_write(two_workers):
     ours, theirs = two_workers
     running = [ours.ask() for _ in range(3)]
     assert_same_as_store(ours, theirs)
+    n = running[0].suggest_int("n", 1, 9)
+    # A read of the trial from the store (pruners, tell) writes its values first.
+    assert ours._storage.get_trial(running[0]._trial_id).params == {"n": n} == theirs.trials[0].params
     for step in range(3):
         for i, trial in enumerate(running):
             trial.suggest_float(f"x{step}", 0, 1)
@@ -57,6 +61,7 @@ def test_other_workers_trials_show_as_they_change(two_workers):
     assert_same_as_store(ours, theirs)
     theirs.tell(other, 2.0)
     mine.suggest_float("x", 0, 1)
+    mine.set_user_attr("worker", "this one")  # the values drawn reach the store with the trial's next write
     assert_same_as_store(ours, theirs)
     assert ours.best_value == 2.0
 
@@ -81,4 +86,14 @@ def test_a_claimed_queued_trial_shows_running_with_its_values_and_is_claimed_onc
     assert [t.state for t in ours.get_trials()] == [TrialState.RUNNING]
     second = ours.ask()  # a new trial, not the queued one again
     assert second.number != first.number
+    first.report(0.5, 0)
+    assert_same_as_store(ours, theirs)
+
+
+def test_a_trial_that_ends_right_after_its_values_were_drawn_keeps_them(two_workers):
+    ours, theirs = two_workers
+    trial = ours.ask()
+    x = trial.suggest_float("x", 0, 1)
+    ours._storage.set_trial_state_values(trial._trial_id, TrialState.PRUNED)  # no report, no attribute between
+    assert theirs.trials[0].params == {"x": x}
     assert_same_as_store(ours, theirs)
