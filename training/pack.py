@@ -16,7 +16,6 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -29,6 +28,7 @@ from .data import Dataset
 from .errors import ConfigError, DivergedError
 from .loop import CHUNK, EpochRecord, FitResult, _concat, _normalizer, _unit
 from .models import make_model
+from .pack_slot import Slot, SlotOutcome, restore_slot, slot_state
 from .schedule import BatchSchedule, build_schedule
 from .sources import ModelSource, augmentation_reason
 from .stacked import StackedModel, UnpackableError, dropout_rates, probe
@@ -46,34 +46,6 @@ def structure_key(cfg: TrainConfig, params: dict[str, Any] | None = None, user_m
     return (*(getattr(cfg, name) for name in SHARED), *own)
 
 
-@dataclass
-class SlotOutcome:
-    """What one slot did in one epoch: its record, or why it ended (`error` a DivergedError)."""
-
-    key: Hashable
-    record: EpochRecord | None
-    finished: bool  # trained its last epoch or stopped early: `result` is ready
-    error: DivergedError | None = None
-
-
-@dataclass
-class _Slot:
-    key: Hashable
-    cfg: TrainConfig
-    params: dict[str, Any]
-    gen: torch.Generator  # batch order and augmentation, as fit's
-    drop_gen: torch.Generator  # dropout masks
-    drop_rates: list[float]
-    aug: Augmentation
-    dummy: torch.optim.Optimizer  # a one-number Adam the slot's schedule drives: PyTorch's own schedulers
-    schedule: Any
-    checkpoint: Checkpoint | None
-    result: FitResult
-    best_state: dict | None = None
-    since_best: int = 0
-    saved_at: float = field(default_factory=time.monotonic)
-
-
 class Pack:
     """Slots training together. `epochs_limit` (fit's `stop_after`) ends every slot after that many epochs;
     `checkpoint_every` seconds between a slot's checkpoints (0: every epoch)."""
@@ -89,7 +61,7 @@ class Pack:
         self.checkpoint_every = checkpoint_every
         self.train_split = data.train if validate else _concat(data.train, data.val)
         self.normalize = _normalizer(data, self.device)
-        self.slots: list[_Slot] = []
+        self.slots: list[Slot] = []
         self.model: StackedModel | None = None
         self.key: tuple | None = None
         self.noise_shapes: list[tuple[int, ...]] = []
@@ -129,7 +101,7 @@ class Pack:
         steps = math.ceil(len(self.train_split) / cfg.batch_size)
         dummy = torch.optim.Adam([torch.zeros(1)], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         dummy._opt_called = True  # type: ignore[attr-defined]  # it never steps; its schedule must not warn
-        slot = _Slot(key, cfg, dict(params or {}), torch.Generator(device=self.device).manual_seed(cfg.seed),
+        slot = Slot(key, cfg, dict(params or {}), torch.Generator(device=self.device).manual_seed(cfg.seed),
                      drop_gen, dropout_rates(model),
                      Augmentation(cfg.rotation, cfg.translate, cfg.hflip, cfg.random_crop, cfg.random_erasing),
                      dummy, build_schedule(dummy, cfg, steps), checkpoint,
@@ -165,7 +137,7 @@ class Pack:
         self.model.keep_rows(rows)
         self.adam.select(torch.tensor(rows, device=self.device, dtype=torch.long))
 
-    def _set_hyper(self, row: int, slot: _Slot) -> None:
+    def _set_hyper(self, row: int, slot: Slot) -> None:
         cfg, group = slot.cfg, slot.dummy.param_groups[0]
         adamw = cfg.optimizer == "adamw"
         values = {"lr": group["lr"], "beta1": group["betas"][0], "beta2": cfg.beta2, "eps": cfg.eps,
@@ -195,7 +167,7 @@ class Pack:
         """The slot's FitResult as it stands (device, parameter count, history so far)."""
         return self._find(key)[1].result
 
-    def _find(self, key: Hashable) -> tuple[int, _Slot]:
+    def _find(self, key: Hashable) -> tuple[int, Slot]:
         return next((i, s) for i, s in enumerate(self.slots) if s.key == key)
 
     @property
@@ -248,7 +220,7 @@ class Pack:
         return [self._end_epoch(row, s, train_losses[row], vals[row][0], vals[row][1], seconds)
                 for row, s in enumerate(slots)]
 
-    def _augment(self, s: _Slot, images: torch.Tensor) -> torch.Tensor:
+    def _augment(self, s: Slot, images: torch.Tensor) -> torch.Tensor:
         """As fit does, with the slot's generator and magnitudes."""
         if self.data.kind == "image":
             return s.aug.erase(self.normalize(s.aug.warp(images, s.gen)), s.gen)
@@ -308,7 +280,7 @@ class Pack:
             correct += (logits.argmax(-1) == y).sum(1)
         return [(loss / len(split), c / len(split)) for loss, c in zip(loss_sum.tolist(), correct.tolist())]
 
-    def _batch_table(self, s: _Slot, steps_per_epoch: int) -> list[tuple[float, float]] | None:
+    def _batch_table(self, s: Slot, steps_per_epoch: int) -> list[tuple[float, float]] | None:
         """A per-batch schedule's (lr, beta1) for each batch of the coming epoch, stepped on its dummy optimizer
         exactly as fit steps it; None for a per-epoch schedule (its values change at epoch ends)."""
         if not isinstance(s.schedule, BatchSchedule):
@@ -319,7 +291,7 @@ class Pack:
             s.schedule.batch_end()
         return out
 
-    def _end_epoch(self, row: int, s: _Slot, train_loss: float, val_loss: float | None, val_acc: float | None,
+    def _end_epoch(self, row: int, s: Slot, train_loss: float, val_loss: float | None, val_acc: float | None,
                    seconds: float) -> SlotOutcome:
         result, epoch = s.result, len(s.result.history)
         if not math.isfinite(train_loss):
@@ -355,17 +327,12 @@ class Pack:
             if slot.checkpoint is not None:
                 self._save(row, slot)
 
-    def _save(self, row: int, s: _Slot) -> None:
+    def _save(self, row: int, s: Slot) -> None:
         assert self.model is not None and s.checkpoint is not None
-        s.checkpoint.save({
-            "packed": True, "model": self.model.row_state(row),
-            "optimizer": self.adam.row_state(row),
-            "schedule": s.schedule.state_dict(), "dummy": s.dummy.state_dict(), "generator": s.gen.get_state(),
-            "drop_generator": s.drop_gen.get_state(), "best_state": s.best_state, "since_best": s.since_best,
-            "best_epoch": s.result.best_epoch, "history": [asdict(r) for r in s.result.history]})
+        s.checkpoint.save(slot_state(self.model, self.adam, row, s))
         s.saved_at = time.monotonic()
 
-    def _resume(self, row: int, s: _Slot) -> list[EpochRecord]:
+    def _resume(self, row: int, s: Slot) -> list[EpochRecord]:
         """Restore the slot from its checkpoint; one that is not a packed checkpoint of this structure is set
         aside (the trial starts again from epoch 0, as fit does)."""
         assert s.checkpoint is not None and self.model is not None
@@ -373,7 +340,8 @@ class Pack:
         if saved is None:
             return []
         try:
-            records = _restore(saved, self, row, s)
+            records = restore_slot(saved, self.model, self.adam, row, s)
+            self._set_hyper(row, s)
         except Exception as exc:  # wrong keys or shapes: start over rather than lose the trial
             s.checkpoint.set_aside(f"cannot be restored in a pack ({type(exc).__name__}: "
                                    f"{' '.join(str(exc).split())[:200]})")
@@ -388,32 +356,6 @@ class Pack:
 
 class _Restart(Exception):
     """A checkpoint could not be restored: the caller adds the trial again, fresh."""
-
-
-
-
-def _restore(saved: dict, pack: Pack, row: int, s: _Slot) -> list[EpochRecord]:
-    if not saved.get("packed"):
-        raise ValueError("it was written by a solo trial")
-    records = [EpochRecord(**r) for r in saved["history"]]
-    if [r.epoch for r in records] != list(range(len(records))):
-        raise ValueError("its history is not the epochs 0, 1, 2, ... in order")
-    model = pack.model
-    assert model is not None
-    state = saved["model"]
-    expected = {**{k: torch.empty(v) for k, v in model.shapes.items()},
-                **{k: b[0] for k, b in model.buffers.items()}}
-    if set(state) != set(expected) or any(tuple(state[k].shape) != tuple(expected[k].shape) for k in expected):
-        raise ValueError("its weights do not fit this model")
-    model.set_row(row, state)
-    pack.adam.load_row(row, saved["optimizer"])
-    s.dummy.load_state_dict(saved["dummy"])
-    s.schedule.load_state_dict(saved["schedule"])
-    s.gen.set_state(saved["generator"])
-    s.drop_gen.set_state(saved["drop_generator"])
-    s.best_state, s.since_best, s.result.best_epoch = saved["best_state"], int(saved["since_best"]), saved["best_epoch"]
-    pack._set_hyper(row, s)
-    return records
 
 
 def unpackable(data: Dataset, cfg: TrainConfig, params: dict[str, Any] | None = None, *,
