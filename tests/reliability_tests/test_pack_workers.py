@@ -10,6 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from adamtune.storage import fail_stale
 from conftest import postgres_url, study_view
 from reliability_tests.workers import epochs_of, finish, judged_stale, reliability_study, spawn, trials, wait_for
 
@@ -50,6 +51,37 @@ def test_a_sigkilled_packed_workers_trials_are_all_retried_and_resumed(tmp_path)
             assert sorted(retry.intermediate_values) == list(range(6)), "the retry's curve has no gap"
             assert len(records[retry.number].curve["train_loss"]) == 6
             assert retry.user_attrs["packed"] == PACK
+    finally:
+        if name in optuna.study.get_all_study_names(url):
+            optuna.delete_study(study_name=name, storage=url)
+
+
+def test_a_packed_workers_long_epochs_keep_every_trials_heartbeat(tmp_path):
+    """A pack's epochs outlast the 2 s grace period while the test sweeps for stale trials all along (as
+    every starting worker and every `adamtune trials` does): the worker beats all the trials it holds, so
+    none is failed or retried."""
+    url = postgres_url()
+    name = f"packbeat_{int(time.time() * 1000) % 10**9}"
+    study = reliability_study(tmp_path, name, n_trials=2, pack=2, epochs=2, model="resnet", baseline=False,
+                              heartbeat={"interval": 1, "grace_period": 2, "max_retry": 3},
+                              params={"batch_size": {"type": "fixed", "value": 8},
+                                      "width": {"type": "fixed", "value": 64}})
+    try:
+        worker = spawn("run", str(study), "--storage", url, "--device", "cpu")
+        watched = wait_for(lambda: name in optuna.study.get_all_study_names(url) and optuna.load_study(
+            study_name=name, storage=url), 120, "the packed worker to create its study")
+        sweeps = 0
+        while worker.poll() is None:
+            fail_stale(watched, url)
+            sweeps += 1
+        [(code, output)] = finish([worker])
+        assert code == 0, output
+        everything = trials(url, name)
+        records = study_view(url, name).trials
+        pack_epoch = max(s for r in records for s in r.curve["seconds"]) * 2  # a slot's share of its pack's epoch
+        assert pack_epoch > 2, f"a pack epoch ({pack_epoch:.1f} s) outlasted the grace period"
+        assert sweeps > 2 and [t.state for t in everything] == [TrialState.COMPLETE] * 2, output
+        assert not any("retry_of" in t.user_attrs for t in everything)
     finally:
         if name in optuna.study.get_all_study_names(url):
             optuna.delete_study(study_name=name, storage=url)
