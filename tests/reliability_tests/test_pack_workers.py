@@ -70,10 +70,15 @@ def test_a_packed_workers_long_epochs_keep_every_trials_heartbeat(tmp_path):
         worker = spawn("run", str(study), "--storage", url, "--device", "cpu")
         watched = wait_for(lambda: name in optuna.study.get_all_study_names(url) and optuna.load_study(
             study_name=name, storage=url), 120, "the packed worker to create its study")
-        sweeps = 0
-        while worker.poll() is None:
+        sweeps, failed, deadline = 0, [], time.monotonic() + 600
+        while worker.poll() is None and not failed and time.monotonic() < deadline:
             fail_stale(watched, url)
             sweeps += 1
+            failed = [t.number for t in trials(url, name) if t.state == TrialState.FAIL]
+            time.sleep(0.25)  # a sweep four times a second, as many workers starting trials would make
+        if worker.poll() is None:
+            worker.kill()
+        assert not failed, f"trials {failed} were failed as stale while their worker trained them"
         [(code, output)] = finish([worker])
         assert code == 0, output
         everything = trials(url, name)
