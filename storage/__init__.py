@@ -7,7 +7,7 @@ from ._errors import is_store_error, storage_errors
 from ._heartbeats import HEARTBEAT_ATTR, TrialBeats, fail_stale, heartbeat_ages
 from ._lookup import open_studies, open_study
 from ._open import APPLICATION_NAME, Heartbeat, engine_options, open_storage
-from ._own_trials import OwnTrialsCache
+from ._own_trials import OwnTrialsCache, for_packed_worker
 from ._reconnect import with_reconnect
 from ._rows import StudyRows, TrialRow, study_rows
 from ._transient import describe_error
@@ -30,6 +30,7 @@ __all__ = [
     "normalize_url",
     "open_storage",
     "OwnTrialsCache",
+    "for_packed_worker",
     "open_studies",
     "open_study",
     "redact",

@@ -23,15 +23,22 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import or_
 from sqlalchemy.orm import selectinload
 
+try:  # Optuna's private cache and query helpers (present from 3.x through 5.0); without them, no cache
+    from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
 
-class OwnTrialsCache(_CachedStorage):
+    _PRIVATE_PARTS = True
+except ImportError:  # pragma: no cover - a future Optuna: packed workers use Optuna's own cache
+    _CachedStorage = optuna.storages.BaseStorage  # type: ignore[assignment,misc]  # never instantiated then
+    _PRIVATE_PARTS = False
+
+
+class OwnTrialsCache(_CachedStorage):  # type: ignore[misc]
     """Optuna's cache of an RDB store, minus re-reading the RUNNING trials this process holds."""
 
     def __init__(self, backend: optuna.storages.RDBStorage) -> None:
@@ -179,3 +186,15 @@ class OwnTrialsCache(_CachedStorage):
                 query = query.filter(models.TrialModel.trial_id.not_in(own))
             return [backend._build_frozen_trial_from_trial_model(t)
                     for t in query.order_by(models.TrialModel.trial_id).all()]
+
+
+def for_packed_worker(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+    """The storage a packed worker should use: `OwnTrialsCache` over an RDB store whose Optuna has the
+    private parts it builds on (checked, so a newer Optuna runs correctly, only slower), else `storage`."""
+    needed = ("_read_trials_from_remote_storage", "_add_trials_to_cache")
+    backend_needs = ("_build_frozen_trial_from_trial_model", "_set_trial_param_without_commit", "scoped_session")
+    if (not _PRIVATE_PARTS or not isinstance(storage, optuna.storages.RDBStorage)
+            or not all(hasattr(_CachedStorage, name) for name in needed)
+            or not all(hasattr(storage, name) for name in backend_needs)):
+        return storage
+    return OwnTrialsCache(storage)

@@ -20,8 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from adamtune.errors import StorageError
 from adamtune.results import Attr
 from adamtune.storage import (
-    OwnTrialsCache,
     describe_error,
+    for_packed_worker,
     is_store_error,
     mask_url,
     open_storage,
@@ -89,8 +89,8 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
     if on_ready is not None:
         on_ready(spec)
     storage = with_reconnect(lambda: open_storage(storage_url, spec.heartbeat), storage_url, spec.reconnect_timeout)
-    if size > 1 and isinstance(storage, optuna.storages.RDBStorage):
-        storage = OwnTrialsCache(storage)  # K running trials, not re-read from the store on every ask
+    if size > 1:
+        storage = for_packed_worker(storage)  # K running trials, not re-read from the store on every ask
     with storage_errors(storage_url, opening=True):
         study, created = with_reconnect(lambda: create_or_join(spec, storage), storage_url, spec.reconnect_timeout)
     with storage_errors(storage_url):

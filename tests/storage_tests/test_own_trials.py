@@ -97,3 +97,14 @@ def test_a_trial_that_ends_right_after_its_values_were_drawn_keeps_them(two_work
     ours._storage.set_trial_state_values(trial._trial_id, TrialState.PRUNED)  # no report, no attribute between
     assert theirs.trials[0].params == {"x": x}
     assert_same_as_store(ours, theirs)
+
+
+def test_a_packed_worker_gets_the_cache_on_sql_stores_only(tmp_path):
+    from optuna.storages.journal import JournalFileBackend
+
+    from adamtune.storage import for_packed_worker
+
+    rdb = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 's.db'}")
+    assert isinstance(for_packed_worker(rdb), OwnTrialsCache)
+    journal = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "s.log")))
+    assert for_packed_worker(journal) is journal  # Optuna's own handling, unchanged
