@@ -166,11 +166,20 @@ def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
                 if isinstance(failure, (SQLAlchemyError, optuna.exceptions.StorageInternalError)):
                     raise _store_refused(failure, study, objective, spec, url) from None
                 raise
-            log.warning("lost the study store (%s); waiting up to %.0f s for it",
-                        redact(describe_error(failure), url), spec.reconnect_timeout)
-            with_reconnect(lambda: _retry_interrupted(study, objective, spec), url, spec.reconnect_timeout)
-            if with_reconnect(lambda: finished_count(study), url, spec.reconnect_timeout) >= budget:
+            if _wait_out_lost_store(failure, study, lambda: _retry_interrupted(study, objective, spec),
+                                    budget, spec, url):
                 return
+
+
+def _wait_out_lost_store(failure: BaseException, study: optuna.Study, retry_held: Callable[[], object],
+                         budget: int, spec: StudySpec, url: str) -> bool:
+    """The one answer of both worker loops to a lost store: wait for it (up to `reconnect_timeout`), then
+    fail the trials this worker held and queue their retries (`retry_held`, called again until it succeeds);
+    True when the budget is spent meanwhile, else the worker goes on."""
+    log.warning("lost the study store (%s); waiting up to %.0f s for it",
+                redact(describe_error(failure), url), spec.reconnect_timeout)
+    with_reconnect(retry_held, url, spec.reconnect_timeout)
+    return with_reconnect(lambda: finished_count(study), url, spec.reconnect_timeout) >= budget
 
 
 def _pack_size(spec: StudySpec, size: int, data, device) -> int:
@@ -190,33 +199,45 @@ def _pack_size(spec: StudySpec, size: int, data, device) -> int:
 
 def _optimize_packed(study, objective, after_trial, budget, timeout, spec, url, size) -> None:
     """`_optimize` for a packed worker: on a timeout, an interruption or an error every trial it holds is
-    failed and its retry queued (each resumes from its last checkpoint)."""
-    worker = PackedWorker(study, objective, spec, size, budget, after_trial)
+    failed and its retry queued (each resumes from its last checkpoint); a lost store is waited out as
+    `_optimize` does, then a fresh pack goes on until the budget."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        worker = PackedWorker(study, objective, spec, size, budget, after_trial)
 
-    def retry_all() -> list[int]:
-        numbers = worker.unfinished()
-        for number in numbers:
-            _retry_trial(study, number, spec)
-        return numbers
+        def retry_all(worker: PackedWorker = worker) -> list[int]:
+            numbers = worker.unfinished()
+            for number in numbers:
+                _retry_trial(study, number, spec)
+                worker.live.pop(number)  # let go once retried: called again after an outage, not queued twice
+            return numbers
 
-    try:
-        worker.run(None if timeout is None else time.monotonic() + timeout)
-    except TimedOut:
-        numbers = retry_all()
-        log.warning("the timeout passed during trials %s: they were marked FAIL and their retries queued (each "
-                    "resumes from its last checkpoint); this worker stops", numbers)
-    except KeyboardInterrupt:
-        retry_all()
-        raise
-    except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk: every trial would fail
-        numbers = worker.unfinished()
-        with contextlib.suppress(Exception):
-            with_reconnect(retry_all, url, spec.reconnect_timeout)
-        raise TrialFileError(numbers[0] if numbers else -1, objective.root, exc) from exc
-    except Exception:
-        with contextlib.suppress(Exception):
-            with_reconnect(retry_all, url, spec.reconnect_timeout)
-        raise
+        try:
+            worker.run(deadline)
+            return
+        except TimedOut:
+            numbers = retry_all()
+            log.warning("the timeout passed during trials %s: they were marked FAIL and their retries queued (each "
+                        "resumes from its last checkpoint); this worker stops", numbers)
+            return
+        except KeyboardInterrupt:
+            retry_all()
+            raise
+        except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk: every trial would fail
+            numbers = worker.unfinished()
+            with contextlib.suppress(Exception):
+                with_reconnect(retry_all, url, spec.reconnect_timeout)
+            raise TrialFileError(numbers[0] if numbers else -1, objective.root, exc) from exc
+        except Exception as exc:
+            failure = _store_failure(exc)
+            if not is_store_error(failure):
+                with contextlib.suppress(Exception):
+                    with_reconnect(retry_all, url, spec.reconnect_timeout)
+                raise
+            if _wait_out_lost_store(failure, study, retry_all, budget, spec, url):
+                return
+        if deadline is not None and time.monotonic() >= deadline:
+            return
 
 
 def _taken_over(objective: Objective, exc: Exception) -> bool:

@@ -109,29 +109,64 @@ def _stopped(pid: int) -> bool:
     return all(state == "T" for state in states)
 
 
-def _open_transactions(url: str, pid: int) -> int:
-    """Sessions of process `pid` that are inside a transaction or a query, found by their client ports
-    (other processes may use the same server)."""
+def _client_ports(pid: int) -> list[int]:
+    """The local TCP ports of process `pid`'s sockets: its sessions' `client_port` in pg_stat_activity."""
     sockets = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         with contextlib.suppress(FileNotFoundError):
             target = os.readlink(fd)
             if target.startswith("socket:["):
                 sockets.add(target[len("socket:["):-1])
-    ports = [int(fields[1].rsplit(":", 1)[1], 16)  # local address HEX_IP:HEX_PORT; field 9 is the inode
-             for table in ("/proc/net/tcp", "/proc/net/tcp6")
-             for fields in (line.split() for line in Path(table).read_text().splitlines()[1:])
-             if fields[9] in sockets]
+    return [int(fields[1].rsplit(":", 1)[1], 16)  # local address HEX_IP:HEX_PORT; field 9 is the inode
+            for table in ("/proc/net/tcp", "/proc/net/tcp6")
+            for fields in (line.split() for line in Path(table).read_text().splitlines()[1:])
+            if fields[9] in sockets]
+
+
+def _sessions_of(url: str, pid: int, select: str, values: dict | None = None) -> int:
+    """`select` (a count over pg_stat_activity rows `WHERE {mine}`) over process `pid`'s sessions, found by
+    their client ports (other processes may use the same server)."""
+    ports = _client_ports(pid)
     if not ports:
         return 0
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(sqlalchemy.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY(:ports) AND state <> 'idle'"),
-                {"ports": ports}).scalar()
+            return conn.execute(sqlalchemy.text(select.format(mine="client_port = ANY(:ports)")),
+                                {"ports": ports, **(values or {})}).scalar()
     finally:
         engine.dispose()
+
+
+def _open_transactions(url: str, pid: int, but: str = "") -> int:
+    """Sessions of process `pid` that are inside a transaction or a query (`but` those whose last statement
+    names `but`)."""
+    beside = " AND query NOT LIKE :but" if but else ""
+    return _sessions_of(url, pid, "SELECT count(*) FROM pg_stat_activity WHERE {mine} AND state <> 'idle'" + beside,
+                        {"but": f"%{but}%"})
+
+
+def terminate_sessions(url: str, pid: int) -> int:
+    """pg_terminate_backend on every session of process `pid` (not other processes' on the same server)."""
+    return _sessions_of(url, pid, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {mine}")
+
+
+def terminate_mid_transaction(proc: subprocess.Popen, url: str, timeout: float = 120) -> int:
+    """Stop `proc` at a moment one of its sessions is inside a transaction or a query (not a heartbeat's: that
+    thread only tries again), pg_terminate_backend all its sessions, and let it go on: its next store call
+    meets the broken connection (a kill between its calls would be healed silently by the pool's pre-ping).
+    The number of sessions terminated."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: _stopped(proc.pid), 30, f"worker {proc.pid} to stop", interval=0.01)
+            if _open_transactions(url, proc.pid, but="trial_heartbeats"):
+                return terminate_sessions(url, proc.pid)
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        time.sleep(0.02)  # let it run on to its next store call
+    pytest.fail(f"worker {proc.pid} was never caught inside a transaction in {timeout} s")
 
 
 def judged_stale(url: str, name: str, trial: optuna.trial.FrozenTrial) -> bool:
