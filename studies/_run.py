@@ -94,6 +94,7 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
     with storage_errors(storage_url, opening=True):
         study, created = with_reconnect(lambda: create_or_join(spec, storage), storage_url, spec.reconnect_timeout)
     with storage_errors(storage_url):
+        with_reconnect(lambda: _queue_owed_retries(study, spec), storage_url, spec.reconnect_timeout)
         if finished_count(study) >= budget:
             return RunSummary(study, created, 0, time.perf_counter() - start)
         bar = _progress_bar(budget, finished_count(study), spec.name, progress)
@@ -281,7 +282,9 @@ def _store_refused(failure: BaseException, study: optuna.Study, objective: Objec
         _retry_interrupted(study, objective, spec)
     except Exception:
         if trial is not None and trial.state == TrialState.FAIL:
-            return StorageError(f"{reason}; trial {number} is FAIL, but its retry could not be queued")
+            return StorageError(f"{reason}; trial {number} is FAIL and its retry could not be queued: make room for "
+                                "the store (free its disk, make it writable), then run again: the next worker "
+                                "queues the retry, which resumes from the trial's last checkpoint")
         return StorageError(f"{reason}; trial {number} is left RUNNING (the store refused to mark it FAIL): once its "
                             f"heartbeat is {spec.heartbeat.grace_period} s old, the next worker or `adamtune trials` "
                             "fails it and queues its retry")
@@ -296,6 +299,19 @@ def _retry_interrupted(study: optuna.Study, objective: Objective, spec: StudySpe
         return
     _retry_trial(study, objective.current, spec)
     objective.current = None
+
+
+def _queue_owed_retries(study: optuna.Study, spec: StudySpec) -> None:
+    """Queue the retry of every FAIL trial that has none and fewer than `max_retry` retries behind it: its
+    worker failed it but the store refused the retry (a full disk takes the small FAIL write, not the new
+    trial), or the worker died in between. Each starting worker looks, so nothing failed is lost."""
+    everything = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs["retry_history"][-1] for t in everything if t.system_attrs.get("retry_history")}
+    for trial in everything:
+        history = trial.system_attrs.get("retry_history", [])
+        if trial.state == TrialState.FAIL and trial.number not in retried and len(history) < spec.heartbeat.max_retry:
+            log.warning("trial %d is FAIL and its retry was never queued: queued now", trial.number)
+            _retry_trial(study, trial.number, spec)
 
 
 def _retry_trial(study: optuna.Study, number: int, spec: StudySpec) -> None:

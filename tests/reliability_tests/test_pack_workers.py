@@ -81,7 +81,7 @@ def test_a_packed_worker_waits_out_its_terminated_sessions(tmp_path):
         return len([t for t in trials(url, name) if t.state == TrialState.COMPLETE])
 
     try:
-        worker = spawn("run", str(study), "--storage", url)
+        worker = spawn("run", str(study), "--storage", url, log=tmp_path / "worker.log")
         for _ in range(6):  # until two kills broke the worker's own calls (one may end as its query did)
             wait_for(lambda: worker.poll() is not None or len(
                 [t for t in trials(url, name) if t.state == TrialState.RUNNING and epochs_of(t) >= 1]) == PACK,
