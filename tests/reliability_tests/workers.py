@@ -138,12 +138,12 @@ def _sessions_of(url: str, pid: int, select: str, values: dict | None = None) ->
         engine.dispose()
 
 
-def _open_transactions(url: str, pid: int, but: str = "") -> int:
+def _open_transactions(url: str, pid: int, but: tuple[str, ...] = ()) -> int:
     """Sessions of process `pid` that are inside a transaction or a query (`but` those whose last statement
-    names `but`)."""
-    beside = " AND query NOT LIKE :but" if but else ""
+    names one of `but`)."""
+    beside = "".join(f" AND query NOT LIKE :but{i}" for i in range(len(but)))
     return _sessions_of(url, pid, "SELECT count(*) FROM pg_stat_activity WHERE {mine} AND state <> 'idle'" + beside,
-                        {"but": f"%{but}%"})
+                        {f"but{i}": f"%{text}%" for i, text in enumerate(but)})
 
 
 def terminate_sessions(url: str, pid: int) -> int:
@@ -161,7 +161,7 @@ def terminate_mid_transaction(proc: subprocess.Popen, url: str, timeout: float =
         proc.send_signal(signal.SIGSTOP)
         try:
             wait_for(lambda: _stopped(proc.pid), 30, f"worker {proc.pid} to stop", interval=0.01)
-            if _open_transactions(url, proc.pid, but="trial_heartbeats"):
+            if _open_transactions(url, proc.pid, but=("trial_heartbeats", "now()")):  # a heartbeat's statements
                 return terminate_sessions(url, proc.pid)
         finally:
             proc.send_signal(signal.SIGCONT)
