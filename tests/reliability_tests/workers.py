@@ -15,7 +15,7 @@ import sqlalchemy
 import yaml
 
 from _reliability_table import add_row
-from adamtune.storage import Heartbeat, open_storage
+from adamtune.storage import Heartbeat, open_storage, with_reconnect
 from conftest import ADAMTUNE
 
 # Four workers on two cores: one thread each, or OpenMP threads spin-wait on each other.
@@ -187,7 +187,12 @@ def judged_stale(url: str, name: str, trial: optuna.trial.FrozenTrial) -> bool:
 
 
 def trials(url: str, name: str, states=None) -> list[optuna.trial.FrozenTrial]:
-    """The study's trials (those in `states`), or none while no worker has created it yet."""
+    """The study's trials (those in `states`), or none while no worker has created it yet. A lost connection
+    is waited out: tests that terminate workers' sessions may share the server with this one."""
+    return with_reconnect(lambda: _trials(url, name, states), url, 60)
+
+
+def _trials(url: str, name: str, states) -> list[optuna.trial.FrozenTrial]:
     storage = open_storage(url)
     if name not in optuna.study.get_all_study_names(storage):
         result = []
