@@ -36,9 +36,15 @@ def refuse_writes(app):
 
 # waitress: a production WSGI server (a thread pool, and a connection that sends nothing for
 # CHANNEL_TIMEOUT seconds is closed). optuna-dashboard's own wsgiref server is single-threaded, so one
-# half-open connection froze it for everyone.
+# half-open connection froze it for everyone. Waitress takes CONNECTION_LIMIT connections at once and
+# times out only silent ones: clients that trickle a header line every few seconds held every slot and
+# blocked every GET until they closed, so a request whose headers are not complete HEADER_TIMEOUT seconds
+# after they began is closed too (checked every CLEANUP_INTERVAL seconds).
 THREADS = 8
 CHANNEL_TIMEOUT = 30
+CONNECTION_LIMIT = 100
+HEADER_TIMEOUT = 10
+CLEANUP_INTERVAL = 1
 
 
 def serve_dashboard(storage, host: str, port: int, *, read_only: bool, artifacts: str | None = None) -> None:
@@ -51,5 +57,31 @@ def serve_dashboard(storage, host: str, port: int, *, read_only: bool, artifacts
     import waitress
 
     app = optuna_dashboard.wsgi(storage, artifact_store=store)
-    waitress.serve(refuse_writes(app) if read_only else app, host=host, port=port, threads=THREADS,
-                   channel_timeout=CHANNEL_TIMEOUT, ident="adamtune", _quiet=True)
+    sockets: dict = {}  # waitress's socket map: the listening servers, then the connections
+    server = waitress.create_server(refuse_writes(app) if read_only else app, map=sockets, host=host, port=port,
+                                    threads=THREADS, channel_timeout=CHANNEL_TIMEOUT,
+                                    connection_limit=CONNECTION_LIMIT, cleanup_interval=CLEANUP_INTERVAL,
+                                    ident="adamtune")
+    for listener in list(sockets.values()):  # one per address `host` resolves to
+        if hasattr(listener, "maintenance") and hasattr(listener, "active_channels"):
+            bound_header_time(listener, HEADER_TIMEOUT)
+    server.run()
+
+
+def bound_header_time(server, seconds: float) -> None:
+    """Close a connection whose request's headers are still incomplete `seconds` after they began, as
+    waitress's own maintenance closes silent ones (it marks them `will_close`)."""
+    maintenance = server.maintenance
+
+    def maintain(now: float) -> None:
+        maintenance(now)
+        for channel in list(server.active_channels.values()):
+            request = channel.request
+            if request is None or request.headers_finished:
+                continue
+            if getattr(channel, "_adamtune_request", None) is not request:  # first seen now
+                channel._adamtune_request, channel._adamtune_since = request, now
+            elif now - channel._adamtune_since > seconds:
+                channel.will_close = True
+
+    server.maintenance = maintain

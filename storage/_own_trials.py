@@ -80,6 +80,16 @@ class OwnTrialsCache(_CachedStorage):  # type: ignore[misc]
                 study_id, _ = self._trial_id_to_study_id_and_number[trial_id]
                 self._studies[study_id].unfinished_trial_ids.add(trial_id)
 
+    def delete_study(self, study_id: int) -> None:
+        """The study's trials leave this process's hands with it (Optuna's cache forgets their ids)."""
+        with self._lock:
+            gone = {i for i in self._own | set(self._unwritten)
+                    if self._trial_id_to_study_id_and_number.get(i, (None,))[0] == study_id}
+            self._own -= gone
+            for trial_id in gone:
+                self._unwritten.pop(trial_id, None)
+        super().delete_study(study_id)
+
     # ---- this process's writes also update its copy ----------------------------------------------
 
     def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,

@@ -14,7 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import optuna
@@ -240,8 +240,21 @@ def _value(value: float | None, kind: Any) -> float | None:
 
 
 def _when(value: datetime | str | None) -> datetime | None:
-    """SQLite hands timestamps back as text; PostgreSQL as datetime."""
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+    """A trial's start or end as Optuna shows it. SQLite hands timestamps back as text, PostgreSQL as datetime;
+    Optuna 5 stores them in UTC and shows them in the process's local time (earlier ones store local time)."""
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if when is None or not _STORED_IN_UTC:
+        return when
+    return when.replace(tzinfo=UTC).astimezone().replace(tzinfo=None)
+
+
+def _stored_in_utc() -> bool:
+    from optuna.storages._rdb import models
+
+    return hasattr(models.TrialModel, "_datetime_start_utc")  # the column behind a local-time property
+
+
+_STORED_IN_UTC = _stored_in_utc()
 
 
 @functools.lru_cache(maxsize=1024)

@@ -3,13 +3,20 @@ that broke. A full disk, a read-only database, a constraint violation or a bad v
 way however long a worker waits, so it must fail at once with its real reason.
 
 The real reason is the driver's exception: Optuna wraps SQLAlchemy's error in StorageInternalError
-(`raise ... from e`, so it is the `__cause__`), and SQLAlchemy keeps the driver's in `.orig`.
+(`raise ... from e`, so it is the `__cause__`), and SQLAlchemy keeps the driver's in `.orig`. An error
+raised while handling the real one has it as its `__context__` instead: Optuna's trial read takes every
+OperationalError for "too many SQL variables" and queries again on the same broken session, which raises
+PendingRollbackError while handling the lost connection.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
 
 # SQLite result codes (the primary code is the low byte of the extended one): another connection holds the lock.
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
@@ -18,28 +25,45 @@ _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 _POSTGRES_TRANSIENT = {"57P01", "57P02", "57P03", "53300", "40001", "40P01"}
 
 
-def driver_error(exc: BaseException) -> BaseException:
-    """The innermost exception behind `exc` along explicit `raise ... from` links and SQLAlchemy's `.orig`."""
+def _behind(exc: BaseException) -> BaseException | None:
+    """The exception `exc` was raised from, or while handling (unless hidden with `from None`)."""
+    if exc.__cause__ is not None:
+        return exc.__cause__
+    return None if exc.__suppress_context__ else exc.__context__
+
+
+def _database_error(exc: BaseException) -> DBAPIError | None:
+    """The first SQLAlchemy DBAPIError behind `exc` (itself included), or None."""
     from sqlalchemy.exc import DBAPIError
 
     seen: set[int] = set()
-    while id(exc) not in seen:
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, DBAPIError):
+            return current
+        seen.add(id(current))
+        current = _behind(current)
+    return None
+
+
+def driver_error(exc: BaseException) -> BaseException:
+    """The driver's exception behind `exc` (along `__cause__`, `__context__` and SQLAlchemy's `.orig`);
+    with no database error behind it, the innermost exception along explicit `raise ... from` links."""
+    wrapper = _database_error(exc)
+    if wrapper is not None and wrapper.orig is not None:
+        return wrapper.orig
+    seen: set[int] = set()
+    while id(exc) not in seen and exc.__cause__ is not None:
         seen.add(id(exc))
-        if isinstance(exc, DBAPIError) and exc.orig is not None:
-            return exc.orig
-        if exc.__cause__ is None:
-            break
         exc = exc.__cause__
     return exc
 
 
 def is_connection_lost(exc: BaseException) -> bool:
     """True when the database is unreachable or the connection broke: waiting may help."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import OperationalError
 
-    wrapper: BaseException | None = exc
-    while wrapper is not None and not isinstance(wrapper, DBAPIError):
-        wrapper = wrapper.__cause__
+    wrapper = _database_error(exc)
     if wrapper is not None and wrapper.connection_invalidated:
         return True
     orig = driver_error(exc)

@@ -94,6 +94,7 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
     with storage_errors(storage_url, opening=True):
         study, created = with_reconnect(lambda: create_or_join(spec, storage), storage_url, spec.reconnect_timeout)
     with storage_errors(storage_url):
+        with_reconnect(lambda: _queue_owed_retries(study, spec), storage_url, spec.reconnect_timeout)
         if finished_count(study) >= budget:
             return RunSummary(study, created, 0, time.perf_counter() - start)
         bar = _progress_bar(budget, finished_count(study), spec.name, progress)
@@ -166,11 +167,20 @@ def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
                 if isinstance(failure, (SQLAlchemyError, optuna.exceptions.StorageInternalError)):
                     raise _store_refused(failure, study, objective, spec, url) from None
                 raise
-            log.warning("lost the study store (%s); waiting up to %.0f s for it",
-                        redact(describe_error(failure), url), spec.reconnect_timeout)
-            with_reconnect(lambda: _retry_interrupted(study, objective, spec), url, spec.reconnect_timeout)
-            if with_reconnect(lambda: finished_count(study), url, spec.reconnect_timeout) >= budget:
+            if _wait_out_lost_store(failure, study, lambda: _retry_interrupted(study, objective, spec),
+                                    budget, spec, url):
                 return
+
+
+def _wait_out_lost_store(failure: BaseException, study: optuna.Study, retry_held: Callable[[], object],
+                         budget: int, spec: StudySpec, url: str) -> bool:
+    """The one answer of both worker loops to a lost store: wait for it (up to `reconnect_timeout`), then
+    fail the trials this worker held and queue their retries (`retry_held`, called again until it succeeds);
+    True when the budget is spent meanwhile, else the worker goes on."""
+    log.warning("lost the study store (%s); waiting up to %.0f s for it",
+                redact(describe_error(failure), url), spec.reconnect_timeout)
+    with_reconnect(retry_held, url, spec.reconnect_timeout)
+    return with_reconnect(lambda: finished_count(study), url, spec.reconnect_timeout) >= budget
 
 
 def _pack_size(spec: StudySpec, size: int, data, device) -> int:
@@ -190,33 +200,45 @@ def _pack_size(spec: StudySpec, size: int, data, device) -> int:
 
 def _optimize_packed(study, objective, after_trial, budget, timeout, spec, url, size) -> None:
     """`_optimize` for a packed worker: on a timeout, an interruption or an error every trial it holds is
-    failed and its retry queued (each resumes from its last checkpoint)."""
-    worker = PackedWorker(study, objective, spec, size, budget, after_trial)
+    failed and its retry queued (each resumes from its last checkpoint); a lost store is waited out as
+    `_optimize` does, then a fresh pack goes on until the budget."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        worker = PackedWorker(study, objective, spec, size, budget, after_trial)
 
-    def retry_all() -> list[int]:
-        numbers = worker.unfinished()
-        for number in numbers:
-            _retry_trial(study, number, spec)
-        return numbers
+        def retry_all(worker: PackedWorker = worker) -> list[int]:
+            numbers = worker.unfinished()
+            for number in numbers:
+                _retry_trial(study, number, spec)
+                worker.live.pop(number)  # let go once retried: called again after an outage, not queued twice
+            return numbers
 
-    try:
-        worker.run(None if timeout is None else time.monotonic() + timeout)
-    except TimedOut:
-        numbers = retry_all()
-        log.warning("the timeout passed during trials %s: they were marked FAIL and their retries queued (each "
-                    "resumes from its last checkpoint); this worker stops", numbers)
-    except KeyboardInterrupt:
-        retry_all()
-        raise
-    except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk: every trial would fail
-        numbers = worker.unfinished()
-        with contextlib.suppress(Exception):
-            with_reconnect(retry_all, url, spec.reconnect_timeout)
-        raise TrialFileError(numbers[0] if numbers else -1, objective.root, exc) from exc
-    except Exception:
-        with contextlib.suppress(Exception):
-            with_reconnect(retry_all, url, spec.reconnect_timeout)
-        raise
+        try:
+            worker.run(deadline)
+            return
+        except TimedOut:
+            numbers = retry_all()
+            log.warning("the timeout passed during trials %s: they were marked FAIL and their retries queued (each "
+                        "resumes from its last checkpoint); this worker stops", numbers)
+            return
+        except KeyboardInterrupt:
+            retry_all()
+            raise
+        except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk: every trial would fail
+            numbers = worker.unfinished()
+            with contextlib.suppress(Exception):
+                with_reconnect(retry_all, url, spec.reconnect_timeout)
+            raise TrialFileError(numbers[0] if numbers else -1, objective.root, exc) from exc
+        except Exception as exc:
+            failure = _store_failure(exc)
+            if not is_store_error(failure):
+                with contextlib.suppress(Exception):
+                    with_reconnect(retry_all, url, spec.reconnect_timeout)
+                raise
+            if _wait_out_lost_store(failure, study, retry_all, budget, spec, url):
+                return
+        if deadline is not None and time.monotonic() >= deadline:
+            return
 
 
 def _taken_over(objective: Objective, exc: Exception) -> bool:
@@ -260,7 +282,9 @@ def _store_refused(failure: BaseException, study: optuna.Study, objective: Objec
         _retry_interrupted(study, objective, spec)
     except Exception:
         if trial is not None and trial.state == TrialState.FAIL:
-            return StorageError(f"{reason}; trial {number} is FAIL, but its retry could not be queued")
+            return StorageError(f"{reason}; trial {number} is FAIL and its retry could not be queued: make room for "
+                                "the store (free its disk, make it writable), then run again: the next worker "
+                                "queues the retry, which resumes from the trial's last checkpoint")
         return StorageError(f"{reason}; trial {number} is left RUNNING (the store refused to mark it FAIL): once its "
                             f"heartbeat is {spec.heartbeat.grace_period} s old, the next worker or `adamtune trials` "
                             "fails it and queues its retry")
@@ -275,6 +299,19 @@ def _retry_interrupted(study: optuna.Study, objective: Objective, spec: StudySpe
         return
     _retry_trial(study, objective.current, spec)
     objective.current = None
+
+
+def _queue_owed_retries(study: optuna.Study, spec: StudySpec) -> None:
+    """Queue the retry of every FAIL trial that has none and fewer than `max_retry` retries behind it: its
+    worker failed it but the store refused the retry (a full disk takes the small FAIL write, not the new
+    trial), or the worker died in between. Each starting worker looks, so nothing failed is lost."""
+    everything = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs["retry_history"][-1] for t in everything if t.system_attrs.get("retry_history")}
+    for trial in everything:
+        history = trial.system_attrs.get("retry_history", [])
+        if trial.state == TrialState.FAIL and trial.number not in retried and len(history) < spec.heartbeat.max_retry:
+            log.warning("trial %d is FAIL and its retry was never queued: queued now", trial.number)
+            _retry_trial(study, trial.number, spec)
 
 
 def _retry_trial(study: optuna.Study, number: int, spec: StudySpec) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import time
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import adamtune
+from adamtune.studies import load_study_file, run_study
+from conftest import adamtune, write_study
 from reliability_tests.workers import epochs_of, finish, reliability_study, spawn, tally, trials, wait_for
 from small_filesystems import fill, tmpfs
 
@@ -98,3 +100,49 @@ def test_full_disk_under_the_sqlite_store_stops_the_worker_at_once(tmp_path, rec
     retry, = by_state(all_trials, TrialState.WAITING)
     assert retry.params == victim.params
     tally(record_property, "SQLite store's disk full mid-trial", 1, all_trials, started)
+
+
+def test_a_fail_trial_whose_retry_the_full_store_refused_is_retried_by_the_next_worker(tmp_path):
+    """A full disk under the store takes the trial's small FAIL write but refuses its queued retry ("trial N is
+    FAIL and its retry could not be queued"): that is the state left behind, a FAIL trial with no retry. The
+    next worker, with room, queues its retry and runs it; nothing failed is lost."""
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    spec = load_study_file(write_study(tmp_path, "owed", n_trials=1, seed=0))
+    run_study(spec, url, progress=False)
+    study = optuna.load_study(study_name="owed", storage=url)
+    done, = study.get_trials()
+    study.add_trial(optuna.create_trial(state=TrialState.FAIL, params=done.params, distributions=done.distributions,
+                                        user_attrs={"worker": "gone:1"}))
+    failed = study.get_trials()[-1]
+    given_up = optuna.create_trial(state=TrialState.FAIL, params=done.params, distributions=done.distributions,
+                                   system_attrs={"failed_trial": 0, "retry_history": [0, 0, 0]})
+    study.add_trial(given_up)  # max_retry (3) retries behind it already: not retried again
+
+    run_study(load_study_file(write_study(tmp_path, "owed", n_trials=2, seed=0)), url, progress=False)
+    after = study.get_trials()
+    retry, = [t for t in after if t.user_attrs.get("retry_of") == failed.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == failed.params
+    assert len(after) == 4, "the trial given up after max_retry retries was not queued again"
+
+
+def test_a_refused_retry_says_what_to_do(tmp_path):
+    """The store takes reads but refuses the retry (here a read-only SQLite file, refused as a full disk is):
+    the error says the trial is FAIL, that its retry was not queued, and what the user does about it."""
+    from types import SimpleNamespace
+
+    from adamtune.studies._run import _store_refused
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    spec = load_study_file(write_study(tmp_path, "refused", n_trials=1, seed=0))
+    run_study(spec, url, progress=False)
+    study = optuna.load_study(study_name="refused", storage=url)
+    done, = study.get_trials()
+    study.add_trial(optuna.create_trial(state=TrialState.FAIL, params=done.params, distributions=done.distributions))
+    read_only = f"sqlite:///file:{tmp_path / 'studies.db'}?mode=ro&uri=true"
+    refusing = optuna.load_study(study_name="refused", storage=read_only)
+    error = _store_refused(RuntimeError("database or disk is full"), refusing, SimpleNamespace(current=1), spec,
+                           read_only)
+    assert str(error).endswith("; trial 1 is FAIL and its retry could not be queued: make room for the store (free "
+                               "its disk, make it writable), then run again: the next worker queues the retry, which "
+                               "resumes from the trial's last checkpoint")
+    assert len(study.get_trials()) == 2, "nothing was queued"

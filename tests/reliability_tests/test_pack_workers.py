@@ -12,7 +12,16 @@ from optuna.trial import TrialState
 
 from adamtune.storage import fail_stale
 from conftest import postgres_url, study_view
-from reliability_tests.workers import epochs_of, finish, judged_stale, reliability_study, spawn, trials, wait_for
+from reliability_tests.workers import (
+    epochs_of,
+    finish,
+    judged_stale,
+    reliability_study,
+    spawn,
+    terminate_mid_transaction,
+    trials,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 PACK = 3
@@ -51,6 +60,48 @@ def test_a_sigkilled_packed_workers_trials_are_all_retried_and_resumed(tmp_path)
             assert sorted(retry.intermediate_values) == list(range(6)), "the retry's curve has no gap"
             assert len(records[retry.number].curve["train_loss"]) == 6
             assert retry.user_attrs["packed"] == PACK
+    finally:
+        if name in optuna.study.get_all_study_names(url):
+            optuna.delete_study(study_name=name, storage=url)
+
+
+def test_a_packed_worker_waits_out_its_terminated_sessions(tmp_path):
+    """pg_terminate_backend on a packed worker's sessions inside a transaction while it trains K trials
+    (AdminShutdown): as a solo worker, it waits for the store, fails and retries the trials it held (each
+    resumes from its checkpoint) and goes on until the budget."""
+    url = postgres_url()
+    name = f"packdrop_{int(time.time() * 1000) % 10**9}"
+    study = reliability_study(tmp_path, name, n_trials=4 * PACK, pack=PACK,
+                              artifacts={"path": str(tmp_path / "artifacts"), "checkpoint_every": 0})
+
+    def failed() -> int:
+        return len([t for t in trials(url, name) if t.state == TrialState.FAIL])
+
+    def complete() -> int:
+        return len([t for t in trials(url, name) if t.state == TrialState.COMPLETE])
+
+    try:
+        worker = spawn("run", str(study), "--storage", url, log=tmp_path / "worker.log")
+        for _ in range(10):  # until two kills broke the worker's own calls (one may end as its query did)
+            wait_for(lambda: worker.poll() is not None or len(
+                [t for t in trials(url, name) if t.state == TrialState.RUNNING and epochs_of(t) >= 1]) == PACK,
+                120, f"{PACK} packed trials training")
+            if worker.poll() is not None or failed() >= 2 * PACK:
+                break
+            before = failed(), complete()
+            assert terminate_mid_transaction(worker, url) >= 1
+            wait_for(lambda seen=before: worker.poll() is not None or failed() > seen[0] or complete() > seen[1],
+                     120, "the worker to fail its trials or go on")
+        [(code, output)] = finish([worker])
+        assert code == 0, output
+        everything = trials(url, name)
+        assert all(t.state != TrialState.RUNNING for t in everything)
+        assert len([t for t in everything if t.state == TrialState.COMPLETE]) >= 4 * PACK
+        lost = [t for t in everything if t.state == TrialState.FAIL]
+        assert lost, "a kill met the worker's own store call: the trials it held then were failed"
+        for trial in lost:  # each retried once (a retry of a retry too), with its own values
+            [retry] = [t for t in everything if t.system_attrs.get("retry_history", [None])[-1] == trial.number]
+            assert retry.params == trial.params
     finally:
         if name in optuna.study.get_all_study_names(url):
             optuna.delete_study(study_name=name, storage=url)

@@ -15,7 +15,7 @@ import sqlalchemy
 import yaml
 
 from _reliability_table import add_row
-from adamtune.storage import Heartbeat, open_storage
+from adamtune.storage import Heartbeat, open_storage, with_reconnect
 from conftest import ADAMTUNE
 
 # Four workers on two cores: one thread each, or OpenMP threads spin-wait on each other.
@@ -109,29 +109,64 @@ def _stopped(pid: int) -> bool:
     return all(state == "T" for state in states)
 
 
-def _open_transactions(url: str, pid: int) -> int:
-    """Sessions of process `pid` that are inside a transaction or a query, found by their client ports
-    (other processes may use the same server)."""
+def _client_ports(pid: int) -> list[int]:
+    """The local TCP ports of process `pid`'s sockets: its sessions' `client_port` in pg_stat_activity."""
     sockets = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         with contextlib.suppress(FileNotFoundError):
             target = os.readlink(fd)
             if target.startswith("socket:["):
                 sockets.add(target[len("socket:["):-1])
-    ports = [int(fields[1].rsplit(":", 1)[1], 16)  # local address HEX_IP:HEX_PORT; field 9 is the inode
-             for table in ("/proc/net/tcp", "/proc/net/tcp6")
-             for fields in (line.split() for line in Path(table).read_text().splitlines()[1:])
-             if fields[9] in sockets]
+    return [int(fields[1].rsplit(":", 1)[1], 16)  # local address HEX_IP:HEX_PORT; field 9 is the inode
+            for table in ("/proc/net/tcp", "/proc/net/tcp6")
+            for fields in (line.split() for line in Path(table).read_text().splitlines()[1:])
+            if fields[9] in sockets]
+
+
+def _sessions_of(url: str, pid: int, select: str, values: dict | None = None) -> int:
+    """`select` (a count over pg_stat_activity rows `WHERE {mine}`) over process `pid`'s sessions, found by
+    their client ports (other processes may use the same server)."""
+    ports = _client_ports(pid)
     if not ports:
         return 0
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(sqlalchemy.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY(:ports) AND state <> 'idle'"),
-                {"ports": ports}).scalar()
+            return conn.execute(sqlalchemy.text(select.format(mine="client_port = ANY(:ports)")),
+                                {"ports": ports, **(values or {})}).scalar()
     finally:
         engine.dispose()
+
+
+def _open_transactions(url: str, pid: int, but: tuple[str, ...] = ()) -> int:
+    """Sessions of process `pid` that are inside a transaction or a query (`but` those whose last statement
+    names one of `but`)."""
+    beside = "".join(f" AND query NOT LIKE :but{i}" for i in range(len(but)))
+    return _sessions_of(url, pid, "SELECT count(*) FROM pg_stat_activity WHERE {mine} AND state <> 'idle'" + beside,
+                        {f"but{i}": f"%{text}%" for i, text in enumerate(but)})
+
+
+def terminate_sessions(url: str, pid: int) -> int:
+    """pg_terminate_backend on every session of process `pid` (not other processes' on the same server)."""
+    return _sessions_of(url, pid, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {mine}")
+
+
+def terminate_mid_transaction(proc: subprocess.Popen, url: str, timeout: float = 120) -> int:
+    """Stop `proc` at a moment one of its sessions is inside a transaction or a query (not a heartbeat's: that
+    thread only tries again), pg_terminate_backend all its sessions, and let it go on: its next store call
+    meets the broken connection (a kill between its calls would be healed silently by the pool's pre-ping).
+    The number of sessions terminated."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: _stopped(proc.pid), 30, f"worker {proc.pid} to stop", interval=0.01)
+            if _open_transactions(url, proc.pid, but=("trial_heartbeats", "now()")):  # a heartbeat's statements
+                return terminate_sessions(url, proc.pid)
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        time.sleep(0.02)  # let it run on to its next store call
+    pytest.fail(f"worker {proc.pid} was never caught inside a transaction in {timeout} s")
 
 
 def judged_stale(url: str, name: str, trial: optuna.trial.FrozenTrial) -> bool:
@@ -152,7 +187,12 @@ def judged_stale(url: str, name: str, trial: optuna.trial.FrozenTrial) -> bool:
 
 
 def trials(url: str, name: str, states=None) -> list[optuna.trial.FrozenTrial]:
-    """The study's trials (those in `states`), or none while no worker has created it yet."""
+    """The study's trials (those in `states`), or none while no worker has created it yet. A lost connection
+    is waited out: tests that terminate workers' sessions may share the server with this one."""
+    return with_reconnect(lambda: _trials(url, name, states), url, 60)
+
+
+def _trials(url: str, name: str, states) -> list[optuna.trial.FrozenTrial]:
     storage = open_storage(url)
     if name not in optuna.study.get_all_study_names(storage):
         result = []

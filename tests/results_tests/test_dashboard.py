@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -111,5 +113,57 @@ def test_a_stalled_client_does_not_block_the_next_one(tmp_path):
                 names = [s["study_name"] for s in json.loads(response.read())["study_summaries"]]
         assert names == ["watched"]
     finally:
+        server.terminate()
+        server.communicate(timeout=10)
+
+
+def test_more_slow_clients_than_connections_do_not_block_a_get(tmp_path):
+    """105 clients each trickling a header line every 2 s (never silent, so the channel timeout never fires)
+    held all 100 of waitress's connections and every GET waited until they closed; a request's headers now
+    have HEADER_TIMEOUT seconds, so the GET is answered within a bound."""
+    from adamtune.results._dashboard import CLEANUP_INTERVAL, CONNECTION_LIMIT, HEADER_TIMEOUT
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    optuna.create_study(storage=url, study_name="flooded")
+    port = free_port()
+    server = subprocess.Popen([ADAMTUNE, "dashboard", "--storage", url, "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    slow: list[socket.socket] = []
+    stop = threading.Event()
+
+    def trickle() -> None:  # a header line to every slow client every 2 s, for at most 90 s
+        deadline = time.monotonic() + 90
+        line = 0
+        while not stop.wait(2) and time.monotonic() < deadline:
+            line += 1
+            for client in slow:
+                with contextlib.suppress(OSError):
+                    client.sendall(f"X-Slow-{line}: {line}\r\n".encode())
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # wait until it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.communicate()[1]
+                time.sleep(0.2)
+        for _ in range(CONNECTION_LIMIT + 5):
+            client = socket.create_connection(("127.0.0.1", port), timeout=5)
+            client.sendall(b"GET /api/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never end
+            slow.append(client)
+        trickler = threading.Thread(target=trickle, daemon=True)
+        trickler.start()
+        bound = HEADER_TIMEOUT + CLEANUP_INTERVAL + 15  # the slow ones' bound, then the answer itself
+        started = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=bound + 30) as response:
+            names = [s["study_name"] for s in json.loads(response.read())["study_summaries"]]
+        assert names == ["flooded"]
+        assert time.monotonic() - started < bound
+    finally:
+        stop.set()
+        for client in slow:
+            client.close()
         server.terminate()
         server.communicate(timeout=10)

@@ -108,3 +108,17 @@ def test_a_packed_worker_gets_the_cache_on_sql_stores_only(tmp_path):
     assert isinstance(for_packed_worker(rdb), OwnTrialsCache)
     journal = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "s.log")))
     assert for_packed_worker(journal) is journal  # Optuna's own handling, unchanged
+
+
+def test_deleting_a_study_that_holds_our_running_trial_leaves_other_studies_readable(storage_url, study_name):
+    """As Optuna's own cache does: after `delete_study` every other study still reads (it raised KeyError)."""
+    cache = OwnTrialsCache(optuna.storages.RDBStorage(storage_url))
+    doomed = optuna.create_study(study_name=study_name + "_doomed", storage=cache)
+    kept = optuna.create_study(study_name=study_name, storage=cache)
+    doomed.ask().suggest_float("x", 0, 1)  # held RUNNING, its value not yet written
+    kept.ask()
+    optuna.delete_study(study_name=doomed.study_name, storage=cache)
+    assert [t.state for t in kept.get_trials()] == [TrialState.RUNNING]
+    again = optuna.create_study(study_name=study_name + "_doomed", storage=cache)  # SQLite may reuse the id
+    assert again.get_trials() == []
+    optuna.delete_study(study_name=again.study_name, storage=cache)

@@ -4,6 +4,8 @@ through Optuna gives, on an SQLite file and the real PostgreSQL, including infin
 from __future__ import annotations
 
 import math
+import time
+from datetime import datetime, timedelta
 
 import optuna
 import pytest
@@ -54,3 +56,24 @@ def test_sql_reads_equal_reading_every_trial(study):
     assert sql.param_names() == loaded.param_names() == ["lr", "optimizer"]
     inf = next(r for r in sql.page(limit=100) if r.number == 2)
     assert inf.value == math.inf and inf.params == {"lr": 3e-3, "optimizer": "adam"} and inf.reported == 2
+
+
+@pytest.fixture
+def another_time_zone(monkeypatch):
+    """A process clock five hours behind UTC (a POSIX TZ rule: no tz database needed), restored afterwards."""
+    monkeypatch.setenv("TZ", "EST+5")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_start_and_end_times_agree_with_optuna_in_another_time_zone(another_time_zone, storage_url, study_name):
+    study = optuna.create_study(study_name=study_name, storage=storage_url)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    study.ask()  # one RUNNING: a start, no end
+    through_optuna = [(t.number, t.datetime_start, t.datetime_complete) for t in study.get_trials()]
+    for rows in (study_rows(study), _LoadedRows(study)):
+        page = rows.page()
+        assert [(r.number, r.datetime_start, r.datetime_complete) for r in page] == through_optuna
+    assert abs(through_optuna[0][1] - datetime.now()) < timedelta(hours=1), "local time, as Optuna shows it"

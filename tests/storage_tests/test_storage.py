@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import quote, quote_plus
 
 import optuna
 import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from adamtune.errors import InputError
 from adamtune.storage import StorageError, engine_options, mask_url, open_storage, redact, resolve_url
 from conftest import postgres_url
 
@@ -26,6 +28,30 @@ def test_resolution_order(monkeypatch, tmp_path):
     assert resolve_url("sqlite:///flag.db") == "sqlite:///flag.db"
 
 
+@pytest.mark.parametrize("source", ["flag", "env", "file", "file name", "unreadable file"])
+@pytest.mark.parametrize("value", ["", "  \n"])
+def test_a_named_but_empty_or_unreadable_store_is_bad_input(monkeypatch, tmp_path, source, value):
+    """A broken container secret must not fall back to a local SQLite file (a throwaway store per container)."""
+    monkeypatch.delenv("ADAMTUNE_STORAGE", raising=False)
+    monkeypatch.delenv("ADAMTUNE_STORAGE_FILE", raising=False)
+    secret = tmp_path / "url"
+    secret.write_text(value)
+    flag = value if source == "flag" else None
+    if source == "env":
+        monkeypatch.setenv("ADAMTUNE_STORAGE", value)
+    elif source == "file":
+        monkeypatch.setenv("ADAMTUNE_STORAGE_FILE", str(secret))
+    elif source == "file name":
+        monkeypatch.setenv("ADAMTUNE_STORAGE_FILE", value)
+    elif source == "unreadable file":
+        monkeypatch.setenv("ADAMTUNE_STORAGE_FILE", str(tmp_path / "missing"))
+    with pytest.raises(InputError) as info:
+        resolve_url(flag)
+    assert info.value.exit_code == 2
+    assert info.value.key == {"flag": "URL", "env": "ADAMTUNE_STORAGE"}.get(source, "ADAMTUNE_STORAGE_FILE")
+    assert ("No such file" if source == "unreadable file" else "is empty") in info.value.reason
+
+
 def test_plain_postgresql_urls_use_psycopg3():
     assert resolve_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert resolve_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
@@ -36,6 +62,27 @@ def test_masking():
     assert mask_url(url) == "postgresql+psycopg://alice:***@db.example:5432/studies"
     assert "hunter2" not in redact(f"could not connect to {url} as alice with hunter2", url)
     assert mask_url("sqlite:///adamtune.db") == "sqlite:///adamtune.db"
+
+
+@pytest.mark.parametrize(("url", "password"), [
+    ("postgresql+psycopg://alice:hunter2@db/x", "hunter2"),
+    ("postgresql+psycopg://alice:hun%40ter2@db/x", "hun@ter2"),
+    ("postgresql+psycopg://alice@db/x?password=hunter2&sslmode=require", "hunter2"),
+    ("postgresql+psycopg://alice@db/x?passwd=hunter2", "hunter2"),
+    ("postgresql+psycopg://alice@db/x?sslmode=verify-full&sslpassword=hun%40ter2", "hun@ter2"),
+    ("postgresql+psycopg:///x?host=db%20password%3Dhunter2", "hunter2"),
+    ("postgresql+psycopg:///x?dsn=host=db password='hun ter2' user=alice", "hun ter2"),
+    ("mysql+pymysql://alice@db/x?PASSWORD=hunter2", "hunter2"),
+])
+def test_every_password_form_is_masked(url, password):
+    """Each form SQLAlchemy and libpq accept; driver errors may echo the password as given or URL-encoded."""
+    forms = {password, quote(password, safe=""), quote_plus(password)}
+    shown = mask_url(url)
+    assert "***" in shown and not any(f in shown for f in forms), shown
+    error = f"connection to {url} failed: password authentication failed ({' / '.join(sorted(forms))})"
+    text = redact(error, url)
+    assert not any(f in text for f in forms), text
+    assert "password authentication failed" in text
 
 
 def test_engine_options_suit_long_running_workers():

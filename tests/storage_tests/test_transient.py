@@ -128,3 +128,37 @@ def test_postgresql_nul_byte_is_not_waited_out():
     assert str(reported).endswith(": DataError: PostgreSQL text fields cannot contain NUL (0x00) bytes")
     assert "bad\x00name" not in optuna.study.get_all_study_names(storage)
     storage.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_connection_killed_inside_get_all_trials_is_waited_out():
+    """Optuna's trial read catches every OperationalError as "too many SQL variables" and runs the query again
+    on the same, now broken, session: PendingRollbackError, whose `__context__` (not `__cause__`) is the lost
+    connection. The session is killed inside that read every time, from a second connection."""
+    url = postgres_url()
+    storage = optuna.storages.RDBStorage(url)
+    study = optuna.create_study(storage=storage, study_name=f"killed-read-{uuid.uuid4().hex[:8]}")
+    study.enqueue_trial({"x": 1.0})
+    admin = sqlalchemy.create_engine(url)
+    kills: list[int] = []
+
+    @sqlalchemy.event.listens_for(storage.engine, "before_cursor_execute")
+    def kill_own_session(conn, _cursor, statement, *_args):
+        if not kills and "FROM trials" in statement and "ORDER BY trials.trial_id" in statement:
+            pid = conn.connection.dbapi_connection.info.backend_pid
+            with admin.connect() as other:
+                other.execute(sqlalchemy.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            kills.append(pid)
+
+    try:
+        error = raised(lambda: study.get_trials(deepcopy=False))
+        assert kills, "the trials SELECT was not seen"
+        assert isinstance(error.__cause__, sqlalchemy.exc.PendingRollbackError)  # the path the item is about
+        assert is_store_error(error)
+        assert describe_error(error) == "AdminShutdown: terminating connection due to administrator command"
+        assert len(study.get_trials(deepcopy=False)) == 1  # the store is back for the next read
+    finally:
+        sqlalchemy.event.remove(storage.engine, "before_cursor_execute", kill_own_session)
+        admin.dispose()
+        optuna.delete_study(study_name=study.study_name, storage=storage)
+        storage.engine.dispose()

@@ -84,6 +84,22 @@ def test_store_comes_from_flag_then_environment_then_local_sqlite(tmp_path):
     assert "where" in optuna.study.get_all_study_names(f"sqlite:///{tmp_path / 'adamtune.db'}")
 
 
+def test_an_empty_storage_secret_is_one_line_exit_2_and_no_local_store(tmp_path):
+    """A broken container secret (an empty file, an empty variable) must not train into ./adamtune.db."""
+    study_file = write_study(tmp_path, "nowhere", n_trials=1, epochs=1)
+    empty = tmp_path / "secret"
+    empty.write_text("\n")
+    for env in ({"ADAMTUNE_STORAGE_FILE": str(empty)}, {"ADAMTUNE_STORAGE_FILE": " "}, {"ADAMTUNE_STORAGE": ""}):
+        for args in (("run", str(study_file)), ("studies",)):
+            out = adamtune(*args, cwd=tmp_path, env=env)
+            assert out.returncode == 2, (env, out.stderr)
+            [line] = out.stderr.strip().splitlines()
+            assert line.startswith("adamtune: error: ") and "ADAMTUNE_STORAGE" in line and "is empty" in line, line
+    out = adamtune("studies", "--storage", "", cwd=tmp_path)
+    assert out.returncode == 2 and "--storage: URL: is empty" in out.stderr, out.stderr
+    assert not (tmp_path / "adamtune.db").exists()
+
+
 @pytest.mark.postgres
 def test_passwords_never_appear_in_output(tmp_path):
     url = postgres_url()
