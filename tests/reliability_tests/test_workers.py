@@ -188,6 +188,13 @@ def test_sigterm_fails_the_trial_queues_its_retry_and_exits(tmp_path, pg, record
     tally(record_property, f"{signal.Signals(signum).name} mid-trial, then a new worker", 1, all_trials, started)
 
 
+def assert_distinct_settings(all_trials) -> None:
+    """Workers started together never spend the budget twice on one point (a retry repeats its original's
+    settings on purpose, and is left out)."""
+    settings = [tuple(sorted(t.params.items())) for t in all_trials if "retry_of" not in t.user_attrs]
+    assert len(set(settings)) == len(settings), f"{len(set(settings))} distinct settings in {len(settings)} trials"
+
+
 def test_workers_started_at_once_create_one_study_with_one_baseline(tmp_path, pg, record_property):
     started = time.monotonic()
     url, names = pg
@@ -200,6 +207,7 @@ def test_workers_started_at_once_create_one_study_with_one_baseline(tmp_path, pg
     assert sum(bool(t.user_attrs.get("baseline")) for t in all_trials) == 1
     assert 4 <= len([t for t in all_trials if t.state in FINISHED]) <= 7
     assert len({t.user_attrs["worker"] for t in all_trials}) >= 2, "trials record which worker ran them"
+    assert_distinct_settings(all_trials)
     tally(record_property, "4 workers racing create_study (PostgreSQL)", 4, all_trials, started)
 
 
@@ -214,6 +222,7 @@ def test_four_local_processes_with_workers_flag(tmp_path, store, record_property
     all_trials = trials(url, "local")
     assert 12 <= len([t for t in all_trials if t.state in FINISHED]) <= 15
     assert len({t.user_attrs["worker"] for t in all_trials}) >= 2
+    assert_distinct_settings(all_trials)
     tally(record_property, f"run --workers 4 on {store}", 4, all_trials, started)
 
 
