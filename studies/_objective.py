@@ -86,8 +86,7 @@ class Objective:
 
         def report(record: EpochRecord) -> None:
             self.epoch_done(plan, record)
-            last = record.epoch + 1 >= config.epochs
-            if self.deadline is not None and not last and time.monotonic() > self.deadline:
+            if self.deadline is not None and not record.last and time.monotonic() > self.deadline:
                 raise TimedOut()  # between epochs: the retry resumes from the checkpoint just written
 
         try:
@@ -122,7 +121,9 @@ class Objective:
         return TrialPlan(trial, origin, values, config, checkpoint, summary)
 
     def epoch_done(self, plan: TrialPlan, record: EpochRecord) -> None:
-        """One epoch's record: onto the curve, to the trial (and pruner); raises TrialPruned when it says so."""
+        """One epoch's record: onto the curve, to the trial (and pruner); raises TrialPruned when it says so,
+        except after the run's last epoch (`record.last`: its epochs, or early stopping, end it): a finished
+        run is never thrown away."""
         trial = plan.trial
         for key in plan.curve:
             plan.curve[key].append(getattr(record, key))
@@ -131,7 +132,7 @@ class Objective:
         trial.report(getattr(record, self.spec.objective), record.epoch)
         if self.on_epoch:
             self.on_epoch(trial.number, record)
-        if trial.should_prune():
+        if not record.last and trial.should_prune():  # a run that trained to its end completes
             trial.set_user_attr(Attr.PRUNED_REASON, f"pruner stopped it after epoch {record.epoch}")
             raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
 
