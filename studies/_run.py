@@ -89,8 +89,9 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
     if on_ready is not None:
         on_ready(spec)
     storage = with_reconnect(lambda: open_storage(storage_url, spec.heartbeat), storage_url, spec.reconnect_timeout)
-    if size > 1:
-        storage = for_packed_worker(storage)  # K running trials, not re-read from the store on every ask
+    # K running trials are not re-read from the store on every ask; solo or packed, a trial's sampled values
+    # are stored in one transaction: all or none, whenever the server goes down.
+    storage = for_packed_worker(storage)
     with storage_errors(storage_url, opening=True):
         study, created = with_reconnect(lambda: create_or_join(spec, storage), storage_url, spec.reconnect_timeout)
     with storage_errors(storage_url):

@@ -127,3 +127,36 @@ def test_a_run_that_stops_early_is_not_pruned_after_the_epoch_it_stops_at(tmp_pa
             last = max(trial.intermediate_values)
             assert trial.state == optuna.trial.TrialState.COMPLETE and last < 39, "stopped early, complete"
             assert (trial.number, last - 1) in pruner.steps and (trial.number, last) not in pruner.steps
+
+
+def test_a_solo_trials_values_reach_the_store_all_at_once(tmp_path, storage_url, study_name, monkeypatch):
+    """While a solo worker draws a trial's values the store holds none of them, then all, in one transaction:
+    a server that goes down in between leaves a stored trial with all its values or none."""
+    import sqlalchemy
+
+    from adamtune import api
+    from adamtune.studies._spec import StudySpec
+
+    engine = sqlalchemy.create_engine(storage_url)
+    stored_while_drawing: list[int] = []
+    real = StudySpec.sampler_object
+
+    class Watching(optuna.samplers.RandomSampler):
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def sample_independent(self, study, trial, name, distribution):
+            with engine.connect() as conn:
+                stored_while_drawing.append(conn.execute(sqlalchemy.text(
+                    "SELECT count(*) FROM trial_params WHERE trial_id = :t"), {"t": trial._trial_id}).scalar_one())
+            return self.inner.sample_independent(study, trial, name, distribution)
+
+    monkeypatch.setattr(StudySpec, "sampler_object", lambda self: Watching(real(self)))
+    path = write_study(tmp_path, study_name, epochs=1, n_trials=2, baseline=False, sampler={"type": "random"},
+                       pruner={"type": "none"})
+    api.run(path, storage=storage_url)
+    engine.dispose()
+    trials = optuna.load_study(study_name=study_name, storage=storage_url).trials
+    assert len(trials) == 2 and all(len(t.params) >= 10 for t in trials)
+    assert len(stored_while_drawing) >= 20 and set(stored_while_drawing) == {0}
