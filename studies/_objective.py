@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import optuna
 import torch
+from sqlalchemy.exc import SQLAlchemyError
 
 from adamtune.results import (
     CURVE_KEYS,
@@ -28,7 +29,7 @@ from adamtune.results import (
 from adamtune.training import Dataset, DivergedError, EpochRecord, FitResult, TrainConfig, fit, load_dataset
 from adamtune.training.checkpoint import Checkpoint
 
-from ._artifacts_dir import TrialFileError, check_artifacts_dir
+from ._artifacts_dir import TrialFileError, check_artifacts_dir, file_system_failure
 from ._checkpoints import discard, trial_checkpoint
 from ._spec import StudySpec
 
@@ -74,8 +75,13 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         try:
             return self._trial(trial)
-        except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk
-            error = TrialFileError(trial.number, self.root, exc)
+        except (optuna.TrialPruned, optuna.exceptions.OptunaError, SQLAlchemyError):
+            raise  # a decision, or the store's own failure (its disk is the store's business)
+        except Exception as exc:  # a checkpoint or artifact write on a full or read-only disk?
+            failure = file_system_failure(self.root, exc)
+            if failure is None:
+                raise
+            error = TrialFileError(trial.number, self.root, failure)
             with contextlib.suppress(Exception):  # the reason is a note; the store may be on the same disk
                 trial.set_user_attr(Attr.FAIL_REASON, error.reason)
             raise error from exc

@@ -32,7 +32,7 @@ from adamtune.storage import (
 )
 from adamtune.training import pick_device
 
-from ._artifacts_dir import TrialFileError, check_artifacts_dir
+from ._artifacts_dir import TrialFileError, check_artifacts_dir, file_system_failure
 from ._join import create_or_join
 from ._objective import Objective, TimedOut
 from ._packed import PackedWorker
@@ -209,14 +209,18 @@ def _optimize_packed(study, objective, after_trial, budget, timeout, spec, url, 
     except KeyboardInterrupt:
         retry_all()
         raise
-    except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk: every trial would fail
+    except Exception as exc:
+        # A checkpoint or artifact write on a full or read-only disk (whatever it raised): every trial would fail.
+        failure = None if isinstance(exc, (SQLAlchemyError, optuna.exceptions.OptunaError)) else \
+            file_system_failure(objective.root, exc)
         numbers = worker.unfinished()
+        if failure is not None:
+            error = TrialFileError(numbers[0] if numbers else -1, objective.root, failure)
+            worker.note_failure(error.reason)
         with contextlib.suppress(Exception):
             with_reconnect(retry_all, url, spec.reconnect_timeout)
-        raise TrialFileError(numbers[0] if numbers else -1, objective.root, exc) from exc
-    except Exception:
-        with contextlib.suppress(Exception):
-            with_reconnect(retry_all, url, spec.reconnect_timeout)
+        if failure is not None:
+            raise error from exc
         raise
 
 
