@@ -30,7 +30,7 @@ from adamtune.training import Dataset, DivergedError, EpochRecord, FitResult, Tr
 from adamtune.training.checkpoint import Checkpoint
 
 from ._artifacts_dir import TrialFileError, check_artifacts_dir, file_system_failure
-from ._checkpoints import discard, trial_checkpoint
+from ._checkpoints import best_dir, discard, trial_checkpoint
 from ._spec import StudySpec
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -160,7 +160,7 @@ class Objective:
         assert value is not None
         leads = _improves(trial.study, value)
         if leads:
-            self._keep_best(result, trial.number)
+            self._keep_best(result, trial)
             upload_config(trial, plan.config.to_dict(), self.store)
         self.finish(plan, draw_curve=draw_curve or leads)
         return value
@@ -181,12 +181,14 @@ class Objective:
         if checkpoint is not None and not self.spec.keep_checkpoints:
             discard(checkpoint)
 
-    def _keep_best(self, result: FitResult, number: int) -> None:
-        """The best trial's final weights stay in ARTIFACTS/STUDY/best/ (weights_only-loadable)."""
-        best = self.artifacts / "best"
+    def _keep_best(self, result: FitResult, trial: optuna.Trial) -> None:
+        """The best trial's final weights stay in ARTIFACTS/STUDY/best/UID/ (weights_only-loadable), keyed by
+        the study's uid like its checkpoints: a namesake study in another store keeps its own."""
+        best = best_dir(self.artifacts, trial.study)
         best.mkdir(parents=True, exist_ok=True)
         Checkpoint(best / "model.pt").save(result.model.state_dict())
-        (best / "config.json").write_text(json.dumps({"trial": number, **result.config.to_dict()}, indent=2) + "\n")
+        (best / "config.json").write_text(json.dumps({"trial": trial.number, **result.config.to_dict()}, indent=2)
+                                          + "\n")
 
 
 def record_result(trial: optuna.Trial, best_epoch: int | None, resumed_epochs: int = 0) -> None:

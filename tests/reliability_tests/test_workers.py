@@ -73,7 +73,7 @@ def test_sigkilled_worker_trial_is_retried_and_resumed(tmp_path, pg, record_prop
     assert_full_curves(all_trials, 6)
     tally(record_property, "SIGKILL one worker mid-trial (PostgreSQL)", 4, all_trials, started)
     assert not list((tmp_path / "artifacts" / name).rglob("checkpoint.pt*")), "checkpoints are removed"
-    assert (tmp_path / "artifacts" / name / "best" / "model.pt").exists()
+    assert list((tmp_path / "artifacts" / name / "best").glob("*/model.pt")), "under the study's uid"
 
 
 def test_a_retried_trial_reports_the_curve_of_an_uninterrupted_run(tmp_path, pg):
@@ -106,7 +106,8 @@ def test_a_retried_trial_reports_the_curve_of_an_uninterrupted_run(tmp_path, pg)
     for key in ("train_loss", "val_loss", "val_accuracy", "lr"):
         assert full_curve(retry, "val_loss")[key] == full_curve(uninterrupted, "val_loss")[key], key
     assert retry.value == uninterrupted.value
-    best, fresh_best = (torch.load(tmp_path / "artifacts" / n / "best" / "model.pt") for n in (name, fresh_name))
+    best, fresh_best = (torch.load(next((tmp_path / "artifacts" / n / "best").glob("*/model.pt")))
+                        for n in (name, fresh_name))
     assert best.keys() == fresh_best.keys() and all(torch.equal(best[k], fresh_best[k]) for k in best)
 
 

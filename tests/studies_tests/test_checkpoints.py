@@ -41,6 +41,8 @@ def test_a_namesake_study_in_another_store_or_recreated_trains_its_own_trials(tm
     run_study(spec, first, progress=False)
     before = complete_trials(first, "same")
     assert len(before) == 2
+    first_best, = (tmp_path / "artifacts" / "same" / "best").glob("*/model.pt")
+    first_weights = first_best.read_bytes()
 
     (tmp_path / "other").mkdir()
     other_seed = load_study_file(write_study(tmp_path / "other", "same", n_trials=2, seed=1, artifacts=shared))
@@ -50,6 +52,9 @@ def test_a_namesake_study_in_another_store_or_recreated_trains_its_own_trials(tm
     for trial in namesake:
         assert_trained_from_scratch(trial)
     assert namesake[0].value != before[0].value, "its own seed, its own result"
+    assert first_best.read_bytes() == first_weights, "the namesake kept its best weights apart"
+    assert len(list((tmp_path / "artifacts" / "same" / "best").glob("*/model.pt"))) == 2
+    assert len(list((tmp_path / "artifacts" / "same" / "best").glob("*/config.json"))) == 2
 
     optuna.delete_study(study_name="same", storage=second)
     run_study(other_seed, second, progress=False)  # recreated under the same name (and, on SQLite, the same id)
