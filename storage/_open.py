@@ -16,6 +16,7 @@ import optuna
 from sqlalchemy.engine import make_url
 
 from ._errors import storage_errors
+from ._stale import RDBStore
 
 APPLICATION_NAME = "adamtune"  # PostgreSQL shows it in pg_stat_activity
 
@@ -58,7 +59,7 @@ def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storage
                             max_retry=heartbeat.max_retry))
         for attempt in range(3):
             try:
-                return optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url), **beat)
+                return RDBStore(url, engine_kwargs=engine_options(url), **beat)  # + trials that never beat
             except Exception as exc:
                 if not _lost_the_race_to_create_tables(exc) or attempt == 2:
                     raise

@@ -8,7 +8,9 @@ writes, so it keeps them up to date itself and reads from the store only the oth
 
 Its sampled values are written in one transaction (Optuna commits each on its own: 22 commits for a
 digits trial), just before the trial's next write or its next read from the store: other readers see a
-trial's values from its first report or attribute on, a few milliseconds after they were drawn.
+trial's values from its first report or attribute on, a few milliseconds after they were drawn, and a
+stored trial holds all its values or none, whenever the server goes down (a flush the store did not take
+is tried again with the next write). Solo workers use it too, for that alone.
 
 A trial leaves this process's hands when it ends, or when a write finds it already finished (another
 worker failed it as stale); from then on it is read from the store like every other trial. Reads of one
@@ -25,6 +27,7 @@ from optuna.distributions import BaseDistribution, check_distribution_compatibil
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import or_
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
 try:  # Optuna's private cache and query helpers (present from 3.x through 5.0); without them, no cache
@@ -135,16 +138,23 @@ class OwnTrialsCache(_CachedStorage):  # type: ignore[misc]
     def _write_values(self, trial_id: int) -> None:
         """The trial's sampled values not yet stored, in one transaction (Optuna's checks included)."""
         with self._lock:
-            values = self._unwritten.pop(trial_id, None)
+            values = self._unwritten.get(trial_id)
             if not values:
                 return
             study = self._studies[self._trial_id_to_study_id_and_number[trial_id][0]]
             backend = self._backend
             assert isinstance(backend, optuna.storages.RDBStorage)
-            with _create_scoped_session(backend.scoped_session) as session:
-                for name, value, distribution in values:
-                    backend._set_trial_param_without_commit(session, trial_id, name, value, distribution,
-                                                            study.param_distribution.get(name))
+            try:
+                with _create_scoped_session(backend.scoped_session) as session:
+                    for name, value, distribution in values:
+                        backend._set_trial_param_without_commit(session, trial_id, name, value, distribution,
+                                                                study.param_distribution.get(name))
+            except (SQLAlchemyError, optuna.exceptions.StorageInternalError):
+                raise  # the store took none of them: kept for the next write (a write of one is an upsert)
+            except Exception:
+                self._unwritten.pop(trial_id, None)  # refused for good (an incompatible distribution)
+                raise
+            self._unwritten.pop(trial_id, None)
             for name, _, distribution in values:
                 study.param_distribution[name] = distribution
 

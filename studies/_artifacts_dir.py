@@ -4,6 +4,7 @@ fails mid-trial anyway (the disk filled up) fails that trial, queues its retry a
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -30,6 +31,32 @@ class TrialFileError(AdamtuneError):
         super().__init__(f"trial {number} stopped by a {self.reason} (artifacts directory {root}); it was marked "
                          "FAIL and its retry queued, which resumes from its last checkpoint; fix the disk, then run "
                          "again")
+
+
+FILE_SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO}
+
+
+def file_system_failure(root: str | Path, exc: BaseException) -> OSError | None:
+    """The file-system error behind `exc`, judged by what happened rather than by the class a library
+    wrapped it in (torch's writer raised `RuntimeError: ... unexpected pos` on a full disk): an OSError,
+    one with a full-disk or read-only errno behind it, or the artifacts file system now read-only or with
+    no space left. None for anything else; store errors are not asked about (the store's own disk)."""
+    if isinstance(exc, OSError):
+        return exc
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in FILE_SYSTEM_ERRNOS:
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    try:
+        stats = os.statvfs(root)
+    except OSError as failed:
+        return failed
+    if stats.f_flag & os.ST_RDONLY:
+        return OSError(errno.EROFS, os.strerror(errno.EROFS))
+    if stats.f_bavail == 0:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return None
 
 
 def check_artifacts_dir(path: str | Path) -> Path:

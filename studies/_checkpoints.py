@@ -4,6 +4,7 @@ A study's name is not enough (another store, a deleted and recreated study or an
 so checkpoints live under a random uid the study gets at creation:
 ARTIFACTS/STUDY/checkpoints/UID/trial-N/checkpoint.pt, N being the original trial's number (a retry
 resumes the original's file). The file records the same owner and is set aside if it names another.
+The best trial's weights are keyed the same way: ARTIFACTS/STUDY/best/UID/model.pt and config.json.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def trial_checkpoint(study_dir: Path, study: optuna.Study, origin: int) -> Check
     uid = study_uid(study)
     return Checkpoint(study_dir / "checkpoints" / uid / f"trial-{origin}" / "checkpoint.pt",
                       owner=f"{uid}/trial-{origin}")
+
+
+def best_dir(study_dir: Path, study: optuna.Study) -> Path:
+    """Where this very study keeps its best trial's weights and config: a namesake's are its own."""
+    return study_dir / "best" / study_uid(study)
 
 
 def discard(checkpoint: Checkpoint) -> None:

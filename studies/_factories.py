@@ -8,6 +8,7 @@ import warnings
 import optuna
 
 from ._errors import StudyError
+from ._seeding import TrialSeededSampler, qmc_builder
 
 SAMPLERS = {
     "tpe": optuna.samplers.TPESampler,
@@ -25,12 +26,20 @@ PRUNERS = {
 }
 
 
-def build_sampler(sampler: dict, seed: int, source: str) -> optuna.samplers.BaseSampler:
-    """The named sampler (`sampler["type"]` plus its options), seeded with `seed` unless the options give one."""
+def build_sampler(sampler: dict, seed: int, source: str) -> TrialSeededSampler:
+    """The named sampler (`sampler["type"]` plus its options), seeded with `seed` unless the options give one,
+    built afresh for each trial with that trial's own seed (studies/_seeding.py: workers never repeat each
+    other). Bad options fail here, once."""
     options = dict(sampler)
     kind = options.pop("type")
-    options.setdefault("seed", seed)
-    return _build(source, "sampler", SAMPLERS, kind, options)
+    seed = options.pop("seed", seed)
+    _build(source, "sampler", SAMPLERS, kind, {**options, "seed": seed})
+    if kind == "qmc":
+        build = qmc_builder({**options, "seed": seed})
+    else:
+        def build(trial_seed: int) -> optuna.samplers.BaseSampler:
+            return _build(source, "sampler", SAMPLERS, kind, {**options, "seed": trial_seed})
+    return TrialSeededSampler(build, seed)
 
 
 def build_pruner(pruner: dict, epochs: int, source: str) -> optuna.pruners.BasePruner:

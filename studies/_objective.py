@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import optuna
 import torch
+from sqlalchemy.exc import SQLAlchemyError
 
 from adamtune.results import (
     CURVE_KEYS,
@@ -28,8 +29,8 @@ from adamtune.results import (
 from adamtune.training import Dataset, DivergedError, EpochRecord, FitResult, TrainConfig, fit, load_dataset
 from adamtune.training.checkpoint import Checkpoint
 
-from ._artifacts_dir import TrialFileError, check_artifacts_dir
-from ._checkpoints import discard, trial_checkpoint
+from ._artifacts_dir import TrialFileError, check_artifacts_dir, file_system_failure
+from ._checkpoints import best_dir, discard, trial_checkpoint
 from ._spec import StudySpec
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -74,8 +75,13 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         try:
             return self._trial(trial)
-        except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk
-            error = TrialFileError(trial.number, self.root, exc)
+        except (optuna.TrialPruned, optuna.exceptions.OptunaError, SQLAlchemyError):
+            raise  # a decision, or the store's own failure (its disk is the store's business)
+        except Exception as exc:  # a checkpoint or artifact write on a full or read-only disk?
+            failure = file_system_failure(self.root, exc)
+            if failure is None:
+                raise
+            error = TrialFileError(trial.number, self.root, failure)
             with contextlib.suppress(Exception):  # the reason is a note; the store may be on the same disk
                 trial.set_user_attr(Attr.FAIL_REASON, error.reason)
             raise error from exc
@@ -86,8 +92,7 @@ class Objective:
 
         def report(record: EpochRecord) -> None:
             self.epoch_done(plan, record)
-            last = record.epoch + 1 >= config.epochs
-            if self.deadline is not None and not last and time.monotonic() > self.deadline:
+            if self.deadline is not None and not record.last and time.monotonic() > self.deadline:
                 raise TimedOut()  # between epochs: the retry resumes from the checkpoint just written
 
         try:
@@ -122,7 +127,9 @@ class Objective:
         return TrialPlan(trial, origin, values, config, checkpoint, summary)
 
     def epoch_done(self, plan: TrialPlan, record: EpochRecord) -> None:
-        """One epoch's record: onto the curve, to the trial (and pruner); raises TrialPruned when it says so."""
+        """One epoch's record: onto the curve, to the trial (and pruner); raises TrialPruned when it says so,
+        except after the run's last epoch (`record.last`: its epochs, or early stopping, end it): a finished
+        run is never thrown away."""
         trial = plan.trial
         for key in plan.curve:
             plan.curve[key].append(getattr(record, key))
@@ -131,7 +138,7 @@ class Objective:
         trial.report(getattr(record, self.spec.objective), record.epoch)
         if self.on_epoch:
             self.on_epoch(trial.number, record)
-        if trial.should_prune():
+        if not record.last and trial.should_prune():  # a run that trained to its end completes
             trial.set_user_attr(Attr.PRUNED_REASON, f"pruner stopped it after epoch {record.epoch}")
             raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
 
@@ -153,7 +160,7 @@ class Objective:
         assert value is not None
         leads = _improves(trial.study, value)
         if leads:
-            self._keep_best(result, trial.number)
+            self._keep_best(result, trial)
             upload_config(trial, plan.config.to_dict(), self.store)
         self.finish(plan, draw_curve=draw_curve or leads)
         return value
@@ -174,12 +181,14 @@ class Objective:
         if checkpoint is not None and not self.spec.keep_checkpoints:
             discard(checkpoint)
 
-    def _keep_best(self, result: FitResult, number: int) -> None:
-        """The best trial's final weights stay in ARTIFACTS/STUDY/best/ (weights_only-loadable)."""
-        best = self.artifacts / "best"
+    def _keep_best(self, result: FitResult, trial: optuna.Trial) -> None:
+        """The best trial's final weights stay in ARTIFACTS/STUDY/best/UID/ (weights_only-loadable), keyed by
+        the study's uid like its checkpoints: a namesake study in another store keeps its own."""
+        best = best_dir(self.artifacts, trial.study)
         best.mkdir(parents=True, exist_ok=True)
         Checkpoint(best / "model.pt").save(result.model.state_dict())
-        (best / "config.json").write_text(json.dumps({"trial": number, **result.config.to_dict()}, indent=2) + "\n")
+        (best / "config.json").write_text(json.dumps({"trial": trial.number, **result.config.to_dict()}, indent=2)
+                                          + "\n")
 
 
 def record_result(trial: optuna.Trial, best_epoch: int | None, resumed_epochs: int = 0) -> None:

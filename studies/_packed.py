@@ -12,6 +12,7 @@ for another structure's trials to drain. At most K trials run at once, over all 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
@@ -176,6 +177,12 @@ class PackedWorker:
         if not self.packs[key].slots:
             del self.packs[key]
         self.beats.discard(plan.trial._trial_id)
+
+    def note_failure(self, reason: str) -> None:
+        """Why the trials it holds stop (a full disk), on each before it is failed; the store may refuse it."""
+        for plan in self.live.values():
+            with contextlib.suppress(Exception):
+                plan.trial.set_user_attr(Attr.FAIL_REASON, reason)
 
     def unfinished(self) -> list[int]:
         """Trial numbers this worker holds RUNNING: the ones to fail and retry when it stops."""

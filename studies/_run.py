@@ -32,7 +32,7 @@ from adamtune.storage import (
 )
 from adamtune.training import pick_device
 
-from ._artifacts_dir import TrialFileError, check_artifacts_dir
+from ._artifacts_dir import TrialFileError, check_artifacts_dir, file_system_failure
 from ._join import create_or_join
 from ._objective import Objective, TimedOut
 from ._packed import PackedWorker
@@ -89,8 +89,9 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
     if on_ready is not None:
         on_ready(spec)
     storage = with_reconnect(lambda: open_storage(storage_url, spec.heartbeat), storage_url, spec.reconnect_timeout)
-    if size > 1:
-        storage = for_packed_worker(storage)  # K running trials, not re-read from the store on every ask
+    # K running trials are not re-read from the store on every ask; solo or packed, a trial's sampled values
+    # are stored in one transaction: all or none, whenever the server goes down.
+    storage = for_packed_worker(storage)
     with storage_errors(storage_url, opening=True):
         study, created = with_reconnect(lambda: create_or_join(spec, storage), storage_url, spec.reconnect_timeout)
     with storage_errors(storage_url):
@@ -224,18 +225,23 @@ def _optimize_packed(study, objective, after_trial, budget, timeout, spec, url, 
         except KeyboardInterrupt:
             retry_all()
             raise
-        except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk: every trial would fail
-            numbers = worker.unfinished()
-            with contextlib.suppress(Exception):
-                with_reconnect(retry_all, url, spec.reconnect_timeout)
-            raise TrialFileError(numbers[0] if numbers else -1, objective.root, exc) from exc
         except Exception as exc:
-            failure = _store_failure(exc)
-            if not is_store_error(failure):
+            # A checkpoint or artifact write on a full or read-only disk (whatever it raised): every trial would fail.
+            failure = None if isinstance(exc, (SQLAlchemyError, optuna.exceptions.OptunaError)) else \
+                file_system_failure(objective.root, exc)
+            if failure is not None:
+                numbers = worker.unfinished()
+                error = TrialFileError(numbers[0] if numbers else -1, objective.root, failure)
+                worker.note_failure(error.reason)
+                with contextlib.suppress(Exception):
+                    with_reconnect(retry_all, url, spec.reconnect_timeout)
+                raise error from exc
+            lost = _store_failure(exc)
+            if not is_store_error(lost):
                 with contextlib.suppress(Exception):
                     with_reconnect(retry_all, url, spec.reconnect_timeout)
                 raise
-            if _wait_out_lost_store(failure, study, retry_all, budget, spec, url):
+            if _wait_out_lost_store(lost, study, retry_all, budget, spec, url):
                 return
         if deadline is not None and time.monotonic() >= deadline:
             return

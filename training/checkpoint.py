@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import tempfile
@@ -25,14 +26,25 @@ class Checkpoint:
 
     def save(self, state: dict[str, Any]) -> None:
         """Write to a temporary file of this writer's own, then rename: workers on a shared volume
-        may save the same path at once (the best weights), and each rename is atomic."""
+        may save the same path at once (the best weights), and each rename is atomic. The state is
+        serialised in memory and written with plain writes, so a full or read-only disk is the OSError
+        with its errno (torch's zip writer says `RuntimeError: ... unexpected pos` instead), whatever
+        space was left."""
         if self.owner is not None:
             state = {**state, "owner": self.owner}
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        data = buffer.getbuffer()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, partial = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".partial")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(state, fh)
+            try:
+                written = 0
+                while written < len(data):
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)  # a delayed write error (NFS, quota) is raised here, not lost at close
+            finally:
+                os.close(fd)
             os.replace(partial, self.path)
         except BaseException:
             Path(partial).unlink(missing_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -36,6 +36,14 @@ class EpochRecord:
     val_accuracy: float | None
     lr: float  # the epoch's last batch's: a per-batch schedule's shape shows at epoch ends
     seconds: float
+    last: bool = False  # the run ends after it (its last epoch, or early stopping): it is never pruned
+
+
+def ends_run(cfg: TrainConfig, epochs_done: int, since_best: int, validate: bool, stop_after: int | None) -> bool:
+    """Whether a run that has trained `epochs_done` epochs trains no more: it reached its epochs (or
+    `stop_after`), or early stopping ends it. Both loops ask this, and mark that epoch's record `last`."""
+    stops_early = bool(validate and cfg.patience and since_best >= cfg.patience)
+    return stops_early or epochs_done >= min(cfg.epochs, stop_after or cfg.epochs)
 
 
 @dataclass
@@ -113,6 +121,8 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
                        on_epoch=on_epoch, on_start=on_start, stop_after=stop_after,
                        checkpoint=checkpoint)  # a fresh model, seeded as if never begun
         result.resumed_epochs = len(records)
+        if records and ends_run(cfg, len(records), since_best, validate, stop_after):
+            records[-1] = replace(records[-1], last=True)  # a run that had ended (checkpoints before `last`)
         for record in records:
             result.history.append(record)
             if on_epoch is not None:
@@ -165,6 +175,8 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 since_best += 1
+        if ends_run(cfg, epoch + 1, since_best, validate, stop_after):
+            record = result.history[-1] = replace(record, last=True)
         if checkpoint is not None:
             checkpoint.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                              "schedule": schedule.state_dict(), "generator": gen.get_state(),

@@ -16,6 +16,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Hashable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -26,7 +27,7 @@ from .checkpoint import Checkpoint
 from .config import MAX_PACK, TrainConfig
 from .data import Dataset
 from .errors import ConfigError, DivergedError
-from .loop import CHUNK, EpochRecord, FitResult, _concat, _normalizer, _unit
+from .loop import CHUNK, EpochRecord, FitResult, _concat, _normalizer, _unit, ends_run
 from .models import make_model
 from .pack_slot import Slot, SlotOutcome, restore_slot, slot_state
 from .schedule import BatchSchedule, build_schedule
@@ -312,11 +313,13 @@ class Pack:
                 s.since_best += 1
         stopped = bool(self.validate and s.cfg.patience and s.since_best >= s.cfg.patience)
         result.stopped_early = stopped
-        last = epoch + 1 >= min(s.cfg.epochs, self.stop_after or s.cfg.epochs)
-        if s.checkpoint is not None and not (stopped or last) and (
+        last = ends_run(s.cfg, epoch + 1, s.since_best, self.validate, self.stop_after)
+        if last:
+            record = result.history[-1] = replace(record, last=True)
+        if s.checkpoint is not None and not last and (
                 time.monotonic() - s.saved_at >= self.checkpoint_every):
             self._save(row, s)
-        return SlotOutcome(s.key, record, stopped or last)
+        return SlotOutcome(s.key, record, last)
 
     # ---- checkpoints -----------------------------------------------------------------------------
 

@@ -64,7 +64,7 @@ def test_worker_command_line_runs_a_digits_study_against_postgres(tmp_path):
         assert code == 0, output
         trials = optuna.load_study(study_name=name, storage=url).get_trials()
         assert len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 3
-        assert (tmp_path / "artifacts" / name / "best" / "model.pt").exists()
+        assert list((tmp_path / "artifacts" / name / "best").glob("*/model.pt")), "under the study's uid"
     finally:
         if name in optuna.study.get_all_study_names(url):
             optuna.delete_study(study_name=name, storage=url)

@@ -73,7 +73,7 @@ def test_sigkilled_worker_trial_is_retried_and_resumed(tmp_path, pg, record_prop
     assert_full_curves(all_trials, 6)
     tally(record_property, "SIGKILL one worker mid-trial (PostgreSQL)", 4, all_trials, started)
     assert not list((tmp_path / "artifacts" / name).rglob("checkpoint.pt*")), "checkpoints are removed"
-    assert (tmp_path / "artifacts" / name / "best" / "model.pt").exists()
+    assert list((tmp_path / "artifacts" / name / "best").glob("*/model.pt")), "under the study's uid"
 
 
 def test_a_retried_trial_reports_the_curve_of_an_uninterrupted_run(tmp_path, pg):
@@ -106,7 +106,8 @@ def test_a_retried_trial_reports_the_curve_of_an_uninterrupted_run(tmp_path, pg)
     for key in ("train_loss", "val_loss", "val_accuracy", "lr"):
         assert full_curve(retry, "val_loss")[key] == full_curve(uninterrupted, "val_loss")[key], key
     assert retry.value == uninterrupted.value
-    best, fresh_best = (torch.load(tmp_path / "artifacts" / n / "best" / "model.pt") for n in (name, fresh_name))
+    best, fresh_best = (torch.load(next((tmp_path / "artifacts" / n / "best").glob("*/model.pt")))
+                        for n in (name, fresh_name))
     assert best.keys() == fresh_best.keys() and all(torch.equal(best[k], fresh_best[k]) for k in best)
 
 
@@ -188,6 +189,13 @@ def test_sigterm_fails_the_trial_queues_its_retry_and_exits(tmp_path, pg, record
     tally(record_property, f"{signal.Signals(signum).name} mid-trial, then a new worker", 1, all_trials, started)
 
 
+def assert_distinct_settings(all_trials) -> None:
+    """Workers started together never spend the budget twice on one point (a retry repeats its original's
+    settings on purpose, and is left out)."""
+    settings = [tuple(sorted(t.params.items())) for t in all_trials if "retry_of" not in t.user_attrs]
+    assert len(set(settings)) == len(settings), f"{len(set(settings))} distinct settings in {len(settings)} trials"
+
+
 def test_workers_started_at_once_create_one_study_with_one_baseline(tmp_path, pg, record_property):
     started = time.monotonic()
     url, names = pg
@@ -200,6 +208,7 @@ def test_workers_started_at_once_create_one_study_with_one_baseline(tmp_path, pg
     assert sum(bool(t.user_attrs.get("baseline")) for t in all_trials) == 1
     assert 4 <= len([t for t in all_trials if t.state in FINISHED]) <= 7
     assert len({t.user_attrs["worker"] for t in all_trials}) >= 2, "trials record which worker ran them"
+    assert_distinct_settings(all_trials)
     tally(record_property, "4 workers racing create_study (PostgreSQL)", 4, all_trials, started)
 
 
@@ -214,6 +223,7 @@ def test_four_local_processes_with_workers_flag(tmp_path, store, record_property
     all_trials = trials(url, "local")
     assert 12 <= len([t for t in all_trials if t.state in FINISHED]) <= 15
     assert len({t.user_attrs["worker"] for t in all_trials}) >= 2
+    assert_distinct_settings(all_trials)
     tally(record_property, f"run --workers 4 on {store}", 4, all_trials, started)
 
 

@@ -5,8 +5,11 @@ stale, a queued retry claimed) must show as they do in the store."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import optuna
 import pytest
+import sqlalchemy
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
@@ -122,3 +125,21 @@ def test_deleting_a_study_that_holds_our_running_trial_leaves_other_studies_read
     again = optuna.create_study(study_name=study_name + "_doomed", storage=cache)  # SQLite may reuse the id
     assert again.get_trials() == []
     optuna.delete_study(study_name=again.study_name, storage=cache)
+
+
+def test_values_the_store_did_not_take_are_written_with_the_next_write(tmp_path):
+    """A flush of a trial's values that the store refuses (here: SQLite locked by another writer, as a
+    server going down refuses it) keeps them for the next write: the stored trial then holds them all."""
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    ours = optuna.create_study(study_name="locked", storage=OwnTrialsCache(
+        optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 0.1}})))
+    trial = ours.ask()
+    drawn = {"x": trial.suggest_float("x", 0, 1), "y": trial.suggest_int("y", 0, 9)}
+    other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises((sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError)):
+        trial.set_user_attr("worker", "w")
+    other.execute("ROLLBACK")
+    other.close()
+    trial.set_user_attr("worker", "w")
+    assert optuna.load_study(study_name="locked", storage=url).trials[0].params == drawn

@@ -3,6 +3,7 @@ another's, and a retry whose checkpoint was damaged still completes, trained fro
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import optuna
@@ -40,6 +41,8 @@ def test_a_namesake_study_in_another_store_or_recreated_trains_its_own_trials(tm
     run_study(spec, first, progress=False)
     before = complete_trials(first, "same")
     assert len(before) == 2
+    first_best, = (tmp_path / "artifacts" / "same" / "best").glob("*/model.pt")
+    first_weights = first_best.read_bytes()
 
     (tmp_path / "other").mkdir()
     other_seed = load_study_file(write_study(tmp_path / "other", "same", n_trials=2, seed=1, artifacts=shared))
@@ -49,6 +52,9 @@ def test_a_namesake_study_in_another_store_or_recreated_trains_its_own_trials(tm
     for trial in namesake:
         assert_trained_from_scratch(trial)
     assert namesake[0].value != before[0].value, "its own seed, its own result"
+    assert first_best.read_bytes() == first_weights, "the namesake kept its best weights apart"
+    assert len(list((tmp_path / "artifacts" / "same" / "best").glob("*/model.pt"))) == 2
+    assert len(list((tmp_path / "artifacts" / "same" / "best").glob("*/config.json"))) == 2
 
     optuna.delete_study(study_name="same", storage=second)
     run_study(other_seed, second, progress=False)  # recreated under the same name (and, on SQLite, the same id)
@@ -144,3 +150,57 @@ def test_a_trial_keeps_its_checkpoint_until_the_store_has_recorded_its_end(tmp_p
     frozen = study.tell(trial, value)
     objective.recorded(study, frozen)
     assert not checkpoint.path.exists(), "recorded: the checkpoint goes"
+
+
+@pytest.mark.parametrize("pack", [1, 2], ids=["solo", "packed"])
+@pytest.mark.parametrize("left", [8 << 10, 24 << 10, 64 << 10], ids=["8KiB", "24KiB", "64KiB"])
+def test_a_disk_that_fills_during_a_checkpoint_fails_the_trials_with_the_reason_and_queues_retries(
+        tmp_path, pack, left):
+    """Whatever space is left when a checkpoint does not fit (torch's own writer fails with a RuntimeError
+    at most sizes), the worker stops with the file-system error, and each trial it held is FAIL with that
+    reason and has its retry queued."""
+    from adamtune.studies._artifacts_dir import TrialFileError
+    from small_filesystems import fill, tmpfs
+
+    url = f"sqlite:///{tmp_path / 'full.db'}"
+    with tmpfs(tmp_path / "artifacts", size="1m") as artifacts:
+        spec = load_study_file(write_study(tmp_path, "full", baseline=False, n_trials=2, pack=pack,
+                                           artifacts={"path": str(artifacts)}, sampler={"type": "random"},
+                                           params={"batch_size": {"type": "fixed", "value": 64},
+                                                   "width": {"type": "fixed", "value": 256}}))
+        filler = fill(artifacts)
+        os.truncate(filler, max(filler.stat().st_size - left, 0))
+        with pytest.raises(TrialFileError) as info:
+            run_study(spec, url, progress=False)
+    assert "No space left on device" in str(info.value)
+    trials = optuna.load_study(study_name="full", storage=url).get_trials()
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed and all(t.user_attrs["fail_reason"] == "file system error: No space left on device" for t in failed)
+    retries = [t for t in trials if t.state == TrialState.WAITING]
+    assert sorted(t.system_attrs["failed_trial"] for t in retries) == sorted(t.number for t in failed)
+
+
+def test_a_failed_write_is_judged_by_the_file_system_not_by_the_exception_class(tmp_path):
+    """An error some library raised while writing (not an OSError) is a file-system failure when the
+    artifacts file system is full or read-only, and nothing of the kind when it is not."""
+    import errno
+
+    from adamtune.studies._artifacts_dir import file_system_failure
+    from small_filesystems import fill, tmpfs
+
+    wrapped = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 768 vs 662")
+    with tmpfs(tmp_path / "small", size="256k") as small:
+        assert file_system_failure(small, wrapped) is None
+        filler = fill(small)
+        assert file_system_failure(small, wrapped).errno == errno.ENOSPC
+        filler.unlink()
+        assert file_system_failure(small, wrapped) is None
+    with tmpfs(tmp_path / "read_only", read_only=True) as read_only:
+        assert file_system_failure(read_only, wrapped).errno == errno.EROFS
+    try:
+        try:
+            raise OSError(errno.EDQUOT, "Disk quota exceeded")
+        except OSError:
+            raise RuntimeError("the writer's own words") from None
+    except RuntimeError as chained:
+        assert file_system_failure(tmp_path, chained).errno == errno.EDQUOT, "the errno behind it"

@@ -67,8 +67,9 @@ def test_run_join_export_and_train_round_trip(tmp_path, storage_url, study_name)
     assert trained.returncode == 0, trained.stderr
     assert "test accuracy" in trained.stdout
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
-    # 0.97 and 0.14 on this study's best trial; chance is 0.1 and ln 10 = 2.3.
-    assert metrics["test_accuracy"] > 0.85 and 0 < metrics["test_loss"] < 0.5
+    # 0.88 and 0.69 on this study's best trial (its draws since each trial's sampler has a seed of its own;
+    # 0.97 and 0.14 before); chance is 0.1 and ln 10 = 2.3.
+    assert metrics["test_accuracy"] > 0.8 and 0 < metrics["test_loss"] < 1.0
     assert json.loads((tmp_path / "m" / "config.json").read_text()) == best["config"]
     weights = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
     assert weights["1.weight"].shape == (best["config"]["width"], 64)

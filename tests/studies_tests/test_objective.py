@@ -66,3 +66,97 @@ def test_a_per_batch_schedules_shape_is_in_the_trials_learning_rate_curve(tmp_pa
     assert len(lr) == 4
     assert 1e-2 / 25 < lr[0] < lr[1] <= 1e-2, "rising towards the peak at 2 of 4 epochs"
     assert lr[1] > lr[2] > lr[3] and lr[3] < 1e-6, "annealed to lr / 25 / 1e4 by the last batch"
+
+
+class PruneFrom(optuna.pruners.BasePruner):
+    """Prunes every trial asked at epoch `step` or later: the pruner that once threw away finished runs."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def prune(self, study, trial) -> bool:
+        return trial.last_step is not None and trial.last_step >= self.step
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["solo", "packed"])
+def test_the_last_epoch_completes_the_trial_and_is_never_pruned(tmp_path, packed):
+    from adamtune.studies._packed import PackedWorker
+
+    fixed = {"batch_size": {"type": "fixed", "value": 64}, "width": {"type": "fixed", "value": 32},
+             "patience": {"type": "fixed", "value": 0}}  # no early stop: 3 epochs
+    spec = load_study_file(write_study(tmp_path, f"last_{packed}", epochs=3, baseline=False, params=fixed,
+                                       sampler={"type": "random"}))
+    for step, state, epochs in ((2, optuna.trial.TrialState.COMPLETE, 3), (1, optuna.trial.TrialState.PRUNED, 2)):
+        study, _ = create_or_join(spec, optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/last{step}.db"))
+        study.pruner = PruneFrom(step)
+        objective = Objective(spec, torch.device("cpu"))
+        if packed:
+            PackedWorker(study, objective, spec, 2, 2, lambda *_: None).run(None)
+        else:
+            study.optimize(objective, n_trials=2)
+        assert [(t.state, len(t.intermediate_values)) for t in study.trials] == [(state, epochs)] * 2, \
+            f"pruned from epoch {step} of 3"
+
+
+def test_a_run_that_stops_early_is_not_pruned_after_the_epoch_it_stops_at(tmp_path):
+    """Early stopping ends a run before `epochs`: the epoch it stops after is its last, and the pruner is not
+    asked about it (solo and packed)."""
+    from adamtune.studies._packed import PackedWorker
+
+    class Asked(optuna.pruners.BasePruner):
+        steps: set = set()
+
+        def prune(self, study, trial) -> bool:
+            self.steps.add((trial.number, trial.last_step))
+            return False
+
+    fixed = {"batch_size": {"type": "fixed", "value": 64}, "width": {"type": "fixed", "value": 32},
+             "lr": {"type": "fixed", "value": 2e-2}, "patience": {"type": "fixed", "value": 1}}
+    spec = load_study_file(write_study(tmp_path, "early", epochs=40, baseline=False, params=fixed,
+                                       sampler={"type": "random"}))
+    for packed in (False, True):
+        study, _ = create_or_join(spec, optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/early{packed}.db"))
+        study.pruner = pruner = Asked()
+        pruner.steps = set()
+        objective = Objective(spec, torch.device("cpu"))
+        if packed:
+            PackedWorker(study, objective, spec, 2, 2, lambda *_: None).run(None)
+        else:
+            study.optimize(objective, n_trials=2)
+        for trial in study.trials:
+            last = max(trial.intermediate_values)
+            assert trial.state == optuna.trial.TrialState.COMPLETE and last < 39, "stopped early, complete"
+            assert (trial.number, last - 1) in pruner.steps and (trial.number, last) not in pruner.steps
+
+
+def test_a_solo_trials_values_reach_the_store_all_at_once(tmp_path, storage_url, study_name, monkeypatch):
+    """While a solo worker draws a trial's values the store holds none of them, then all, in one transaction:
+    a server that goes down in between leaves a stored trial with all its values or none."""
+    import sqlalchemy
+
+    from adamtune import api
+    from adamtune.studies._spec import StudySpec
+
+    engine = sqlalchemy.create_engine(storage_url)
+    stored_while_drawing: list[int] = []
+    real = StudySpec.sampler_object
+
+    class Watching(optuna.samplers.RandomSampler):
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def sample_independent(self, study, trial, name, distribution):
+            with engine.connect() as conn:
+                stored_while_drawing.append(conn.execute(sqlalchemy.text(
+                    "SELECT count(*) FROM trial_params WHERE trial_id = :t"), {"t": trial._trial_id}).scalar_one())
+            return self.inner.sample_independent(study, trial, name, distribution)
+
+    monkeypatch.setattr(StudySpec, "sampler_object", lambda self: Watching(real(self)))
+    path = write_study(tmp_path, study_name, epochs=1, n_trials=2, baseline=False, sampler={"type": "random"},
+                       pruner={"type": "none"})
+    api.run(path, storage=storage_url)
+    engine.dispose()
+    trials = optuna.load_study(study_name=study_name, storage=storage_url).trials
+    assert len(trials) == 2 and all(len(t.params) >= 10 for t in trials)
+    assert len(stored_while_drawing) >= 20 and set(stored_while_drawing) == {0}

@@ -59,7 +59,8 @@ def test_every_schedule_the_fragment_samples_is_a_valid_training_config(tmp_path
                                       ("cmaes", optuna.samplers.CmaEsSampler), ("gp", optuna.samplers.GPSampler),
                                       ("qmc", optuna.samplers.QMCSampler)])
 def test_every_sampler(tmp_path, kind, cls):
-    assert isinstance(load_study_file(write_study(tmp_path, "s", sampler={"type": kind})).sampler_object(), cls)
+    sampler = load_study_file(write_study(tmp_path, "s", sampler={"type": kind})).sampler_object()
+    assert isinstance(sampler.build(0), cls)  # built afresh for each trial, with the trial's seed
 
 
 @pytest.mark.parametrize("pruner,cls", [
@@ -104,3 +105,40 @@ def test_bad_study_names_file_key_reason(tmp_path, changes, error, key, reason):
         load_study_file(path)
     assert key in info.value.key, str(info.value)
     assert reason in info.value.reason
+
+
+def _ask(study, spec) -> tuple:
+    """One trial as a worker asks it: its sampled settings (told a value the settings decide)."""
+    trial = study.ask()
+    values = spec.space.sample(trial)
+    study.tell(trial, sum(float(v) for v in values.values() if isinstance(v, (int, float))) % 1)
+    return tuple(sorted(values.items()))
+
+
+@pytest.mark.parametrize("kind", ["random", "tpe", "cmaes", "qmc"])
+def test_workers_and_restarted_workers_never_repeat_each_others_settings(tmp_path, storage_url, study_name, kind):
+    """Each worker builds its own sampler from the study file: three workers asking in turn, then a fourth
+    started later (a restarted worker), draw distinct settings; the start-up trials are random draws."""
+    spec = load_study_file(write_study(tmp_path, study_name, sampler={"type": kind}))
+    optuna.create_study(storage=storage_url, study_name=study_name)
+    workers = [optuna.load_study(study_name=study_name, storage=storage_url, sampler=spec.sampler_object())
+               for _ in range(3)]
+    drawn = [_ask(worker, spec) for _ in range(4) for worker in workers]
+    restarted = optuna.load_study(study_name=study_name, storage=storage_url, sampler=spec.sampler_object())
+    drawn += [_ask(restarted, spec) for _ in range(3)]
+    assert len(set(drawn)) == len(drawn) == 15
+
+
+@pytest.mark.parametrize("kind", ["random", "tpe", "qmc"])
+def test_one_worker_with_one_seed_draws_the_same_trials(tmp_path, storage_url, study_name, kind):
+    spec = load_study_file(write_study(tmp_path, study_name, sampler={"type": kind, **(
+        {"n_startup_trials": 3} if kind == "tpe" else {})}))
+    runs = []
+    for name in (study_name, f"{study_name}_again"):
+        study = optuna.create_study(storage=storage_url, study_name=name, sampler=spec.sampler_object())
+        runs.append([_ask(study, spec) for _ in range(6)])  # TPE: past its 3 random start-up trials
+    optuna.delete_study(study_name=f"{study_name}_again", storage=storage_url)
+    assert runs[0] == runs[1]
+    other = load_study_file(write_study(tmp_path, study_name, seed=1, sampler={"type": kind}))
+    study = optuna.create_study(sampler=other.sampler_object())
+    assert [_ask(study, other) for _ in range(6)] != runs[0], "another seed, other trials"

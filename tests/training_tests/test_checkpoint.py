@@ -159,3 +159,24 @@ def test_a_user_model_restarted_after_a_damaged_checkpoint_is_still_the_user_mod
     fit(TrainConfig(epochs=2), digits, checkpoint=checkpoint, stop_after=1)  # loads, but is another model's
     result = fit(cfg, digits, model_source=source, params={"units": 23}, checkpoint=checkpoint)
     assert result.model[1].out_features == 23 and result.resumed_epochs == 0
+
+
+@pytest.mark.parametrize("left", [0, 8 << 10, 64 << 10, 256 << 10], ids=["0", "8KiB", "64KiB", "256KiB"])
+def test_a_full_disk_is_an_os_error_whatever_space_was_left(tmp_path, left):
+    """However little or much space the disk has left when a checkpoint (here 400 KB) does not fit, the write
+    fails as an OSError with ENOSPC (what the worker recognises as a full disk), leaves no partial file, and
+    the previous checkpoint stays whole."""
+    import errno
+
+    from small_filesystems import fill, tmpfs
+
+    with tmpfs(tmp_path / "small", size="1m") as small:
+        checkpoint = Checkpoint(small / "trial-0" / "checkpoint.pt")
+        checkpoint.save({"weights": torch.zeros(100_000), "epoch": 0})
+        filler = fill(small)
+        os.truncate(filler, max(filler.stat().st_size - left, 0))
+        with pytest.raises(OSError) as info:
+            checkpoint.save({"weights": torch.ones(100_000), "epoch": 1})
+        assert info.value.errno == errno.ENOSPC
+        assert [p.name for p in checkpoint.path.parent.iterdir()] == ["checkpoint.pt"]
+        assert checkpoint.load()["epoch"] == 0
