@@ -234,3 +234,19 @@ def test_a_class_folder_whose_name_is_not_utf8_is_one_line_in_check_and_run(tmp_
         result = adamtune(command[0], str(study), *command[1:], env={"ADAMTUNE_DATA": str(tmp_path / "cache")})
         assert (result.returncode, result.stderr) == (2, expected)
     assert not (tmp_path / "studies.db").exists()
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_uint64_label_of_2_to_the_63_is_one_line_in_check_and_run(tmp_path, command):
+    """It wrapped to a negative int64: `check` said "0 classes" and the trial failed with a traceback."""
+    x, y = digit_features(200)
+    y = y.astype(np.uint64)
+    y[4] = 2**63
+    study = write_study(tmp_path, "own_labels", **arrays(tmp_path, x=x, y=y))
+    store = ["--storage", f"sqlite:///{tmp_path / 'studies.db'}"] if command == "run" else []
+    result = adamtune(command, str(study), *store)
+    assert (result.returncode, result.stderr) == (2, f"adamtune: error: {study}: dataset.path: {tmp_path}/data.npz: "
+                                                     "y[4] = 9223372036854775808 would make more classes than the "
+                                                     "200 samples; labels are 0..K-1, K at most the number of "
+                                                     "samples\n")
+    assert not (tmp_path / "studies.db").exists()

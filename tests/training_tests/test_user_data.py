@@ -260,3 +260,43 @@ def test_a_file_rewritten_with_the_same_size_and_mtime_misses_the_cache_and_chan
     assert rewritten.images[0].sum() == 0, "the new pixels, not the cached ones"
     fresh = _load_folder(tmp_path / "pets", tmp_path / "fresh-cache")
     assert fresh.fingerprint == rewritten.fingerprint, "the fingerprint is the contents', cached or not"
+
+
+def _labels(dtype=np.int64, **at):
+    y = (np.arange(20) % 2).astype(dtype)
+    for i, value in at.items():
+        y[int(i[1:])] = value
+    return y
+
+
+# (arrays, reason): labels outside 0..K-1 after conversion, K bounded by the samples or given by classes.
+BAD_LABELS = {
+    "stray label of 10^9": ({"y": _labels(i7=10**9)}, "y[7] = 1000000000 would make more classes than the 20 "
+                                                      "samples; labels are 0..K-1, K at most the number of samples"),
+    "uint64 label of 2^63": ({"y": _labels(np.uint64, i3=2**63)}, "y[3] = 9223372036854775808 would make more "
+                                                                  "classes than the 20 samples"),
+    "float label of 1e30": ({"y": _labels(np.float64, i5=1e30)}, "y[5] = 1e+30 would make more classes than"),
+    "y_val beyond the class names": ({"y": _labels(), "x_val": np.ones((4, 3)), "y_val": np.array([0, 1, 2, 0]),
+                                      "classes": np.array(["a", "b"])},
+                                     "y_val[2] = 2 but classes names only 2 classes; labels are 0..K-1 indexing"),
+    "a class name repeated": ({"y": _labels(), "classes": np.array(["a", "b", "a"])},
+                              "classes[2] = 'a' repeats classes[0]; every class needs its own name"),
+    "more class names than samples": ({"y": _labels(), "classes": np.array([str(i) for i in range(21)])},
+                                      "classes names 21 classes but there are 20 samples; more classes than samples"),
+    "class names of two dimensions": ({"y": _labels(), "classes": np.array([["a", "b"]])},
+                                      "classes has shape (1, 2); it holds one name per class, shape (K,)"),
+}
+
+
+@pytest.mark.parametrize("kind", ["arrays", "python"])
+@pytest.mark.parametrize("case", BAD_LABELS, ids=list(BAD_LABELS))
+def test_labels_outside_0_to_k_minus_1_are_refused_naming_the_array_and_index(tmp_path, case, kind):
+    arrays, reason = BAD_LABELS[case]
+    np.savez(tmp_path / "data.npz", x=np.ones((20, 3), np.float32), **arrays)
+    (tmp_path / "labels_entry.py").write_text("import numpy as np\n\n\ndef load(path):\n"
+                                              "    return dict(np.load(path))\n")
+    raw = {"type": "arrays", "path": "data.npz"} if kind == "arrays" else \
+        {"type": "python", "entry": "labels_entry:load", "path": str(tmp_path / "data.npz")}
+    where = f"dataset.path: {tmp_path}/data.npz" if kind == "arrays" else "dataset.entry: labels_entry:load"
+    with pytest.raises(SourceError, match=re.escape(f"study.yaml: {where}: {reason}")):
+        load_dataset(DataSource.parse(raw, origin="study.yaml", folder=tmp_path))
