@@ -4,6 +4,10 @@ returns the wrong shape is a one-line error naming the study file and key, and n
 
 from __future__ import annotations
 
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +28,8 @@ def prepare(spec: StudySpec, *, device: Any = None, data_root: str | None = None
 
     dev = pick_device(device)
     try:
-        data = load_dataset(spec.data_source, data_root, dev)
+        with waiting_on(f"loading data from {spec.data_source.describe()}"):
+            data = load_dataset(spec.data_source, data_root, dev)
     except DataError as exc:  # a built-in dataset that is neither on disk nor downloadable
         raise StudyError(spec.source, "dataset", str(exc)) from None
     check_augmentations(spec, data.kind, data.shape)
@@ -33,6 +38,27 @@ def prepare(spec: StudySpec, *, device: Any = None, data_root: str | None = None
             config = spec.config_for(values, seed=spec.seed)
             probe_model(spec.model_source, data, config, values)
     return replace(spec, facts=data.facts), data
+
+
+SAY_AFTER = 2.0  # seconds: a load that ends sooner says nothing, so a bad file stays one line
+
+
+@contextmanager
+def waiting_on(what: str, after: float = SAY_AFTER) -> Iterator[None]:
+    """Say `what ...` on stderr when it takes longer than `after` seconds (a Python entry that never
+    returns, a large folder being decoded); a Ctrl-C meanwhile is marked with what it stopped, so the
+    command line says that, not that a trial was retried: nothing was stored yet."""
+    timer = threading.Timer(after, lambda: print(f"{what} ...", file=sys.stderr, flush=True))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        stopped = f"while {what}; no trial had started and nothing was written to the store"
+        exc.stopped_while = stopped  # type: ignore[attr-defined]
+        raise
+    finally:
+        timer.cancel()
 
 
 def check_augmentations(spec: StudySpec, kind: str, shape: tuple[int, ...]) -> None:

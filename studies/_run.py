@@ -148,7 +148,8 @@ def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
             log.warning("the timeout passed during trial %s: it was marked FAIL and its retry queued (it resumes "
                         "from its last checkpoint); this worker stops", number)
             return
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            exc.trials_retried = [] if objective.current is None else [objective.current]  # type: ignore[attr-defined]
             _retry_interrupted(study, objective, spec)
             raise
         except TrialFileError:  # the next trial would fail the same way: retry this one later, stop
@@ -205,8 +206,8 @@ def _optimize_packed(study, objective, after_trial, budget, timeout, spec, url, 
         numbers = retry_all()
         log.warning("the timeout passed during trials %s: they were marked FAIL and their retries queued (each "
                     "resumes from its last checkpoint); this worker stops", numbers)
-    except KeyboardInterrupt:
-        retry_all()
+    except KeyboardInterrupt as exc:
+        exc.trials_retried = retry_all()  # type: ignore[attr-defined]
         raise
     except OSError as exc:  # a checkpoint or artifact write on a full or read-only disk: every trial would fail
         numbers = worker.unfinished()
