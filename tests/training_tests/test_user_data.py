@@ -1,5 +1,5 @@
-"""The user's data as tensors: image folders (decoded once, cached by the files' names, sizes and mtimes,
-fingerprinted by their contents), .npz arrays and Python entry points, each through the same loop."""
+"""The user's data as tensors: image folders (decoded once, cached by the files' names, sizes, mtimes, ctimes
+and inodes, fingerprinted by their contents), .npz arrays and Python entry points, each through the same loop."""
 
 from __future__ import annotations
 
