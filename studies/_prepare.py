@@ -28,7 +28,7 @@ def prepare(spec: StudySpec, *, device: Any = None, data_root: str | None = None
 
     dev = pick_device(device)
     try:
-        with waiting_on(f"loading data from {spec.data_source.describe()}"):
+        with waiting_on(f"loading data from {spec.data_source.describe()}", announce=spec.data_source.user):
             data = load_dataset(spec.data_source, data_root, dev)
     except DataError as exc:  # a built-in dataset that is neither on disk nor downloadable
         raise StudyError(spec.source, "dataset", str(exc)) from None
@@ -40,17 +40,22 @@ def prepare(spec: StudySpec, *, device: Any = None, data_root: str | None = None
     return replace(spec, facts=data.facts), data
 
 
-SAY_AFTER = 2.0  # seconds: a load that ends sooner says nothing, so a bad file stays one line
+SAY_AFTER = 10.0  # seconds, when stderr is not a terminal: a quick load stays silent, so bad input is one line
 
 
 @contextmanager
-def waiting_on(what: str, after: float = SAY_AFTER) -> Iterator[None]:
-    """Say `what ...` on stderr when it takes longer than `after` seconds (a Python entry that never
-    returns, a large folder being decoded); a Ctrl-C meanwhile is marked with what it stopped, so the
-    command line says that, not that a trial was retried: nothing was stored yet."""
-    timer = threading.Timer(after, lambda: print(f"{what} ...", file=sys.stderr, flush=True))
-    timer.daemon = True
-    timer.start()
+def waiting_on(what: str, *, announce: bool = True) -> Iterator[None]:
+    """Say `what ...` on stderr (with `announce`: the user's data, whose loading is the user's code or files):
+    at once on a terminal, where a person waits, else only once it has taken SAY_AFTER seconds (a log then
+    tells what a stuck worker waits on, and a quick load adds no line to an error). A Ctrl-C meanwhile is
+    marked with what it stopped, so the command line says that, not that a trial was retried."""
+    timer = None
+    if announce and sys.stderr.isatty():
+        print(f"{what} ...", file=sys.stderr, flush=True)
+    elif announce:
+        timer = threading.Timer(SAY_AFTER, lambda: print(f"{what} ...", file=sys.stderr, flush=True))
+        timer.daemon = True
+        timer.start()
     try:
         yield
     except KeyboardInterrupt as exc:
@@ -58,7 +63,8 @@ def waiting_on(what: str, after: float = SAY_AFTER) -> Iterator[None]:
         exc.stopped_while = stopped  # type: ignore[attr-defined]
         raise
     finally:
-        timer.cancel()
+        if timer is not None:
+            timer.cancel()
 
 
 def check_augmentations(spec: StudySpec, kind: str, shape: tuple[int, ...]) -> None:
