@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.command(args) or 0
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
-        print(f"adamtune: stopped by {signal.Signals(signum).name}; the running trial was marked FAIL and "
-              "queued for a retry that resumes from its last checkpoint", file=sys.stderr)
+        print(f"adamtune: stopped by {signal.Signals(signum).name}{_stopped_what(exc)}", file=sys.stderr)
         return 128 + signum
     except AdamtuneError as exc:
         if args.debug:
@@ -40,6 +39,21 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`adamtune trials x | head`): stop quietly, as cat and grep do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _stopped_what(exc: KeyboardInterrupt) -> str:
+    """What the interruption stopped, only as far as it is known: the trials a worker failed and queued
+    for retry (`trials_retried`, set by the worker), or what was being waited on (`stopped_while`)."""
+    retried = getattr(exc, "trials_retried", None)
+    if retried:
+        which = ", ".join(map(str, retried))
+        return (f"; trial {which} was marked FAIL and queued for a retry that resumes from its last checkpoint"
+                if len(retried) == 1 else f"; trials {which} were marked FAIL and queued for retries that resume "
+                "from their last checkpoints")
+    if retried is not None:
+        return "; no trial was running"
+    stopped_while = getattr(exc, "stopped_while", "")
+    return f" {stopped_while}" if stopped_while else ""
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -4,6 +4,10 @@ returns the wrong shape is a one-line error naming the study file and key, and n
 
 from __future__ import annotations
 
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +28,8 @@ def prepare(spec: StudySpec, *, device: Any = None, data_root: str | None = None
 
     dev = pick_device(device)
     try:
-        data = load_dataset(spec.data_source, data_root, dev)
+        with waiting_on(f"loading data from {spec.data_source.describe()}", announce=spec.data_source.user):
+            data = load_dataset(spec.data_source, data_root, dev)
     except DataError as exc:  # a built-in dataset that is neither on disk nor downloadable
         raise StudyError(spec.source, "dataset", str(exc)) from None
     check_augmentations(spec, data.kind, data.shape)
@@ -33,6 +38,33 @@ def prepare(spec: StudySpec, *, device: Any = None, data_root: str | None = None
             config = spec.config_for(values, seed=spec.seed)
             probe_model(spec.model_source, data, config, values)
     return replace(spec, facts=data.facts), data
+
+
+SAY_AFTER = 10.0  # seconds, when stderr is not a terminal: a quick load stays silent, so bad input is one line
+
+
+@contextmanager
+def waiting_on(what: str, *, announce: bool = True) -> Iterator[None]:
+    """Say `what ...` on stderr (with `announce`: the user's data, whose loading is the user's code or files):
+    at once on a terminal, where a person waits, else only once it has taken SAY_AFTER seconds (a log then
+    tells what a stuck worker waits on, and a quick load adds no line to an error). A Ctrl-C meanwhile is
+    marked with what it stopped, so the command line says that, not that a trial was retried."""
+    timer = None
+    if announce and sys.stderr.isatty():
+        print(f"{what} ...", file=sys.stderr, flush=True)
+    elif announce:
+        timer = threading.Timer(SAY_AFTER, lambda: print(f"{what} ...", file=sys.stderr, flush=True))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        stopped = f"while {what}; no trial had started and nothing was written to the store"
+        exc.stopped_while = stopped  # type: ignore[attr-defined]
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 def check_augmentations(spec: StudySpec, kind: str, shape: tuple[int, ...]) -> None:

@@ -150,7 +150,8 @@ def _optimize(study, objective, callbacks, budget, timeout, spec, url) -> None:
             log.warning("the timeout passed during trial %s: it was marked FAIL and its retry queued (it resumes "
                         "from its last checkpoint); this worker stops", number)
             return
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            exc.trials_retried = [] if objective.current is None else [objective.current]  # type: ignore[attr-defined]
             _retry_interrupted(study, objective, spec)
             raise
         except TrialFileError:  # the next trial would fail the same way: retry this one later, stop
@@ -222,8 +223,8 @@ def _optimize_packed(study, objective, after_trial, budget, timeout, spec, url, 
             log.warning("the timeout passed during trials %s: they were marked FAIL and their retries queued (each "
                         "resumes from its last checkpoint); this worker stops", numbers)
             return
-        except KeyboardInterrupt:
-            retry_all()
+        except KeyboardInterrupt as exc:
+            exc.trials_retried = retry_all()  # type: ignore[attr-defined]
             raise
         except Exception as exc:
             # A checkpoint or artifact write on a full or read-only disk (whatever it raised): every trial would fail.

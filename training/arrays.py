@@ -128,8 +128,11 @@ def check_arrays(arrays: dict[str, np.ndarray], *, where: str, origin: str, key:
             finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1) if x.dtype.kind == "f" else None
             if finite is not None and not finite.all():
                 raise bad(f"{xn} holds NaN or inf (first in sample {int(np.argmin(finite))})")
-        parts[split] = (x, _labels(y, yn, bad))
-    classes = _classes(arrays.get("classes"), parts, bad)
+        _check_labels(y, yn, bad)
+        parts[split] = (x, y)
+    samples = sum(len(y) for _, y in parts.values())
+    classes = _classes(arrays.get("classes"), parts, samples, bad)
+    parts = {split: (x, y.astype(np.int64)) for split, (x, y) in parts.items()}
     present = np.unique(parts["train"][1])
     if len(present) < 2:
         raise bad(f"y holds a single class ({classes[int(present[0])]!r}); a classifier needs at least two")
@@ -156,7 +159,8 @@ def _kind(x: np.ndarray, name: str, bad: Callable[[str], SourceError]) -> str:
               "feature vectors (N, D) or 1-D signals (N, C, L)")
 
 
-def _labels(y: np.ndarray, name: str, bad: Callable[[str], SourceError]) -> np.ndarray:
+def _check_labels(y: np.ndarray, name: str, bad: Callable[[str], SourceError]) -> None:
+    """Whole numbers, not negative; their upper bound is checked once the class count is known."""
     if y.dtype.kind == "f":
         whole = np.isfinite(y) & (y == np.round(y))
         if not whole.all():
@@ -168,17 +172,40 @@ def _labels(y: np.ndarray, name: str, bad: Callable[[str], SourceError]) -> np.n
     if negative.any():
         i = int(np.argmax(negative))
         raise bad(f"{name}[{i}] = {y[i]} is negative; labels are 0..K-1")
-    return y.astype(np.int64)
 
 
-def _classes(raw: np.ndarray | None, parts: dict, bad: Callable[[str], SourceError]) -> tuple[str, ...]:
-    top = max(int(y.max()) for _, y in parts.values())
-    if raw is None:
-        return tuple(str(i) for i in range(top + 1))
-    names = tuple(str(c) for c in np.asarray(raw).reshape(-1))
-    if top >= len(names):
-        raise bad(f"a label is {top} but classes names only {len(names)} classes")
-    return names
+def _classes(raw: np.ndarray | None, parts: dict, samples: int, bad: Callable[[str], SourceError]) -> tuple[str, ...]:
+    """The class names: `classes` as given, else 0..K-1 with K = the largest label + 1. K is at most the number
+    of samples (a stray label of 10^9 would make 10^9 classes), and every label is below K: the first one that
+    is not is named with its array and index, before any label is converted to int64 (where a uint64 label of
+    2^63 or a float of 1e30 would wrap)."""
+    names = None
+    if raw is not None:
+        raw = np.asarray(raw)
+        if raw.ndim != 1:
+            raise bad(f"classes has shape {raw.shape}; it holds one name per class, shape (K,)")
+        names = tuple(str(c) for c in raw)
+        if len(names) > samples:
+            raise bad(f"classes names {len(names)} classes but there are {samples} samples; more classes than "
+                      "samples is refused")
+        seen: dict[str, int] = {}
+        for i, c in enumerate(names):
+            if c in seen:
+                raise bad(f"classes[{i}] = {c!r} repeats classes[{seen[c]}]; every class needs its own name")
+            seen[c] = i
+    limit = len(names) if names is not None else samples
+    for split, (_, y) in parts.items():
+        over = y >= limit
+        if over.any():
+            i, name = int(np.argmax(over)), PARTS[("train", "val", "test").index(split)][1]
+            if names is not None:
+                raise bad(f"{name}[{i}] = {y[i]} but classes names only {len(names)} classes; labels are 0..K-1 "
+                          "indexing classes")
+            raise bad(f"{name}[{i}] = {y[i]} would make more classes than the {samples} samples; labels are "
+                      "0..K-1, K at most the number of samples")
+    if names is not None:
+        return names
+    return tuple(str(i) for i in range(max(int(y.max()) for _, y in parts.values()) + 1))
 
 
 def _fingerprint(arrays: dict[str, np.ndarray]) -> str:

@@ -52,7 +52,7 @@ def check_fits(nbytes: int, device: torch.device, source: DataSource, key: str) 
 
 def _image_folder(source: DataSource, cache_dir: Path, device: torch.device):
     listings = {split: list_images(source.resolve(getattr(source, attr)), origin=source.origin,
-                                   key=f"{source.key}.{attr}")
+                                   key=f"{source.key}.{attr}", skip_bad=source.skip_bad_images)
                 for split, attr in _PART_KEYS.items() if getattr(source, attr)}
     classes = listings["train"].classes
     if len(classes) < 2:

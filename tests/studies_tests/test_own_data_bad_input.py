@@ -3,10 +3,12 @@ the file and key, found before the store is touched (the SQLite file is not even
 
 from __future__ import annotations
 
+import os
 import zipfile
 
 import numpy as np
 import pytest
+from PIL import Image
 from test_bad_input import row_count
 
 from conftest import REPO, adamtune, write_study
@@ -160,3 +162,91 @@ def test_nothing_is_written_to_either_store(tmp_path, storage_url, make, expecte
     assert result.returncode == 2 and expected in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1 and f"{study}: dataset" in result.stderr
     assert row_count(storage_url) == before
+
+
+def _hazard(make):
+    """An image folder pets/{cat,dog} of good PNGs, plus what `make(pets)` adds."""
+    def build(tmp_path, **mapping):
+        write_images(tmp_path / "pets", {"cat": 6, "dog": 6})
+        make(tmp_path / "pets")
+        return folder(tmp_path, **mapping)
+    return build
+
+
+def _non_utf8(path: bytes) -> None:
+    """A real PNG whose path holds bytes that are not UTF-8 (created through a bytes path)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(fh, format="PNG")
+
+
+def _sparse(path, size: int) -> None:
+    """A file of `size` bytes that takes no disk space (its content is never read)."""
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+
+
+# What an image folder may hold that is not a readable regular image file: each is one line naming the path
+# (exit 2), or skipped and counted with skip_bad_images; the FIFO and /dev/zero were read forever before.
+HAZARDS = {
+    "symlink loop": (lambda p: os.symlink(p / "dog", p / "dog" / "again"),
+                     "{tmp}/pets/dog/again is a link to a folder it is inside (a loop); remove the link"),
+    "broken symlink": (lambda p: os.symlink(p / "nowhere.png", p / "dog" / "gone.png"),
+                       "{tmp}/pets/dog/gone.png is a broken symbolic link (to {tmp}/pets/nowhere.png)"),
+    "symlink to itself": (lambda p: os.symlink(p / "dog" / "self.png", p / "dog" / "self.png"),
+                          "{tmp}/pets/dog/self.png is a symbolic link loop (to {tmp}/pets/dog/self.png)"),
+    "FIFO named x.png": (lambda p: os.mkfifo(p / "dog" / "x.png"), "{tmp}/pets/dog/x.png is not a regular file "
+                                                                    "(a FIFO)"),
+    "symlink to /dev/zero": (lambda p: os.symlink("/dev/zero", p / "dog" / "zero.png"),
+                             "{tmp}/pets/dog/zero.png is not a regular file (a character device)"),
+    "file over the size bound": (lambda p: _sparse(p / "dog" / "big.png", 300 * 2**20),
+                                 "{tmp}/pets/dog/big.png is 300 MiB; an image file may take at most 256 MiB"),
+    "non-UTF-8 file name": (lambda p: _non_utf8(os.fsencode(p / "dog") + b"/caf\xe9.png"),
+                            "{tmp}/pets/dog/caf\\xe9.png has a name that is not valid UTF-8; rename it"),
+    "non-UTF-8 folder name": (lambda p: _non_utf8(os.fsencode(p / "dog") + b"/sub\xff/a.png"),
+                              "{tmp}/pets/dog/sub\\xff is a folder whose name is not valid UTF-8; rename it"),
+}
+
+
+@pytest.mark.parametrize("case", HAZARDS, ids=list(HAZARDS))
+def test_a_folder_entry_that_is_not_a_readable_image_file_is_one_line_or_skipped_and_counted(tmp_path, case):
+    make, expected = HAZARDS[case]
+    study = write_study(tmp_path, "own_hazard", **_hazard(make)(tmp_path))
+    env = {"ADAMTUNE_DATA": str(tmp_path / "cache")}
+    result = adamtune("run", str(study), "--storage", f"sqlite:///{tmp_path / 'studies.db'}", env=env, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"adamtune: error: {study}: dataset.path: {expected.format(tmp=tmp_path)}; fix or " \
+                            "remove it, or set skip_bad_images: true to skip such files\n"
+    assert not (tmp_path / "studies.db").exists()
+    skipping = write_study(tmp_path, "own_hazard", **folder(tmp_path, skip_bad_images=True))
+    checked = adamtune("check", str(skipping), env=env, timeout=120)
+    assert checked.returncode == 0, checked.stderr
+    assert "1 unreadable images skipped" in checked.stdout and "12 train/validation/test" not in checked.stdout
+
+
+def test_a_class_folder_whose_name_is_not_utf8_is_one_line_in_check_and_run(tmp_path):
+    write_images(tmp_path / "pets", {"cat": 6, "dog": 6})
+    _non_utf8(os.fsencode(tmp_path / "pets") + b"/ch\xe2t/a.png")
+    study = write_study(tmp_path, "own_hazard", **folder(tmp_path, skip_bad_images=True))
+    expected = (f"adamtune: error: {study}: dataset.path: class folder {tmp_path}/pets/ch\\xe2t has a name that is "
+                "not valid UTF-8 (class names are stored as text); rename it\n")
+    for command in (["check"], ["run", "--storage", f"sqlite:///{tmp_path / 'studies.db'}"]):
+        result = adamtune(command[0], str(study), *command[1:], env={"ADAMTUNE_DATA": str(tmp_path / "cache")})
+        assert (result.returncode, result.stderr) == (2, expected)
+    assert not (tmp_path / "studies.db").exists()
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_uint64_label_of_2_to_the_63_is_one_line_in_check_and_run(tmp_path, command):
+    """It wrapped to a negative int64: `check` said "0 classes" and the trial failed with a traceback."""
+    x, y = digit_features(200)
+    y = y.astype(np.uint64)
+    y[4] = 2**63
+    study = write_study(tmp_path, "own_labels", **arrays(tmp_path, x=x, y=y))
+    store = ["--storage", f"sqlite:///{tmp_path / 'studies.db'}"] if command == "run" else []
+    result = adamtune(command, str(study), *store)
+    assert (result.returncode, result.stderr) == (2, f"adamtune: error: {study}: dataset.path: {tmp_path}/data.npz: "
+                                                     "y[4] = 9223372036854775808 would make more classes than the "
+                                                     "200 samples; labels are 0..K-1, K at most the number of "
+                                                     "samples\n")
+    assert not (tmp_path / "studies.db").exists()

@@ -122,3 +122,36 @@ def test_python_entry_point_data_run_export_and_validate(tmp_path):
     assert validated.returncode == 0, validated.stderr
     assert json.loads((tmp_path / "other" / "v" / "metrics.json").read_text())["val_loss"] == pytest.approx(
         best["value"], rel=1e-5)
+
+
+def test_a_worker_whose_file_was_rewritten_with_the_same_size_and_mtime_is_refused(tmp_path, storage_url,
+                                                                                   study_name):
+    """One machine, one data cache: a file rewritten in place with its size and mtime kept (BMP files of one
+    size take the same bytes; the mtime restored as `cp -p` or `touch -r` does) must not join the study
+    made on the old contents through the old cache entry."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (tmp_path / "pets" / cls).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "pets" / cls / f"{i}.bmp")
+    study = write_study(tmp_path, study_name, dataset={"type": "image_folder", "path": "pets"}, n_trials=1, epochs=1)
+    env = {"ADAMTUNE_DATA": str(tmp_path / "cache")}
+    assert adamtune("run", str(study), "--storage", storage_url, env=env).returncode == 0
+    theirs = fingerprint(tmp_path / "pets", tmp_path / "cache")
+    path = tmp_path / "pets" / "cat" / "0.bmp"
+    before = path.stat()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    refused = adamtune("run", str(study), "--storage", storage_url, "--n-trials", "3", env=env)
+    ours = fingerprint(tmp_path / "pets", tmp_path / "fresh-cache")
+    assert ours != theirs
+    assert refused.returncode == 2, refused.stderr
+    assert (f"dataset: study {study_name!r} was made on data with fingerprint {theirs}, but this worker's data "
+            f"(image_folder pets) has fingerprint {ours}") in refused.stderr
+    assert len(optuna.load_study(study_name=study_name, storage=storage_url).trials) == 1

@@ -1,14 +1,16 @@
-"""The user's data as tensors: image folders (decoded once, cached by the files' names, sizes and mtimes,
-fingerprinted by their contents), .npz arrays and Python entry points, each through the same loop."""
+"""The user's data as tensors: image folders (decoded once, cached by the files' names, sizes, mtimes, ctimes
+and inodes, fingerprinted by their contents), .npz arrays and Python entry points, each through the same loop."""
 
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from adamtune.training import DataSource, ModelSource, SourceError, TrainConfig, fit, load_dataset
 from adamtune.training.models import build_model
@@ -176,3 +178,125 @@ def test_an_npz_that_would_run_code_is_refused_without_running_it(tmp_path):
         load_dataset(arrays_source(tmp_path, x=planted, y=np.arange(2)))
     assert not ran.exists(), "loading the .npz ran code it carried"
     assert "data.npz" in str(info.value) and ("Python objects" in str(info.value) or "pickled" in str(info.value))
+
+
+def _load_folder(folder, cache, skip_bad=False):
+    from adamtune.training.image_folder import list_images, load_image_folder
+
+    listing = list_images(folder, origin="s.yaml", key="dataset.path", **({"skip_bad": True} if skip_bad else {}))
+    return load_image_folder(listing, size=None, channels=None, skip_bad=skip_bad, cache_dir=cache,
+                             origin="s.yaml", key="dataset.path")
+
+
+def _ramp(high, dtype, shape=(16, 16)):
+    return np.linspace(0, high, num=shape[0] * shape[1]).reshape(shape).astype(dtype)
+
+
+# (file name, PIL image, the uint8 pixels (C, H, W) it must be cached as)
+MODES = {
+    "16-bit PNG (I;16)": lambda: ("a.png", Image.fromarray(_ramp(65535, np.uint16)),
+                                  np.round(_ramp(65535, np.uint16) / 257.0)[None]),
+    "32-bit integer TIFF (I)": lambda: ("a.tif", Image.fromarray(_ramp(65535, np.int32), mode="I"),
+                                        np.round(_ramp(65535, np.int32) / 257.0)[None]),
+    "float TIFF (F)": lambda: ("a.tif", Image.fromarray(_ramp(1, np.float32), mode="F"),
+                               np.round(_ramp(1, np.float32).astype(np.float64) * 255)[None]),
+    "1-bit PNG": lambda: ("a.png", Image.fromarray(_ramp(1, np.uint8) > 0), (_ramp(1, np.uint8) > 0)[None] * 255),
+    "grey with alpha (LA)": lambda: ("a.png", Image.merge("LA", [Image.fromarray(_ramp(255, np.uint8))] * 2),
+                                     _ramp(255, np.uint8)[None]),
+    "palette (P)": lambda: ("a.png", Image.fromarray(_ramp(255, np.uint8)).convert("P"),
+                            np.asarray(Image.fromarray(_ramp(255, np.uint8)).convert("P").convert("RGB"))
+                            .transpose(2, 0, 1)),
+    "CMYK TIFF": lambda: ("a.tif", Image.fromarray(np.stack([_ramp(255, np.uint8)] * 4, -1), mode="CMYK"),
+                          np.asarray(Image.fromarray(np.stack([_ramp(255, np.uint8)] * 4, -1), mode="CMYK")
+                                     .convert("RGB")).transpose(2, 0, 1)),
+}
+
+
+@pytest.mark.parametrize("mode", MODES, ids=list(MODES))
+def test_every_image_mode_is_cached_over_its_real_range(tmp_path, mode):
+    name, image, expected = MODES[mode]()
+    for cls in ("a", "b"):
+        (tmp_path / "f" / cls).mkdir(parents=True)
+        image.save(tmp_path / "f" / cls / name)
+    assert Image.open(tmp_path / "f" / "a" / name).mode == image.mode, "PIL reads back the mode written"
+    first = _load_folder(tmp_path / "f", tmp_path / "cache")
+    again = _load_folder(tmp_path / "f", tmp_path / "cache")
+    assert again.from_cache and torch.equal(first.images, again.images)
+    assert first.images.dtype == torch.uint8 and first.images[0].numpy().tolist() == expected.astype(np.uint8).tolist()
+    assert len(torch.unique(first.images)) > 2 or mode == "1-bit PNG", "not clipped to 0 and 255"
+
+
+@pytest.mark.parametrize("pixels,mode,reason", [
+    (np.full((8, 8), 70000, np.int32), "I", "has 32-bit integer pixels from 70000 to 70000; integer images are "
+                                            "read as 0..65535"),
+    (np.full((8, 8), 2.5, np.float32), "F", "has floating-point pixels from 2.5 to 2.5; float images are read "
+                                            "as 0..1"),
+], ids=["32-bit beyond 16 bits", "float beyond 0..1"])
+def test_pixels_outside_the_modes_range_are_refused_by_name(tmp_path, pixels, mode, reason):
+    for cls in ("a", "b"):
+        (tmp_path / "f" / cls).mkdir(parents=True)
+        Image.fromarray(pixels, mode=mode).save(tmp_path / "f" / cls / "x.tif")
+    with pytest.raises(SourceError, match=re.escape(f"s.yaml: dataset.path: {tmp_path}/f/a/x.tif {reason}")):
+        _load_folder(tmp_path / "f", tmp_path / "cache")
+
+
+def test_a_file_rewritten_with_the_same_size_and_mtime_misses_the_cache_and_changes_the_fingerprint(tmp_path):
+    """BMP files of one size always take the same bytes: the rewrite keeps size and (restored) mtime, as a
+    copy tool or `touch -r` does; only the ctime, which no user call sets back, tells it was written."""
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (tmp_path / "pets" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "pets" / cls / f"{i}.bmp")
+    first = _load_folder(tmp_path / "pets", tmp_path / "cache")
+    path = tmp_path / "pets" / "cat" / "0.bmp"
+    before = path.stat()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    rewritten = _load_folder(tmp_path / "pets", tmp_path / "cache")
+    assert not rewritten.from_cache and rewritten.fingerprint != first.fingerprint
+    assert rewritten.images[0].sum() == 0, "the new pixels, not the cached ones"
+    fresh = _load_folder(tmp_path / "pets", tmp_path / "fresh-cache")
+    assert fresh.fingerprint == rewritten.fingerprint, "the fingerprint is the contents', cached or not"
+
+
+def _labels(dtype=np.int64, **at):
+    y = (np.arange(20) % 2).astype(dtype)
+    for i, value in at.items():
+        y[int(i[1:])] = value
+    return y
+
+
+# (arrays, reason): labels outside 0..K-1 after conversion, K bounded by the samples or given by classes.
+BAD_LABELS = {
+    "stray label of 10^9": ({"y": _labels(i7=10**9)}, "y[7] = 1000000000 would make more classes than the 20 "
+                                                      "samples; labels are 0..K-1, K at most the number of samples"),
+    "uint64 label of 2^63": ({"y": _labels(np.uint64, i3=2**63)}, "y[3] = 9223372036854775808 would make more "
+                                                                  "classes than the 20 samples"),
+    "float label of 1e30": ({"y": _labels(np.float64, i5=1e30)}, "y[5] = 1e+30 would make more classes than"),
+    "y_val beyond the class names": ({"y": _labels(), "x_val": np.ones((4, 3)), "y_val": np.array([0, 1, 2, 0]),
+                                      "classes": np.array(["a", "b"])},
+                                     "y_val[2] = 2 but classes names only 2 classes; labels are 0..K-1 indexing"),
+    "a class name repeated": ({"y": _labels(), "classes": np.array(["a", "b", "a"])},
+                              "classes[2] = 'a' repeats classes[0]; every class needs its own name"),
+    "more class names than samples": ({"y": _labels(), "classes": np.array([str(i) for i in range(21)])},
+                                      "classes names 21 classes but there are 20 samples; more classes than samples"),
+    "class names of two dimensions": ({"y": _labels(), "classes": np.array([["a", "b"]])},
+                                      "classes has shape (1, 2); it holds one name per class, shape (K,)"),
+}
+
+
+@pytest.mark.parametrize("kind", ["arrays", "python"])
+@pytest.mark.parametrize("case", BAD_LABELS, ids=list(BAD_LABELS))
+def test_labels_outside_0_to_k_minus_1_are_refused_naming_the_array_and_index(tmp_path, case, kind):
+    arrays, reason = BAD_LABELS[case]
+    np.savez(tmp_path / "data.npz", x=np.ones((20, 3), np.float32), **arrays)
+    (tmp_path / "labels_entry.py").write_text("import numpy as np\n\n\ndef load(path):\n"
+                                              "    return dict(np.load(path))\n")
+    raw = {"type": "arrays", "path": "data.npz"} if kind == "arrays" else \
+        {"type": "python", "entry": "labels_entry:load", "path": str(tmp_path / "data.npz")}
+    where = f"dataset.path: {tmp_path}/data.npz" if kind == "arrays" else "dataset.entry: labels_entry:load"
+    with pytest.raises(SourceError, match=re.escape(f"study.yaml: {where}: {reason}")):
+        load_dataset(DataSource.parse(raw, origin="study.yaml", folder=tmp_path))
