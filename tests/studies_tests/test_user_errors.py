@@ -118,3 +118,35 @@ def test_timeout_stops_the_worker_between_epochs_and_queues_the_trial(tmp_path):
     trials = optuna.load_study(study_name="late", storage=url).trials
     assert [t.state.name for t in trials] == ["FAIL", "WAITING"]
     assert len(trials[0].intermediate_values) < 10_000, "the worker stopped mid-trial, not at its end"
+
+
+LR_MODEL = '''
+from torch import nn
+
+
+def build(input_shape, num_classes, params, *, extra):
+    """Right at the default learning rate (the one `check` probes), `extra` logits off at any other."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes + (0 if params["lr"] == 1e-3 else extra)))
+'''
+
+
+@pytest.mark.parametrize("pack", ["1", "2"])
+@pytest.mark.parametrize("extra", [1, -1])
+def test_a_trial_whose_model_returns_the_wrong_number_of_logits_fails_with_the_reason(tmp_path, extra, pack):
+    """`check` probes the model at the defaults; a trial at other values is built and checked again, solo and
+    packed: FAIL with the one line as its reason, never COMPLETE with a meaningless loss, never a traceback."""
+    (tmp_path / "lr_nets.py").write_text(LR_MODEL)
+    study = write_study(tmp_path, "logits", model={"entry": "lr_nets:build", "extra": extra}, epochs=1, n_trials=4,
+                        search_space=["adam"], params={}, exclude=[], sampler={"type": "random", "seed": 1})
+    assert adamtune("check", str(study)).returncode == 0
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = adamtune("run", str(study), "--storage", url, "--pack", pack)
+    line = (f"{study}: model.entry: model returned (2, {10 + extra}) logits for 10 classes; it must return logits "
+            "of shape (batch, num_classes) = (2, 10)")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == f"adamtune: error: {line}", result.stderr
+    assert "Traceback" not in result.stderr and "failed with" not in result.stderr, result.stderr
+    trials = optuna.load_study(study_name="logits", storage=url).trials
+    failed = [t for t in trials if t.user_attrs.get("fail_reason") == line]
+    assert [t.state.name for t in failed] == ["FAIL"] and failed[0].params["lr"] != 1e-3
+    assert all(t.params["lr"] == 1e-3 for t in trials if t.state.name == "COMPLETE")
