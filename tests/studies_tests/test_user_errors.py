@@ -150,3 +150,36 @@ def test_a_trial_whose_model_returns_the_wrong_number_of_logits_fails_with_the_r
     failed = [t for t in trials if t.user_attrs.get("fail_reason") == line]
     assert [t.state.name for t in failed] == ["FAIL"] and failed[0].params["lr"] != 1e-3
     assert all(t.params["lr"] == 1e-3 for t in trials if t.state.name == "COMPLETE")
+
+
+UNTRAINABLE = '''
+import torch
+from torch import nn
+
+
+def frozen(input_shape, num_classes, params):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes)).requires_grad_(False)
+
+
+def huge(input_shape, num_classes, params, *, floats):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+    model.register_parameter("unused", nn.Parameter(torch.empty(floats)))  # never touched: no page committed
+    return model
+'''
+
+
+def test_a_model_with_nothing_to_train_or_too_large_to_train_is_one_line_before_the_store(tmp_path):
+    from adamtune.training.memory import free_memory
+
+    (tmp_path / "untrainable.py").write_text(UNTRAINABLE)
+    free = free_memory(__import__("torch").device("cpu"))
+    assert free is not None
+    cases = {"frozen": ({"entry": "untrainable:frozen"}, "the model has nothing to train: all 2 of its parameter "
+                        "tensors are frozen (requires_grad=False)"),
+             # weights of half the free memory fit; with gradients and Adam's moments they need twice of it
+             "huge": ({"entry": "untrainable:huge", "floats": free // 8}, "the model's ")}
+    for name, (model, reason) in cases.items():
+        study = write_study(tmp_path, name, model=model, search_space=["adam"], params={}, exclude=[])
+        for command in (["check", str(study)], ["run", str(study), "--storage", f"sqlite:///{tmp_path / 's.db'}"]):
+            one_line_error(adamtune(*command), 2, f"{study}: model.entry: {reason}")
+        assert not (tmp_path / "s.db").exists()
