@@ -12,6 +12,7 @@ from adamtune.training import ConfigError, DataSource, ModelSource, TrainConfig
 from adamtune.training.sources import BUILTIN_MODELS, DATA_TYPES
 
 from ._errors import StudyError
+from ._spec import check_entries
 from ._versions import versions
 
 EXPORT_KEYS = ("study", "trial", "value", "params", "config", "data", "model", "metrics", "versions", "packed")
@@ -115,6 +116,7 @@ def export_sources(exported: dict[str, Any], config: TrainConfig, path: str | Pa
         params = model.get("params") or {}
         if not isinstance(params, dict):
             raise ConfigError(source, "model.params", "an object: the values the model builder gets")
+    check_entries(data_source, model_source)
     return data_source, model_source, params
 
 

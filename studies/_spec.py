@@ -12,6 +12,7 @@ from adamtune.search_spaces import SearchSpace, SpaceError, compose, read_yaml
 from adamtune.storage import Heartbeat
 from adamtune.training import DataFacts, DataSource, ModelSource, SourceError
 from adamtune.training.config import LIMITS, MAX_PACK, TrainConfig
+from adamtune.training.entry import check_entry
 from adamtune.training.errors import ConfigError
 
 from ._errors import StudyError
@@ -124,6 +125,7 @@ def load_study_file(path: str | Path) -> StudySpec:
     try:
         data_source = DataSource.parse(data.get("dataset"), origin=source, folder=path.parent)
         model_source = ModelSource.parse(data.get("model"), origin=source, folder=path.parent)
+        check_entries(data_source, model_source)
     except SourceError as exc:
         raise StudyError(exc.source, exc.key, exc.reason) from None
     epochs = _int(data, "epochs", 10, source, minimum=1, maximum=int(LIMITS["epochs"]))
@@ -178,6 +180,14 @@ def load_study_file(path: str | Path) -> StudySpec:
     spec.sampler_object()  # bad sampler/pruner options fail now, not mid-run
     spec.pruner_object()
     return spec
+
+
+def check_entries(data: DataSource | None, model: ModelSource | None) -> None:
+    """The user's entry points (a python dataset's, a model's) are the file's own modules, or trusted."""
+    if data is not None and data.type == "python":
+        check_entry(data.entry, data.folder, origin=data.origin, key=f"{data.key}.entry")
+    if model is not None and model.user:
+        check_entry(model.entry, model.folder, origin=model.origin, key=f"{model.key}.entry")
 
 
 def check_space_values(spec: StudySpec) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import optuna
 import pytest
@@ -183,3 +184,52 @@ def test_a_model_with_nothing_to_train_or_too_large_to_train_is_one_line_before_
         for command in (["check", str(study)], ["run", str(study), "--storage", f"sqlite:///{tmp_path / 's.db'}"]):
             one_line_error(adamtune(*command), 2, f"{study}: model.entry: {reason}")
         assert not (tmp_path / "s.db").exists()
+
+
+OUTSIDE = "from torch import nn\n\ndef build(input_shape, num_classes, params):\n" \
+          "    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))\n"
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+@pytest.mark.parametrize("changes,key,needle", [
+    ({"model": {"entry": "os:system", "command": "touch pwned"}}, "model.entry",
+     "module 'os' is not a file beside {study} (in {tmp}): a study or export runs only its own modules, not "
+     "standard-library or installed ones; pass --trust-entries to allow it"),
+    ({"dataset": {"type": "python", "entry": "subprocess:run", "args": ["touch", "pwned"]}}, "dataset.entry",
+     "module 'subprocess' is not a file beside {study}"),
+    ({"model": {"entry": "outside_nets:build"}}, "model.entry", "module 'outside_nets' is not a file beside"),
+    ({"model": {"entry": "json:loads"}}, "model.entry", "{tmp}/json.py has the name of the module imported from"),
+], ids=["stdlib model", "stdlib data", "installed model", "shadowing file"])
+def test_entries_resolve_only_to_files_beside_the_study_unless_trusted(tmp_path, command, changes, key, needle):
+    (tmp_path / "json.py").write_text("raise SystemExit('the study ran json.py')\n")
+    lib = tmp_path / "lib"  # a module on sys.path, as an installed one is
+    lib.mkdir()
+    (lib / "outside_nets.py").write_text(OUTSIDE)
+    study = write_study(tmp_path, "entries", search_space=["adam"], params={}, exclude=[], **changes)
+    env = {"PYTHONPATH": str(lib)}
+    args = [command, str(study)] + (["--storage", f"sqlite:///{tmp_path / 's.db'}"] if command == "run" else [])
+    one_line_error(adamtune(*args, cwd=tmp_path, env=env), 2,
+                   f"{study}: {key}: " + needle.format(study=study, tmp=tmp_path))
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "s.db").exists()
+    if "outside_nets" in str(changes):  # the person running it may trust the file: the flag, or the environment
+        assert adamtune("check", str(study), "--trust-entries", env=env).returncode == 0
+        assert adamtune("check", str(study), env={**env, "ADAMTUNE_TRUST_ENTRIES": "1"}).returncode == 0
+
+
+def test_train_resolves_an_exports_entries_only_beside_it(tmp_path):
+    (tmp_path / "nets.py").write_text(OUTSIDE)
+    study = write_study(tmp_path, "exported", model={"entry": "nets:build"}, epochs=1, n_trials=1,
+                        search_space=["adam"], params={}, exclude=[])
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert adamtune("run", str(study), "--storage", url).returncode == 0
+    exported = json.loads(adamtune("export", "exported", "--storage", url).stdout)
+    site_packages = str(Path(optuna.__file__).parents[1])  # an export's folder can name any folder
+    for model, needle in [({"entry": "os:system"}, "module 'os' is not a file beside"),
+                          ({"entry": "optuna.cli:main", "folder": site_packages},
+                           "is an installed or standard-library module")]:
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({**exported, "model": {**exported["model"], **model},
+                                   "config": {**exported["config"], "model": model["entry"]}}))
+        one_line_error(adamtune("train", str(bad), "--out", str(tmp_path / "m")), 2, f"{bad}: model.entry: ", needle,
+                       "--trust-entries")
+    assert not (tmp_path / "m").exists()
