@@ -282,7 +282,7 @@ def _best(args) -> int:
 
 
 def _export(args) -> int:
-    from adamtune.results import output_file
+    from adamtune.results import output_file, writing
 
     if args.output != "-":
         output_file(args.output, "export -o")  # before the store is read
@@ -291,7 +291,8 @@ def _export(args) -> int:
         if args.output == "-":
             _write_lines(sys.stdout, lines)
         else:
-            with open(args.output, "w", encoding="utf-8", newline="") as out:
+            with writing(args.output, "export -o", partial=Path(args.output)), \
+                    open(args.output, "w", encoding="utf-8", newline="") as out:
                 rows = _write_lines(out, lines) - 1
             print(f"wrote {rows} trials of {args.name!r} to {args.output}", file=sys.stderr)
         return 0
@@ -307,7 +308,8 @@ def _export(args) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        Path(args.output).write_text(text)
+        with writing(args.output, "export -o", partial=Path(args.output)):
+            Path(args.output).write_text(text)
         print(f"wrote {what} of {args.name!r} to {args.output}", file=sys.stderr)
     return 0
 

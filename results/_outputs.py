@@ -1,11 +1,16 @@
 """Where a command writes what a person asked for (a report, an export, a trained model): checked before
-any work is done, so a typo in a path is one line at once, not a traceback after minutes of training."""
+any work is done, by writing a test file there, so a typo in a path, a read-only file system or /proc is one
+line at once, not a traceback after minutes of training. A write that fails later all the same (the disk
+filled up meanwhile) is one line too (`writing`)."""
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from adamtune.errors import InputError
+from adamtune.errors import InputError, OutputError
 
 
 def output_dir(path: str | Path, flag: str, create: bool = True) -> Path:
@@ -18,11 +23,14 @@ def output_dir(path: str | Path, flag: str, create: bool = True) -> Path:
     if blocker is not None:
         raise InputError(flag, str(path), f"cannot be created: {blocker} is a file")
     if not create:
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        _test_write(existing, flag, path, "cannot be created" if existing != path else "cannot be written")
         return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(flag, str(path), f"cannot be created: {exc.strerror or exc}") from None
+    _test_write(path, flag, path, "cannot be written")
     return path
 
 
@@ -33,4 +41,30 @@ def output_file(path: str | Path, flag: str) -> Path:
         raise InputError(flag, str(path), "is a directory; name a file")
     if not path.parent.is_dir():
         raise InputError(flag, str(path), f"directory {path.parent} does not exist")
+    _test_write(path.parent, flag, path, "cannot be written")
     return path
+
+
+@contextlib.contextmanager
+def writing(path: str | Path, flag: str, partial: Path | None = None) -> Iterator[None]:
+    """Turn a write that fails despite the check (a full disk) into one line (OutputError, exit 1);
+    `partial`, a file the failed write leaves half written, is removed: no truncated export is left behind."""
+    try:
+        yield
+    except OSError as exc:
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+        raise OutputError(f"{flag} {path}: writing failed: {exc.strerror or exc}"
+                          + (f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else "")) from None
+
+
+def _test_write(directory: Path, flag: str, path: Path, what: str) -> None:
+    """Create and delete a file in `directory`: the only test a read-only mount, /proc or a full inode table
+    answers truthfully (root passes every permission check, so os.access would say yes)."""
+    try:
+        with tempfile.TemporaryFile(dir=directory, prefix=".adamtune-write-test-"):
+            pass
+    except OSError as exc:
+        raise InputError(flag, str(path), f"{what}: {exc.strerror or exc}"
+                         + (f" ({directory})" if directory != path else "")) from None

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from conftest import ADAMTUNE, adamtune, write_study
+from small_filesystems import fill, tmpfs
 
 pytestmark = pytest.mark.slow  # starts processes or trains a study
 
@@ -233,3 +234,37 @@ def test_train_resolves_an_exports_entries_only_beside_it(tmp_path):
         one_line_error(adamtune("train", str(bad), "--out", str(tmp_path / "m")), 2, f"{bad}: model.entry: ", needle,
                        "--trust-entries")
     assert not (tmp_path / "m").exists()
+
+
+def test_outputs_on_a_read_only_or_full_file_system_are_one_line(tmp_path):
+    """A read-only mount and /proc are refused before any work (root passes chmod, so a real read-only tmpfs);
+    a disk that is full when the file is written is one line too (exit 1), and no half-written export stays."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert adamtune("run", str(write_study(tmp_path, "ro", n_trials=1, epochs=1)), "--storage", url).returncode == 0
+    exported = tmp_path / "best.json"
+    assert adamtune("export", "ro", "-o", str(exported), "--storage", url).returncode == 0
+    with tmpfs(tmp_path / "ro_mount", read_only=True) as ro:
+        for args, flag, target in [
+            (["export", "ro", "-o"], "export -o", ro / "best.json"),
+            (["export", "ro", "--format", "csv", "-o"], "export -o", ro / "trials.csv"),
+            (["export", "ro", "-o"], "export -o", Path("/proc/best.json")),
+            (["report", "ro", "-o"], "report -o", ro / "report"),
+            (["train", str(exported), "--out"], "train --out", ro / "model"),
+            (["train", str(exported), "--out"], "train --out", Path("/proc/model")),
+        ]:
+            result = adamtune(*args, str(target), *(["--storage", url] if args[0] != "train" else []))
+            one_line_error(result, 2, f"{flag}: {target}: cannot be ")
+            assert "training" not in result.stderr, "refused before training"
+    with tmpfs(tmp_path / "full_mount", size="1m") as full:
+        fill(full)
+        for args, flag, target in [
+            (["export", "ro", "-o"], "export -o", full / "best.json"),
+            (["export", "ro", "--format", "csv", "-o"], "export -o", full / "trials.csv"),
+            (["train", str(exported), "--out"], "train --out", full / "model"),
+        ]:
+            result = adamtune(*args, str(target), *(["--storage", url] if args[0] != "train" else []))
+            assert result.returncode == 1, result.stderr
+            assert result.stderr.splitlines()[-1].startswith(f"adamtune: error: {flag} {target}: writing failed: "
+                                                             "No space left on device"), result.stderr
+            assert "Traceback" not in result.stderr
+            assert not target.is_file(), "no half-written export is left"
