@@ -38,7 +38,7 @@ def test_a_yaml_key_given_twice_names_the_key_and_both_lines(tmp_path):
     one_line_error(adamtune("check", str(nested)), 2, "params: given twice")
 
 
-@pytest.mark.parametrize("name", ["../../escaped", "/abs/path", "..", "x" * 101])
+@pytest.mark.parametrize("name", ["../../escaped", "/abs/path", "..", "x" * 256, "字" * 100])
 def test_a_study_name_that_escapes_or_overflows_the_artifacts_directory_is_refused(tmp_path, name):
     path = write_study(tmp_path, "ok")
     path.write_text(path.read_text().replace("name: ok", f"name: '{name}'"))
@@ -76,6 +76,7 @@ def test_outputs_that_cannot_be_written_fail_before_any_work(tmp_path):
     ("config", "lr", 1e308, "config: lr: must be <= 10"),
     ("config", "width", 10**9, "config: width: must be <= 65536"),
     ("config", "epochs", 10**9, "config: epochs: must be <= 10000"),
+    ("config", "seed", 2**70, f"config: seed: must be <= {2**63 - 1}"),  # torch seeds with 64 bits
     ("metrics", "best_epoch", 10**9, "metrics.best_epoch: 1000000000 is not an epoch"),
 ])
 def test_train_refuses_out_of_range_exports_before_training(tmp_path, where, key, value, needle):
