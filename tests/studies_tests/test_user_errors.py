@@ -269,3 +269,19 @@ def test_outputs_on_a_read_only_or_full_file_system_are_one_line(tmp_path):
                                                              "No space left on device"), result.stderr
             assert "Traceback" not in result.stderr
             assert not target.is_file(), "no half-written export is left"
+
+
+def test_a_path_with_a_name_longer_than_the_file_system_allows_is_one_line(tmp_path):
+    """Names are bounded in bytes (255 on most file systems): 100 CJK characters are 300 bytes."""
+    long = "字" * 100
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert adamtune("run", str(write_study(tmp_path, "long", n_trials=1, epochs=1)), "--storage", url).returncode == 0
+    exported = tmp_path / "best.json"
+    assert adamtune("export", "long", "-o", str(exported), "--storage", url).returncode == 0
+    for args, flag, target in [(["export", "long", "--storage", url, "-o"], "export -o", tmp_path / f"{long}.json"),
+                               (["report", "long", "--storage", url, "-o"], "report -o", tmp_path / long),
+                               (["train", str(exported), "--out"], "train --out", tmp_path / long / "model")]:
+        one_line_error(adamtune(*args, str(target)), 2, f"{flag}: {target}: cannot be used: File name too long")
+    study = write_study(tmp_path, "long_data", dataset={"type": "arrays", "path": f"{long}.npz"})
+    one_line_error(adamtune("check", str(study)), 2,
+                   f"{study}: dataset.path: {tmp_path / long}.npz: File name too long")
