@@ -44,7 +44,7 @@ def make_model(source: ModelSource, shape: tuple[int, ...], num_classes: int, cf
 
 
 def probe_model(source: ModelSource, data, cfg: TrainConfig, params: dict[str, Any]) -> int:
-    """Build the model on the data's device and check it as every build is checked (`checked_model`), on a
+    """Build the model on the data's device and check it as every build is checked (`check_model`), on a
     batch of PROBE_BATCH training samples. Returns the parameter count."""
     model = make_model(source, data.shape, data.num_classes, cfg, params)
     return check_model(model, source, data, data.train.images.device, batch=PROBE_BATCH)
@@ -96,22 +96,33 @@ def check_model(model: nn.Module, source: ModelSource, data, device: torch.devic
     return sum(p.numel() for p in model.parameters())  # lazy modules have their shapes now
 
 
-ADAM_COPIES = 3  # besides the weights, training holds their gradients and Adam's two moments, each as large
+ADAM_COPIES = 3  # besides its weight, a trainable parameter has a gradient and Adam's two moments, each as large
 
 
 def _check_memory(model: nn.Module, origin: str, key: str, device: torch.device) -> None:
-    """Refuse a model whose weights, gradients and Adam moments cannot fit in the device's free memory (a
-    lower bound of what training takes: activations come on top), instead of failing on an allocation
-    mid-trial. On the CPU the weights already take their place; on a GPU they are yet to be moved there."""
+    """Refuse a model whose weights, and its trainable parameters' gradients and Adam moments, cannot fit in
+    the device's free memory (a lower bound of what training takes: activations come on top), instead of
+    failing on an allocation mid-trial. Weights already on `device` already take their place there."""
     sized = [p for p in model.parameters() if not is_lazy(p)]  # a lazy module's size shows in its first pass
     weights = sum(p.numel() * p.element_size() for p in sized)
-    on_device = all(p.device == device for p in sized)
-    need = weights * (ADAM_COPIES + (0 if on_device else 1))
+    here = sum(p.numel() * p.element_size() for p in sized if _on(p.device, device))
+    trainable = sum(p.numel() * p.element_size() for p in sized if p.requires_grad)
+    total = weights + ADAM_COPIES * trainable
     free = free_memory(device)
-    if free is not None and need > free:
-        raise SourceError(origin, key, f"the model's {sum(p.numel() for p in sized):,} parameters "
-                          f"need at least {gib(weights * (ADAM_COPIES + 1))} to train (weights, gradients and "
-                          f"Adam's two moments), but {device} has {gib(free + (weights if on_device else 0))} free")
+    if free is not None and total - here > free:
+        raise SourceError(origin, key, f"the model's {sum(p.numel() for p in sized):,} parameters need at least "
+                          f"{gib(total)} to train (weights, gradients and Adam's two moments), but {device} has "
+                          f"{gib(free + here)} free")
+
+
+def _on(where: torch.device, device: torch.device) -> bool:
+    """`where` is `device` (`cuda` means the current GPU)."""
+    if where.type != device.type:
+        return False
+    index = device.index
+    if index is None and device.type == "cuda":
+        index = torch.cuda.current_device()
+    return where.index is None or index is None or where.index == index
 
 
 def _call(shape: tuple[int, ...], num_classes: int, params: dict[str, Any]) -> str:
