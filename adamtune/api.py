@@ -113,12 +113,12 @@ def export_csv(name: str, storage: str | None = None, *, top: int | None = None)
 
 def report(name: str, out_dir: str | Path, storage: str | None = None) -> list[Path]:
     """Write index.html (offline) and PNG charts of the study; returns the paths written, index first."""
-    from adamtune.results import output_dir, write_report
+    from adamtune.results import output_dir, write_report, writing
     from adamtune.storage import open_study, storage_errors
 
     output_dir(out_dir, "report -o", create=False)  # checked before the study is read, made once there is a report
     found, url = open_study(name, storage)
-    with storage_errors(url):
+    with storage_errors(url), writing(out_dir, "report -o"):
         return write_report(found, out_dir)
 
 

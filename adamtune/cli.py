@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(command=func)
         return p
 
+    def trust_flag(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--trust-entries", action="store_true", help=f"let the {what}'s entry points (model: "
+                       "{entry: ...}, dataset: {type: python, entry: ...}) import any module, not only Python files "
+                       f"beside the {what} file; only for a {what} file you trust (an entry runs code)")
+
     def storage_flag(p: argparse.ArgumentParser) -> None:
         p.add_argument("--storage", metavar="URL", help="study store (default: $ADAMTUNE_STORAGE, "
                        "else sqlite:///adamtune.db); e.g. postgresql+psycopg://user:pw@host/db")
@@ -76,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                 "or model: loads the data and runs the model once)", "adamtune check studies/digits_mlp.yaml")
     p.add_argument("study_file")
     p.add_argument("--data-root", help="data cache and torchvision datasets (default: $ADAMTUNE_DATA)")
+    trust_flag(p, "study")
 
     p = command("run", _run, "create or join a study and run trials until its budget is spent",
                 "adamtune run studies/digits_mlp.yaml --n-trials 20")
@@ -94,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
                    "terminal: then one log line per trial)")
     p.add_argument("--pack", metavar="K", help="train K trials at once in one batched program (default: the "
                    "study's pack, else 1); trials in a pack share model, width, activation and batch size")
+    trust_flag(p, "study")
 
     p = command("studies", _studies, "list the studies in the store", "adamtune studies")
     storage_flag(p)
@@ -143,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="where torchvision datasets live (default: $ADAMTUNE_DATA)")
     p.add_argument("--allow-changed-data", action="store_true", help="train even when your data's fingerprint "
                    "differs from the one the export records")
+    trust_flag(p, "export")
 
     p = command("dashboard", _dashboard, "serve optuna-dashboard on the study store",
                 "adamtune dashboard --port 8080")
@@ -167,7 +175,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _trust(args) -> None:
+    """--trust-entries: entries may name any module, here and in the workers this process starts."""
+    if args.trust_entries:
+        from adamtune.training.entry import trust_entries
+
+        trust_entries()
+
+
 def _check(args) -> int:
+    _trust(args)
     spec = api.check(args.study_file, data_root=args.data_root)
     what = f"{spec.dataset}/{spec.model}" if not spec.facts else f"{spec.data_source.describe()}, model {spec.model}"
     print(f"{args.study_file}: ok: study {spec.name!r}, {what}, "
@@ -188,6 +205,7 @@ def _run(args) -> int:
     from adamtune.results import StudyView, best_table
     from adamtune.storage import mask_url, resolve_url
 
+    _trust(args)
     for flag, value in (("--n-trials", args.n_trials), ("--workers", args.workers)):
         if value is not None and value < 1:
             raise InputError(args.study_file, flag, f"must be >= 1, got {value}")
@@ -278,7 +296,7 @@ def _best(args) -> int:
 
 
 def _export(args) -> int:
-    from adamtune.results import output_file
+    from adamtune.results import output_file, writing
 
     if args.output != "-":
         output_file(args.output, "export -o")  # before the store is read
@@ -287,7 +305,8 @@ def _export(args) -> int:
         if args.output == "-":
             _write_lines(sys.stdout, lines)
         else:
-            with open(args.output, "w", encoding="utf-8", newline="") as out:
+            with writing(args.output, "export -o", partial=Path(args.output)), \
+                    open(args.output, "w", encoding="utf-8", newline="") as out:
                 rows = _write_lines(out, lines) - 1
             print(f"wrote {rows} trials of {args.name!r} to {args.output}", file=sys.stderr)
         return 0
@@ -303,7 +322,8 @@ def _export(args) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        Path(args.output).write_text(text)
+        with writing(args.output, "export -o", partial=Path(args.output)):
+            Path(args.output).write_text(text)
         print(f"wrote {what} of {args.name!r} to {args.output}", file=sys.stderr)
     return 0
 
@@ -326,6 +346,7 @@ def _report(args) -> int:
 
 
 def _train(args) -> int:
+    _trust(args)
     metrics = api.train(args.config_json, args.out, validate=args.validate, device=args.device,
                         data_root=args.data_root, allow_changed_data=args.allow_changed_data,
                         log=lambda msg: print(msg, file=sys.stderr))

@@ -50,3 +50,8 @@ class StorageError(AdamtuneError, RuntimeError):
 
 class DataError(AdamtuneError, RuntimeError):
     """A dataset that cannot be read: says where its files are expected and what works offline."""
+
+
+class OutputError(AdamtuneError, RuntimeError):
+    """A file a command was asked to write (an export, a report, a trained model) could not be written,
+    after its place was checked: the disk filled up meanwhile. Names the flag, the path and the reason."""

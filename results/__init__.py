@@ -5,7 +5,7 @@ from ._artifacts import artifact_store, upload_config, upload_curve, write_note
 from ._csv import trials_csv
 from ._dashboard import is_loopback, serve_dashboard
 from ._format import describe, fmt, table
-from ._outputs import output_dir, output_file
+from ._outputs import output_dir, output_file, writing
 from ._record import CURVE_KEYS, Attr, StudyAttr, StudyContext, TrialRecord, curve_to_store, full_curve, read_trial
 from ._report import write_report
 from ._status import status_text
@@ -42,4 +42,5 @@ __all__ = [
     "upload_curve",
     "write_note",
     "write_report",
+    "writing",
 ]

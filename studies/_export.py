@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
 from typing import Any
 
-from adamtune.results import StudyView, TrialRecord, output_dir
+from adamtune.results import StudyView, TrialRecord, output_dir, writing
 from adamtune.training import ConfigError, DataSource, ModelSource, TrainConfig
 from adamtune.training.sources import BUILTIN_MODELS, DATA_TYPES
 
 from ._errors import StudyError
+from ._spec import check_entries
 from ._versions import versions
 
 EXPORT_KEYS = ("study", "trial", "value", "params", "config", "data", "model", "metrics", "versions", "packed")
@@ -115,6 +117,7 @@ def export_sources(exported: dict[str, Any], config: TrainConfig, path: str | Pa
         params = model.get("params") or {}
         if not isinstance(params, dict):
             raise ConfigError(source, "model.params", "an object: the values the model builder gets")
+    check_entries(data_source, model_source)
     return data_source, model_source, params
 
 
@@ -171,7 +174,8 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
                    "epochs": epochs}
     metrics.update(device=str(dev), param_count=result.param_count)
     if out is not None:
-        _save(Path(out), model, config, metrics)
+        with writing(out, "train --out"):
+            _save(Path(out), model, config, metrics)
     return metrics
 
 
@@ -179,6 +183,8 @@ def _save(out: Path, model, config: TrainConfig, metrics: dict) -> None:
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out / "model.pt")
+    buffer = io.BytesIO()  # torch.save reports a failed write as a RuntimeError; a plain write says OSError
+    torch.save(model.state_dict(), buffer)
+    (out / "model.pt").write_bytes(buffer.getbuffer())
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -16,6 +16,7 @@ import optuna
 import torch
 from sqlalchemy.exc import SQLAlchemyError
 
+from adamtune.errors import InputError
 from adamtune.results import (
     CURVE_KEYS,
     Attr,
@@ -85,6 +86,9 @@ class Objective:
             with contextlib.suppress(Exception):  # the reason is a note; the store may be on the same disk
                 trial.set_user_attr(Attr.FAIL_REASON, error.reason)
             raise error from exc
+        except InputError as exc:  # the model at this trial's values cannot train (its output shape, ...)
+            refuse(trial, exc)
+            raise
 
     def _trial(self, trial: optuna.Trial) -> float:
         plan = self.begin(trial)
@@ -189,6 +193,13 @@ class Objective:
         Checkpoint(best / "model.pt").save(result.model.state_dict())
         (best / "config.json").write_text(json.dumps({"trial": trial.number, **result.config.to_dict()}, indent=2)
                                           + "\n")
+
+
+def refuse(trial: optuna.Trial, exc: InputError) -> None:
+    """A trial whose model cannot train at its values: the one line the worker stops with is its stored
+    fail reason (Optuna marks it FAIL), never a COMPLETE trial with a meaningless loss."""
+    with contextlib.suppress(Exception):  # the reason is a note; the store may be what failed next
+        trial.set_user_attr(Attr.FAIL_REASON, str(exc))
 
 
 def record_result(trial: optuna.Trial, best_epoch: int | None, resumed_epochs: int = 0) -> None:

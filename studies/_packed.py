@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import TrialState
 
+from adamtune.errors import InputError
 from adamtune.results import Attr
 from adamtune.storage import TrialBeats, study_rows
 from adamtune.training.config import TrainConfig
 
 from ._factories import pruning_startup
-from ._objective import Objective, TimedOut, TrialPlan
+from ._objective import Objective, TimedOut, TrialPlan, refuse
 from ._spec import StudySpec
 
 if TYPE_CHECKING:
@@ -114,8 +115,16 @@ class PackedWorker:
         if key not in self.packs:
             self.packs[key] = Pack(self.objective.data, device=self.objective.device,
                                    model_source=self.spec.model_source, checkpoint_every=self.spec.checkpoint_every)
+        try:
+            restored = self.packs[key].add(number, plan.config, plan.values, plan.checkpoint)
+        except InputError as exc:  # the model at this trial's values cannot train: FAIL with the reason, stop
+            if not self.packs[key].slots:
+                del self.packs[key]
+            refuse(plan.trial, exc)
+            self.study.tell(plan.trial, state=TrialState.FAIL)
+            self.beats.discard(plan.trial._trial_id)
+            raise
         self.live[number], self.group[number] = plan, key
-        restored = self.packs[key].add(number, plan.config, plan.values, plan.checkpoint)
         self.objective.started(plan, self.packs[key].slot_result(number))
         try:
             for record in restored:  # reported again, as fit does: the curve has no gap

@@ -17,7 +17,7 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from adamtune.errors import StorageError
+from adamtune.errors import InputError, StorageError
 from adamtune.results import Attr
 from adamtune.storage import (
     describe_error,
@@ -262,8 +262,9 @@ def _stops_worker(exc: BaseException) -> bool:
     """Failures the worker reports itself in one line as it stops (Optuna need not log them): a disk or
     store failure, and the timeout, SIGTERM or Ctrl-C that interrupts a trial (Optuna logs those with a
     traceback, as if the trial had crashed)."""
-    return isinstance(exc, (TrialFileError, KeyboardInterrupt)) or isinstance(_store_failure(exc), (SQLAlchemyError,
-                                                                              optuna.exceptions.StorageInternalError))
+    reported = (TrialFileError, KeyboardInterrupt, InputError)  # InputError: a trial's model that cannot train
+    return isinstance(exc, reported) or isinstance(_store_failure(exc), (SQLAlchemyError,
+                                                                         optuna.exceptions.StorageInternalError))
 
 
 def _store_failure(exc: BaseException) -> BaseException:

@@ -11,13 +11,19 @@ from typing import Any
 from adamtune.search_spaces import SearchSpace, SpaceError, compose, read_yaml
 from adamtune.storage import Heartbeat
 from adamtune.training import DataFacts, DataSource, ModelSource, SourceError
-from adamtune.training.config import MAX_PACK, TrainConfig
+from adamtune.training.config import LIMITS, MAX_PACK, TrainConfig
+from adamtune.training.entry import check_entry
 from adamtune.training.errors import ConfigError
 
 from ._errors import StudyError
 from ._factories import build_pruner, build_sampler
 
 OBJECTIVES = {"val_loss": "minimize", "val_accuracy": "maximize"}
+# Bounds of the study file's own numbers, beyond which a library refuses them mid-run: Optuna's samplers seed
+# numpy (at most 2**32 - 1), a timer waits at most threading.TIMEOUT_MAX (about 9.2e9 s).
+MAX_SEED = 2**32 - 1
+MAX_SECONDS = 10**9  # about 31 years
+MAX_TRIALS = 10**9
 _KEYS = {"name", "description", "dataset", "model", "epochs", "seed", "search_space", "params", "exclude",
          "sampler", "pruner", "objective", "direction", "n_trials", "timeout", "baseline", "heartbeat",
          "artifacts", "reconnect_timeout", "pack"}
@@ -119,14 +125,15 @@ def load_study_file(path: str | Path) -> StudySpec:
     try:
         data_source = DataSource.parse(data.get("dataset"), origin=source, folder=path.parent)
         model_source = ModelSource.parse(data.get("model"), origin=source, folder=path.parent)
+        check_entries(data_source, model_source)
     except SourceError as exc:
         raise StudyError(exc.source, exc.key, exc.reason) from None
-    epochs = _int(data, "epochs", 10, source, minimum=1)
-    seed = _int(data, "seed", 0, source, minimum=0)
-    n_trials = _int(data, "n_trials", 20, source, minimum=1)
+    epochs = _int(data, "epochs", 10, source, minimum=1, maximum=int(LIMITS["epochs"]))
+    seed = _int(data, "seed", 0, source, minimum=0, maximum=MAX_SEED)
+    n_trials = _int(data, "n_trials", 20, source, minimum=1, maximum=MAX_TRIALS)
     timeout = data.get("timeout")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise StudyError(source, "timeout", f"seconds > 0 or null, got {timeout!r}")
+    if timeout is not None and not _seconds(timeout, above=0):
+        raise StudyError(source, "timeout", f"seconds > 0 and <= {MAX_SECONDS:g}, or null, got {timeout!r}")
     objective = data.get("objective", "val_loss")
     if objective not in OBJECTIVES:
         raise StudyError(source, "objective", f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
@@ -150,14 +157,14 @@ def load_study_file(path: str | Path) -> StudySpec:
     if not isinstance(artifacts, dict) or set(artifacts) - {"path", "keep_checkpoints", "checkpoint_every"}:
         raise StudyError(source, "artifacts", "a mapping with 'path', 'keep_checkpoints' and 'checkpoint_every'")
     every = artifacts.get("checkpoint_every", 60)
-    if isinstance(every, bool) or not isinstance(every, (int, float)) or not 0 <= every < float("inf"):
-        raise StudyError(source, "artifacts.checkpoint_every", f"seconds >= 0 between a packed trial's "
-                         f"checkpoints (0: every epoch), got {every!r}")
+    if not _seconds(every):
+        raise StudyError(source, "artifacts.checkpoint_every", f"seconds from 0 to {MAX_SECONDS:g} between a "
+                         f"packed trial's checkpoints (0: every epoch), got {every!r}")
     if not isinstance(artifacts.get("path", ""), str) or not isinstance(artifacts.get("keep_checkpoints", False), bool):
         raise StudyError(source, "artifacts", "path is a string, keep_checkpoints true or false")
     reconnect = data.get("reconnect_timeout", 300)
-    if isinstance(reconnect, bool) or not isinstance(reconnect, (int, float)) or reconnect < 0:
-        raise StudyError(source, "reconnect_timeout", f"seconds >= 0, got {reconnect!r}")
+    if not _seconds(reconnect):
+        raise StudyError(source, "reconnect_timeout", f"seconds from 0 to {MAX_SECONDS:g}, got {reconnect!r}")
     space = compose(fragments, overrides, exclude, study_file=source, relative_to=path.parent)
     spec = StudySpec(
         name=data["name"], source=source, data_source=data_source, model_source=model_source, space=space,
@@ -175,6 +182,14 @@ def load_study_file(path: str | Path) -> StudySpec:
     return spec
 
 
+def check_entries(data: DataSource | None, model: ModelSource | None) -> None:
+    """The user's entry points (a python dataset's, a model's) are the file's own modules, or trusted."""
+    if data is not None and data.type == "python":
+        check_entry(data.entry, data.folder, origin=data.origin, key=f"{data.key}.entry")
+    if model is not None and model.user:
+        check_entry(model.entry, model.folder, origin=model.origin, key=f"{model.key}.entry")
+
+
 def check_space_values(spec: StudySpec) -> None:
     """Every value the space can produce must be a valid training setting (catches `hflip` on digits,
     a misspelt activation, a learning rate range reaching 0) before anything runs. With the user's own
@@ -182,6 +197,10 @@ def check_space_values(spec: StudySpec) -> None:
     gates = {parent for p in spec.space.params for parent in p.when}
     known = set(TrainConfig.field_names())
     base = {"dataset": spec.dataset, "model": spec.model, "epochs": spec.epochs}
+    try:  # the study file's own settings first: an error in them is theirs, not the first parameter's
+        TrainConfig.from_dict({**base, "seed": spec.seed})
+    except ConfigError as exc:
+        raise StudyError(spec.source, exc.key, exc.reason) from None
     for p in spec.space.params:
         if p.name not in known:
             if (p.name in gates and p.kind == "categorical") or spec.model_source.user:
@@ -195,6 +214,9 @@ def check_space_values(spec: StudySpec) -> None:
             try:
                 TrainConfig.from_dict({**base, p.name: value})
             except ConfigError as exc:
+                if exc.key in base:  # a rule between this value and a study setting: both are named
+                    raise StudyError(spec.source, exc.key, f"{exc.reason} (with params.{p.name} = {value!r} "
+                                     f"from {p.source})") from None
                 raise SpaceError(p.source, f"params.{p.name}", f"value {value!r} is invalid: {exc.reason}") from None
         if p.name == "hflip" and True in candidates and spec.data_source.user and not spec.data_source.flip_safe:
             raise SpaceError(p.source, "params.hflip", f"{spec.data_source.describe()} is not marked flip_safe (a "
@@ -217,20 +239,23 @@ def _heartbeat(raw: Any, source: str) -> Heartbeat:
     beat = Heartbeat(**{**Heartbeat().__dict__, **raw})
     for key in ("interval", "grace_period", "max_retry"):
         value = getattr(beat, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "max_retry" else 1):
+        low = 0 if key == "max_retry" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_SECONDS:
             unit = "retries" if key == "max_retry" else "seconds"
-            raise StudyError(source, f"heartbeat.{key}", f"a whole number of {unit}, got {value!r}")
+            raise StudyError(source, f"heartbeat.{key}", f"a whole number of {unit} from {low} to {MAX_SECONDS:g}, "
+                             f"got {value!r}")
     if beat.grace_period < 2 * beat.interval:
         raise StudyError(source, "heartbeat.grace_period", f"must be at least twice the interval "
                          f"({2 * beat.interval} s) or a live but busy worker's trial is failed as stale")
     return beat
 
 
-MAX_NAME = 100  # characters: the name is a directory under the artifacts root (255 bytes on most file systems)
+MAX_NAME_BYTES = 255  # the name is a directory under the artifacts root: NAME_MAX of ext4, xfs, tmpfs, btrfs
 
 
 def _check_name(source: str, name: str) -> None:
-    """The study name is also a directory under the artifacts root: it must stay there and fit there.
+    """The study name is also a directory under the artifacts root: it must stay there and fit there, counted
+    in the bytes a file system stores (UTF-8: a CJK character is 3 bytes, an emoji 4), not in characters.
     A control character (NUL, newline) is refused too: PostgreSQL refuses NUL, and no name should hide one."""
     bad = next((c for c in name if ord(c) < 32 or ord(c) == 127), None)
     if bad is not None:
@@ -238,15 +263,27 @@ def _check_name(source: str, name: str) -> None:
     if "/" in name or "\\" in name or name in (".", ".."):
         raise StudyError(source, "name", f"{name!r} would leave the artifacts directory; use a name without "
                          "'/', '\\' or '..' (e.g. my_study)")
-    if len(name) > MAX_NAME:
-        raise StudyError(source, "name", f"{len(name)} characters; at most {MAX_NAME}")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in YAML): no file system can name it
+        raise StudyError(source, "name", f"{name!r} is not valid Unicode text") from None
+    if size > MAX_NAME_BYTES:
+        raise StudyError(source, "name", f"{len(name)} characters take {size} bytes in UTF-8; a directory name "
+                         f"holds at most {MAX_NAME_BYTES} bytes (a CJK character takes 3, an emoji 4)")
 
 
-def _int(data: dict, key: str, default: int, source: str, minimum: int) -> int:
+def _int(data: dict, key: str, default: int, source: str, minimum: int, maximum: int) -> int:
     value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise StudyError(source, key, f"an integer >= {minimum}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise StudyError(source, key, f"an integer from {minimum} to {maximum}, got {value!r}")
     return value
+
+
+def _seconds(value: Any, above: float | None = None) -> bool:
+    """A number of seconds a timer can wait: threading and time.sleep refuse values near 1e10 (OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return (value > above if above is not None else value >= 0) and value <= MAX_SECONDS
 
 
 def _component(data: dict, key: str, default: str, source: str) -> dict:

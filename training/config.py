@@ -19,11 +19,15 @@ SCHEDULERS = ("none", *EPOCH_SCHEDULERS, *BATCH_SCHEDULERS)
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
 MODELS = BUILTIN_MODELS
 MAX_PACK = 256  # trials one packed worker trains at once: beyond it only memory grows, the program is wide enough
+# torch seeds its generators with an unsigned 64-bit integer; a trial adds its number (and the packed engine a
+# stream offset) to the seed, so the seed stays well below 2**64.
+SEED_LIMIT = 2**63 - 1
 # Upper bounds no sensible run exceeds: a study range or an exported config beyond them (lr 1e308, width 1e9,
 # epochs 1e9) would diverge, exhaust memory or never end, so it is refused up front.
 LIMITS = {"epochs": 10_000, "batch_size": 65_536, "width": 65_536, "step_size": 10_000, "plateau_patience": 10_000,
           "warmup_epochs": 10_000, "patience": 10_000, "random_crop": 64, "rotation": 180.0, "lr": 10.0, "eps": 1.0,
-          "weight_decay": 10.0, "grad_clip": 1e6, "decay_every": 10**6, "warmup_steps": 10**6}
+          "weight_decay": 10.0, "grad_clip": 1e6, "decay_every": 10**6, "warmup_steps": 10**6,
+          "seed": SEED_LIMIT}
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ class TrainConfig:
         self._validate_warmup(need)
         need(0 <= self.random_erasing <= 1, "random_erasing", "must be a probability in [0, 1]")
         for key, limit in LIMITS.items():
-            need(getattr(self, key) <= limit, key, f"must be <= {limit:g}")
+            need(getattr(self, key) <= limit, key, f"must be <= {limit if isinstance(limit, int) else f'{limit:g}'}")
         for key in ("weight_decay", "grad_clip", "rotation"):
             need(getattr(self, key) >= 0, key, "must be >= 0")
         if self.hflip and self.dataset in DATASETS and not DATASETS[self.dataset].flip_safe:

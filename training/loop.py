@@ -20,7 +20,7 @@ from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .data import Dataset, Split
 from .errors import ConfigError, DivergedError
-from .models import make_model
+from .models import build_checked
 from .schedule import Schedule, build_schedule
 from .sources import ModelSource, augmentation_reason
 
@@ -97,7 +97,7 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
     torch.manual_seed(cfg.seed)  # model initialisation and dropout
     gen = torch.Generator(device=device).manual_seed(cfg.seed)  # batch order and augmentation
     source = model_source or ModelSource.builtin(cfg.model)
-    model = make_model(source, data.shape, data.num_classes, cfg, params or {}).to(device)
+    model = build_checked(source, data, cfg, params or {}, device)  # output shape, parameters, memory
     optimizer = _optimizer(model, cfg, device)
     train = data.train if validate else _concat(data.train, data.val)
     schedule = build_schedule(optimizer, cfg, steps_per_epoch=math.ceil(len(train) / cfg.batch_size))

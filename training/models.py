@@ -8,10 +8,12 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from .config import TrainConfig
 from .entry import load_entry, one_line
 from .errors import ConfigError, SourceError
+from .memory import free_memory, gib
 from .sources import KIND_SHAPES, ModelSource
 
 _ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
@@ -41,28 +43,86 @@ def make_model(source: ModelSource, shape: tuple[int, ...], num_classes: int, cf
     return model
 
 
-@torch.no_grad()
 def probe_model(source: ModelSource, data, cfg: TrainConfig, params: dict[str, Any]) -> int:
-    """Build the model and run one forward pass on a batch of (normalised) training samples, on the data's
-    device; a failure or an output that is not (batch, num_classes) is a SourceError naming the model.
-    Returns the parameter count."""
-    model = make_model(source, data.shape, data.num_classes, cfg, params).to(data.train.images.device)
-    model.eval()
-    x = data.train.images[:PROBE_BATCH].float().div(data.scale)
+    """Build the model on the data's device and check it as every build is checked (`check_model`), on a
+    batch of PROBE_BATCH training samples. Returns the parameter count."""
+    model = make_model(source, data.shape, data.num_classes, cfg, params)
+    return check_model(model, source, data, data.train.images.device, batch=PROBE_BATCH)
+
+
+def build_checked(source: ModelSource, data, cfg: TrainConfig, params: dict[str, Any],
+                  device: torch.device) -> nn.Module:
+    """The model of one run (a trial, a slot of a pack, `train`), built and checked before it trains."""
+    model = make_model(source, data.shape, data.num_classes, cfg, params)
+    check_model(model, source, data, device)
+    return model
+
+
+@torch.no_grad()
+def check_model(model: nn.Module, source: ModelSource, data, device: torch.device, batch: int = 2) -> int:
+    """Move `model` to `device` and check what training needs of it, each failure one SourceError naming
+    the model: trainable parameters, memory for its weights, gradients and Adam's moments, and one forward
+    pass of `batch` normalised training samples returning logits of shape (batch, num_classes). Run at every
+    build, since a parameter's value (of the user's model) can change any of them. The forward pass runs in
+    eval mode: no dropout mask and no BatchNorm statistic is drawn or changed. Returns the parameter count."""
+    key = f"{source.key}.entry" if source.user else source.key
+    params = list(model.parameters())
+    if not any(p.requires_grad for p in params):
+        what = f"all {len(params)} of its parameter tensors are frozen (requires_grad=False)" if params else \
+            "it has no parameters"
+        raise SourceError(source.origin, key, f"the model has nothing to train: {what}")
+    _check_memory(model, source.origin, key, device)
+    try:
+        model.to(device)
+    except RuntimeError as exc:  # the allocation the estimate could not foresee
+        raise SourceError(source.origin, key, f"the model does not fit on {device}: {one_line(exc)}") from None
+    x = data.train.images[:batch].to(device).float().div(data.scale)
     view = (1, -1, *([1] * (x.ndim - 2)))
     x = (x - torch.tensor(data.mean, device=x.device).view(view)) / torch.tensor(data.std, device=x.device).view(view)
-    key = f"{source.key}.entry" if source.user else source.key
+    training = model.training
+    model.eval()
     try:
         out = model(x)
     except Exception as exc:  # whatever the user's forward raises
         raise SourceError(source.origin, key, f"the forward pass on a batch of shape {tuple(x.shape)} "
                           f"({KIND_SHAPES[data.kind]}) raised {one_line(exc)}") from None
+    finally:
+        model.train(training)
     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else None
     if shape != (len(x), data.num_classes):
         got = f"{shape} logits" if shape is not None else f"a {type(out).__name__}"
         raise SourceError(source.origin, key, f"model returned {got} for {data.num_classes} classes; it must return "
                           f"logits of shape (batch, num_classes) = ({len(x)}, {data.num_classes})")
-    return sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())  # lazy modules have their shapes now
+
+
+ADAM_COPIES = 3  # besides its weight, a trainable parameter has a gradient and Adam's two moments, each as large
+
+
+def _check_memory(model: nn.Module, origin: str, key: str, device: torch.device) -> None:
+    """Refuse a model whose weights, and its trainable parameters' gradients and Adam moments, cannot fit in
+    the device's free memory (a lower bound of what training takes: activations come on top), instead of
+    failing on an allocation mid-trial. Weights already on `device` already take their place there."""
+    sized = [p for p in model.parameters() if not is_lazy(p)]  # a lazy module's size shows in its first pass
+    weights = sum(p.numel() * p.element_size() for p in sized)
+    here = sum(p.numel() * p.element_size() for p in sized if _on(p.device, device))
+    trainable = sum(p.numel() * p.element_size() for p in sized if p.requires_grad)
+    total = weights + ADAM_COPIES * trainable
+    free = free_memory(device)
+    if free is not None and total - here > free:
+        raise SourceError(origin, key, f"the model's {sum(p.numel() for p in sized):,} parameters need at least "
+                          f"{gib(total)} to train (weights, gradients and Adam's two moments), but {device} has "
+                          f"{gib(free + here)} free")
+
+
+def _on(where: torch.device, device: torch.device) -> bool:
+    """`where` is `device` (`cuda` means the current GPU)."""
+    if where.type != device.type:
+        return False
+    index = device.index
+    if index is None and device.type == "cuda":
+        index = torch.cuda.current_device()
+    return where.index is None or index is None or where.index == index
 
 
 def _call(shape: tuple[int, ...], num_classes: int, params: dict[str, Any]) -> str:

@@ -28,7 +28,7 @@ from .config import MAX_PACK, TrainConfig
 from .data import Dataset
 from .errors import ConfigError, DivergedError
 from .loop import CHUNK, EpochRecord, FitResult, _concat, _normalizer, _unit, ends_run
-from .models import make_model
+from .models import build_checked
 from .pack_slot import Slot, SlotOutcome, restore_slot, slot_state
 from .schedule import BatchSchedule, build_schedule
 from .sources import ModelSource, augmentation_reason
@@ -88,8 +88,8 @@ class Pack:
         if not self.can_take(cfg, params):
             raise ValueError(f"trial {key!r} has another structure than this pack's")
         torch.manual_seed(cfg.seed)  # the model is initialised exactly as fit initialises it
-        model = make_model(self.source or ModelSource.builtin(cfg.model), self.data.shape, self.data.num_classes,
-                           cfg, params or {}).to(self.device)
+        model = build_checked(self.source or ModelSource.builtin(cfg.model), self.data, cfg, params or {},
+                              self.device)  # output shape, parameters, memory: as `fit` checks them
         drop_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + DROPOUT_STREAM)
         if self.model is None or not self.slots:
             self._start(model, cfg, params)

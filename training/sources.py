@@ -155,6 +155,12 @@ class DataSource:
             if not value:
                 continue
             resolved = self.resolve(value)
+            try:
+                resolved.stat()
+            except FileNotFoundError:
+                raise SourceError(self.origin, f"{self.key}.{name}", f"{resolved} does not exist") from None
+            except OSError as exc:  # a name longer than the file system allows, a loop of links, ...
+                raise SourceError(self.origin, f"{self.key}.{name}", f"{resolved}: {exc.strerror or exc}") from None
             if not resolved.exists():
                 raise SourceError(self.origin, f"{self.key}.{name}", f"{resolved} does not exist")
             if self.type == "image_folder" and not resolved.is_dir():

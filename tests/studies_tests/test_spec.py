@@ -6,6 +6,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 
 from adamtune.search_spaces import SpaceError
 from adamtune.studies import StudyError, load_study_file
@@ -76,7 +77,7 @@ def test_every_pruner(tmp_path, pruner, cls):
 BAD_STUDIES = [
     ({"learning_rate": 0.1}, StudyError, "learning_rate", "unknown key"),
     ({"dataset": "imagenet"}, StudyError, "dataset", "must be one of digits"),
-    ({"epochs": 0}, StudyError, "epochs", "integer >= 1"),
+    ({"epochs": 0}, StudyError, "epochs", "an integer from 1 to 10000"),
     ({"exclude": []}, SpaceError, "params.hflip", "not flip-invariant"),
     ({"search_space": ["adam", "adma"]}, SpaceError, "search_space[adma]", "unknown fragment"),
     ({"params": {"lr": {"low": 0.1, "high": 0.01}}}, SpaceError, "params.lr.low", "greater than high"),
@@ -142,3 +143,47 @@ def test_one_worker_with_one_seed_draws_the_same_trials(tmp_path, storage_url, s
     other = load_study_file(write_study(tmp_path, study_name, seed=1, sampler={"type": kind}))
     study = optuna.create_study(sampler=other.sampler_object())
     assert [_ask(study, other) for _ in range(6)] != runs[0], "another seed, other trials"
+
+
+@pytest.mark.parametrize("changes,key,reason", [
+    ({"epochs": 10001}, "epochs", "an integer from 1 to 10000, got 10001"),
+    ({"seed": 2**70}, "seed", f"an integer from 0 to {2**32 - 1}"),  # Optuna's samplers seed numpy with it
+    ({"n_trials": 2**70}, "n_trials", "an integer from 1 to 1000000000"),
+    ({"timeout": 1e300}, "timeout", "seconds > 0 and <= 1e+09"),
+    ({"reconnect_timeout": 1e300}, "reconnect_timeout", "seconds from 0 to 1e+09"),
+    ({"heartbeat": {"interval": 10**20, "grace_period": 3 * 10**20}}, "heartbeat.interval",
+     "a whole number of seconds from 1 to 1e+09"),
+    ({"artifacts": {"checkpoint_every": 1e300}}, "artifacts.checkpoint_every", "seconds from 0 to 1e+09"),
+    ({"name": "字" * 100}, "name", "100 characters take 300 bytes in UTF-8; a directory name holds at most 255"),
+    ({"name": "\U0001F600" * 64}, "name", "64 characters take 256 bytes"),
+], ids=["epochs", "seed", "n_trials", "timeout", "reconnect_timeout", "heartbeat", "checkpoint_every", "cjk name",
+        "emoji name"])
+def test_an_out_of_range_study_setting_is_blamed_on_the_study_file_and_its_key(tmp_path, changes, key, reason):
+    """Each value is refused before anything runs (a timer, a seed or a directory name would refuse it mid-run),
+    and the error names the study file and the key the value came from, not a search-space fragment."""
+    path = write_study(tmp_path, "bad")
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **changes}, allow_unicode=True))
+    with pytest.raises(StudyError) as info:
+        load_study_file(path)
+    assert (info.value.source, info.value.key) == (str(path), key)
+    assert info.value.reason.startswith(reason), info.value.reason
+
+
+def test_the_longest_study_name_a_file_system_holds_is_accepted(tmp_path):
+    path = write_study(tmp_path, "ok")
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "name": "字" * 85}, allow_unicode=True))
+    assert load_study_file(path).name == "字" * 85  # 255 bytes
+
+
+def test_a_study_setting_that_no_training_config_takes_is_blamed_on_it_not_on_a_parameter(tmp_path):
+    """The mechanism behind the blame: check_space_values tries each parameter's values with the study's own
+    settings; a setting those never pass with is the study file's key, whatever parameter comes first."""
+    from dataclasses import replace
+
+    from adamtune.studies._spec import check_space_values
+
+    path = write_study(tmp_path, "blame")
+    with pytest.raises(StudyError) as info:
+        check_space_values(replace(load_study_file(path), epochs=10**6))
+    assert (info.value.source, info.value.key) == (str(path), "epochs")
+    assert info.value.reason == "must be <= 10000, got 1000000"

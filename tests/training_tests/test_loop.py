@@ -8,7 +8,9 @@ import optuna
 import pytest
 import torch
 
-from adamtune.training import ConfigError, DivergedError, TrainConfig, evaluate, fit, load_dataset
+from adamtune.training import ConfigError, DivergedError, SourceError, TrainConfig, evaluate, fit, load_dataset
+from adamtune.training.memory import free_memory
+from adamtune.training.sources import ModelSource
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +141,72 @@ def test_config_rejects_bad_values_by_key(key, value, reason):
 def test_config_rejects_unknown_keys():
     with pytest.raises(ConfigError, match="x.json: learning_rate: unknown setting"):
         TrainConfig.from_dict({"learning_rate": 0.1}, source="x.json")
+
+
+WRONG_MODELS = '''
+import torch
+from torch import nn
+
+
+def logits(input_shape, num_classes, params, *, extra):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes + extra))
+
+
+def frozen(input_shape, num_classes, params):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+    model.requires_grad_(False)
+    return model
+
+
+class Slice(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)[:, :10]
+
+
+def no_parameters(input_shape, num_classes, params):
+    return Slice()
+
+
+def huge(input_shape, num_classes, params, *, floats):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+    model.register_parameter("unused", nn.Parameter(torch.empty(floats)))  # not touched: no page is committed
+    return model
+'''
+
+
+def user_model(tmp_path, entry: str, **kwargs) -> ModelSource:
+    (tmp_path / "wrong_models.py").write_text(WRONG_MODELS)
+    return ModelSource.parse({"entry": f"wrong_models:{entry}", **kwargs}, origin="study.yaml", folder=tmp_path)
+
+
+@pytest.mark.parametrize("extra", [1, -1])
+def test_a_model_with_the_wrong_number_of_logits_is_refused_before_training(digits, tmp_path, extra):
+    epochs = []
+    source = user_model(tmp_path, "logits", extra=extra)
+    with pytest.raises(SourceError) as info:
+        fit(TrainConfig(model="wrong_models:logits"), digits, model_source=source, on_epoch=epochs.append)
+    assert str(info.value) == (f"study.yaml: model.entry: model returned (2, {10 + extra}) logits for 10 classes; "
+                               "it must return logits of shape (batch, num_classes) = (2, 10)")
+    assert epochs == []
+
+
+@pytest.mark.parametrize("entry,reason", [
+    ("frozen", "the model has nothing to train: all 2 of its parameter tensors are frozen (requires_grad=False)"),
+    ("no_parameters", "the model has nothing to train: it has no parameters"),
+])
+def test_a_model_with_nothing_to_train_is_refused_in_one_line(digits, tmp_path, entry, reason):
+    with pytest.raises(SourceError) as info:
+        fit(TrainConfig(model=f"wrong_models:{entry}"), digits, model_source=user_model(tmp_path, entry))
+    assert str(info.value) == f"study.yaml: model.entry: {reason}"
+
+
+def test_a_model_too_large_to_train_in_memory_is_refused_before_training(digits, tmp_path):
+    free = free_memory(torch.device("cpu"))
+    assert free is not None
+    # Weights of half the free memory: they fit (allocated, never touched), but with gradients and Adam's
+    # moments training needs twice the free memory.
+    source = user_model(tmp_path, "huge", floats=free // 8)
+    with pytest.raises(SourceError, match=r"study.yaml: model.entry: the model's [\d,]+ parameters need at least "
+                                          r"[\d.]+ GiB to train \(weights, gradients and Adam's two moments\), but "
+                                          r"cpu has [\d.]+ GiB free"):
+        fit(TrainConfig(model="wrong_models:huge"), digits, model_source=source)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from adamtune.training import TrainConfig, fit, load_dataset
+from adamtune.training import SourceError, TrainConfig, fit, load_dataset
 from adamtune.training.checkpoint import Checkpoint
 from adamtune.training.pack import Pack, fit_packed, unpackable
 from adamtune.training.sources import ModelSource
@@ -153,3 +153,19 @@ def test_a_model_that_cannot_be_stacked_says_why(digits, tmp_path, monkeypatch, 
     found = unpackable(digits, TrainConfig(model="odd_nets:build"), {}, model_source=source)
     assert found is not None and reason in found
     assert unpackable(digits, TrainConfig(model="cnn", width=8)) is None
+
+
+@pytest.mark.parametrize("extra", [1, -1])
+def test_a_slot_whose_model_has_the_wrong_number_of_logits_is_refused_before_training(digits, tmp_path, extra):
+    # The output depends on a setting that need not agree within a pack: each slot's model is checked.
+    (tmp_path / "wrong_nets.py").write_text(
+        "from torch import nn\n\ndef build(input_shape, num_classes, params, *, extra):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes + (extra if params['lr'] > 0.005 else 0)))\n")
+    source = ModelSource.parse({"entry": "wrong_nets:build", "extra": extra}, origin="study.yaml", folder=tmp_path)
+    pack = Pack(digits, model_source=source)
+    pack.add("good", TrainConfig(model="wrong_nets:build", lr=1e-3), {"lr": 1e-3})
+    with pytest.raises(SourceError) as info:
+        pack.add("bad", TrainConfig(model="wrong_nets:build", lr=1e-2), {"lr": 1e-2})
+    assert str(info.value) == (f"study.yaml: model.entry: model returned (2, {10 + extra}) logits for 10 classes; "
+                               "it must return logits of shape (batch, num_classes) = (2, 10)")
+    assert pack.keys == ["good"]
