@@ -35,6 +35,7 @@ class Attr:
     RESUMED_EPOCHS = "resumed_epochs"  # epochs restored from a checkpoint instead of trained
     PRUNED_REASON = "pruned_reason"
     FAIL_REASON = "fail_reason"
+    REFUSED = "refused"  # its model cannot train at its values: a retry would fail the same way, none is queued
     PACKED = "packed"  # trained by a packed worker (its pack size): `train` reproduces it the same way
 
 

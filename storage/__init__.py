@@ -3,6 +3,7 @@ study lookup and password masking. Every SQL statement adamtune runs on the stor
 
 from adamtune.errors import StorageError
 
+from ._claims import claim_retry
 from ._errors import is_store_error, storage_errors
 from ._heartbeats import HEARTBEAT_ATTR, TrialBeats, fail_stale, heartbeat_ages
 from ._lookup import open_studies, open_study
@@ -15,6 +16,7 @@ from ._url import DEFAULT_URL, has_heartbeats, is_sqlite, mask_url, normalize_ur
 
 __all__ = [
     "APPLICATION_NAME",
+    "claim_retry",
     "DEFAULT_URL",
     "HEARTBEAT_ATTR",
     "Heartbeat",

@@ -21,6 +21,8 @@ import optuna
 import sqlalchemy
 from optuna.distributions import json_to_distribution
 
+from ._claims import study_engine
+
 STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING")
 
 
@@ -90,9 +92,7 @@ class StudyRows:
 
 def study_rows(study: optuna.Study) -> StudyRows:
     """Targeted SQL where the study lives in an RDB store, else the study read once through Optuna."""
-    engine = getattr(getattr(study, "_storage", None), "engine", None)
-    if engine is None:
-        engine = getattr(getattr(getattr(study, "_storage", None), "_backend", None), "engine", None)
+    engine = study_engine(study)
     if engine is not None:
         return _SqlRows(engine, study)
     return _LoadedRows(study)

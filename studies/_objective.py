@@ -78,6 +78,9 @@ class Objective:
             return self._trial(trial)
         except (optuna.TrialPruned, optuna.exceptions.OptunaError, SQLAlchemyError):
             raise  # a decision, or the store's own failure (its disk is the store's business)
+        except InputError as exc:  # the model at this trial's values cannot train (its output shape, ...)
+            refuse(trial, exc)
+            raise
         except Exception as exc:  # a checkpoint or artifact write on a full or read-only disk?
             failure = file_system_failure(self.root, exc)
             if failure is None:
@@ -86,9 +89,6 @@ class Objective:
             with contextlib.suppress(Exception):  # the reason is a note; the store may be on the same disk
                 trial.set_user_attr(Attr.FAIL_REASON, error.reason)
             raise error from exc
-        except InputError as exc:  # the model at this trial's values cannot train (its output shape, ...)
-            refuse(trial, exc)
-            raise
 
     def _trial(self, trial: optuna.Trial) -> float:
         plan = self.begin(trial)
@@ -200,6 +200,7 @@ def refuse(trial: optuna.Trial, exc: InputError) -> None:
     fail reason (Optuna marks it FAIL), never a COMPLETE trial with a meaningless loss."""
     with contextlib.suppress(Exception):  # the reason is a note; the store may be what failed next
         trial.set_user_attr(Attr.FAIL_REASON, str(exc))
+        trial.set_user_attr(Attr.REFUSED, True)
 
 
 def record_result(trial: optuna.Trial, best_epoch: int | None, resumed_epochs: int = 0) -> None:

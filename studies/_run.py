@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from adamtune.errors import InputError, StorageError
 from adamtune.results import Attr
 from adamtune.storage import (
+    claim_retry,
     describe_error,
     for_packed_worker,
     is_store_error,
@@ -34,7 +35,7 @@ from adamtune.training import pick_device
 
 from ._artifacts_dir import TrialFileError, check_artifacts_dir, file_system_failure
 from ._join import create_or_join
-from ._objective import Objective, TimedOut
+from ._objective import WORKER, Objective, TimedOut
 from ._packed import PackedWorker
 from ._prepare import prepare, probe_values
 from ._quiet_failures import quiet_failures
@@ -95,9 +96,9 @@ def run_study(spec: StudySpec, storage_url: str, *, n_trials: int | None = None,
     with storage_errors(storage_url, opening=True):
         study, created = with_reconnect(lambda: create_or_join(spec, storage), storage_url, spec.reconnect_timeout)
     with storage_errors(storage_url):
-        with_reconnect(lambda: _queue_owed_retries(study, spec), storage_url, spec.reconnect_timeout)
         if finished_count(study) >= budget:
             return RunSummary(study, created, 0, time.perf_counter() - start)
+        with_reconnect(lambda: _queue_owed_retries(study, spec), storage_url, spec.reconnect_timeout)
         bar = _progress_bar(budget, finished_count(study), spec.name, progress)
         best = _best_text(study)  # refreshed once per trial, not once per epoch
         objective = Objective(spec, dev, data=data, artifacts=artifacts,
@@ -312,14 +313,17 @@ def _retry_interrupted(study: optuna.Study, objective: Objective, spec: StudySpe
 def _queue_owed_retries(study: optuna.Study, spec: StudySpec) -> None:
     """Queue the retry of every FAIL trial that has none and fewer than `max_retry` retries behind it: its
     worker failed it but the store refused the retry (a full disk takes the small FAIL write, not the new
-    trial), or the worker died in between. Each starting worker looks, so nothing failed is lost."""
+    trial), or the worker died in between. Each starting worker looks, so nothing failed is lost; a trial
+    whose model was refused at its values is not retried (it would fail the same way), and of workers
+    starting together only the first to claim a trial queues its retry."""
     everything = study.get_trials(deepcopy=False)
     retried = {t.system_attrs["retry_history"][-1] for t in everything if t.system_attrs.get("retry_history")}
     for trial in everything:
         history = trial.system_attrs.get("retry_history", [])
-        if trial.state == TrialState.FAIL and trial.number not in retried and len(history) < spec.heartbeat.max_retry:
-            log.warning("trial %d is FAIL and its retry was never queued: queued now", trial.number)
+        if (trial.state == TrialState.FAIL and trial.number not in retried and not trial.user_attrs.get(Attr.REFUSED)
+                and len(history) < spec.heartbeat.max_retry and claim_retry(study, trial._trial_id, WORKER)):
             _retry_trial(study, trial.number, spec)
+            log.warning("trial %d is FAIL and its retry was never queued: queued now", trial.number)
 
 
 def _retry_trial(study: optuna.Study, number: int, spec: StudySpec) -> None:

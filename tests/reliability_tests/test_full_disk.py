@@ -117,12 +117,33 @@ def test_a_fail_trial_whose_retry_the_full_store_refused_is_retried_by_the_next_
     given_up = optuna.create_trial(state=TrialState.FAIL, params=done.params, distributions=done.distributions,
                                    system_attrs={"failed_trial": 0, "retry_history": [0, 0, 0]})
     study.add_trial(given_up)  # max_retry (3) retries behind it already: not retried again
+    study.add_trial(optuna.create_trial(state=TrialState.FAIL, params=done.params, distributions=done.distributions,
+                                        user_attrs={"fail_reason": "model returned 11 logits", "refused": True}))
 
     run_study(load_study_file(write_study(tmp_path, "owed", n_trials=2, seed=0)), url, progress=False)
     after = study.get_trials()
     retry, = [t for t in after if t.user_attrs.get("retry_of") == failed.number]
     assert retry.state == TrialState.COMPLETE and retry.params == failed.params
-    assert len(after) == 4, "the trial given up after max_retry retries was not queued again"
+    assert len(after) == 5, "neither the trial given up after max_retry retries nor the refused one was queued"
+
+
+def test_workers_starting_together_queue_an_owed_retry_once(tmp_path):
+    """Every starting worker looks for owed retries; of several looking at once, the one whose claim row goes
+    in first queues it, and the others leave it (a duplicate would spend the budget twice on one point)."""
+    from adamtune.storage import claim_retry
+    from adamtune.studies._run import _queue_owed_retries
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    spec = load_study_file(write_study(tmp_path, "together", n_trials=1, seed=0))
+    run_study(spec, url, progress=False)
+    study = optuna.load_study(study_name="together", storage=url)
+    done, = study.get_trials()
+    study.add_trial(optuna.create_trial(state=TrialState.FAIL, params=done.params, distributions=done.distributions))
+    owed = study.get_trials()[-1]
+    assert claim_retry(study, owed._trial_id, "other-host:7"), "another worker's claim went in first"
+    _queue_owed_retries(study, spec)
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE, TrialState.FAIL], "left to its claimer"
+    assert claim_retry(study, owed._trial_id, "other-host:7"), "its claimer, trying again, still holds it"
 
 
 def test_a_refused_retry_says_what_to_do(tmp_path):
