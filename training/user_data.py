@@ -5,7 +5,6 @@ test parts they are carved from the training part with the same seeded split as 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from .arrays import Arrays, call_entry, check_arrays, npz_nbytes, read_npz
 from .entry import load_entry
 from .errors import SourceError
 from .image_folder import FolderImages, first_image_size, list_images, load_image_folder
+from .memory import free_memory, gib
 from .sources import DataSource
 from .splits import HELD_OUT, SPLIT_SEED, Dataset, Split, carve_indices, channel_stats
 
@@ -43,10 +43,10 @@ def load_user_data(source: DataSource, root: Path, device: torch.device) -> Data
 
 def check_fits(nbytes: int, device: torch.device, source: DataSource, key: str) -> None:
     """Refuse data that would take more than MEMORY_SHARE of the device's free memory, before loading it."""
-    free = _free_memory(device)
+    free = free_memory(device)
     if free is not None and nbytes > MEMORY_SHARE * free:
-        raise SourceError(source.origin, key, f"the data would take {_gib(nbytes)} as tensors but {device} has "
-                          f"{_gib(free)} free (at most {MEMORY_SHARE:.0%} of it is used for data); use fewer "
+        raise SourceError(source.origin, key, f"the data would take {gib(nbytes)} as tensors but {device} has "
+                          f"{gib(free)} free (at most {MEMORY_SHARE:.0%} of it is used for data); use fewer "
                           "samples or a smaller size:, or a device with more memory")
 
 
@@ -136,25 +136,3 @@ def _splits(source: DataSource, parts: dict[str, tuple[torch.Tensor, torch.Tenso
                           "test samples from; give more, or give the val and test parts")
     train = Split(x, y) if not carved else Split(x[keep], y[keep])
     return train, val, test
-
-
-def _free_memory(device: torch.device) -> int | None:
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    if device.type == "cpu":
-        try:
-            with open("/proc/meminfo", encoding="ascii") as fh:
-                for line in fh:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        try:
-            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            return None
-    return None
-
-
-def _gib(nbytes: int) -> str:
-    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MiB"
