@@ -24,6 +24,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listening_dashboard(url: str) -> tuple[subprocess.Popen, int]:
+    """`adamtune dashboard` on the store, started and accepting connections (within 60 s), and its port."""
+    port = free_port()
+    server = subprocess.Popen([ADAMTUNE, "dashboard", "--storage", url, "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, port
+        except OSError:
+            if server.poll() is not None or time.monotonic() >= deadline:
+                server.kill()
+                raise AssertionError(server.communicate()[1]) from None
+            time.sleep(0.2)
+
+
 def test_dashboard_lists_the_studies_of_the_store(tmp_path):
     url = f"sqlite:///{tmp_path / 'd.db'}"
     study = optuna.create_study(storage=url, study_name="watched")
@@ -95,18 +112,8 @@ def test_a_stalled_client_does_not_block_the_next_one(tmp_path):
     server for everyone; the dashboard's server answers others meanwhile."""
     url = f"sqlite:///{tmp_path / 'd.db'}"
     optuna.create_study(storage=url, study_name="watched")
-    port = free_port()
-    server = subprocess.Popen([ADAMTUNE, "dashboard", "--storage", url, "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server, port = listening_dashboard(url)
     try:
-        deadline = time.monotonic() + 60
-        while True:  # wait until it listens
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, server.communicate()[1]
-                time.sleep(0.2)
         with socket.create_connection(("127.0.0.1", port), timeout=5) as stalled:
             stalled.sendall(b"GET /api/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never end
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=20) as response:
@@ -125,9 +132,7 @@ def test_more_slow_clients_than_connections_do_not_block_a_get(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'd.db'}"
     optuna.create_study(storage=url, study_name="flooded")
-    port = free_port()
-    server = subprocess.Popen([ADAMTUNE, "dashboard", "--storage", url, "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server, port = listening_dashboard(url)
     slow: list[socket.socket] = []
     stop = threading.Event()
 
@@ -141,14 +146,6 @@ def test_more_slow_clients_than_connections_do_not_block_a_get(tmp_path):
                     client.sendall(f"X-Slow-{line}: {line}\r\n".encode())
 
     try:
-        deadline = time.monotonic() + 60
-        while True:  # wait until it listens
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, server.communicate()[1]
-                time.sleep(0.2)
         for _ in range(CONNECTION_LIMIT + 5):
             client = socket.create_connection(("127.0.0.1", port), timeout=5)
             client.sendall(b"GET /api/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never end
