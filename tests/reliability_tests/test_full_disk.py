@@ -127,18 +127,24 @@ def test_a_fail_trial_whose_retry_the_full_store_refused_is_retried_by_the_next_
     assert len(after) == 5, "neither the trial given up after max_retry retries nor the refused one was queued"
 
 
+def study_with_a_failed_copy(tmp_path, name: str):
+    """An SQLite study with one finished trial and a FAIL copy of it without a retry, as a full disk leaves it."""
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    spec = load_study_file(write_study(tmp_path, name, n_trials=1, seed=0))
+    run_study(spec, url, progress=False)
+    study = optuna.load_study(study_name=name, storage=url)
+    done, = study.get_trials()
+    study.add_trial(optuna.create_trial(state=TrialState.FAIL, params=done.params, distributions=done.distributions))
+    return spec, url, study
+
+
 def test_workers_starting_together_queue_an_owed_retry_once(tmp_path):
     """Every starting worker looks for owed retries; of several looking at once, the one whose claim row goes
     in first queues it, and the others leave it (a duplicate would spend the budget twice on one point)."""
     from adamtune.storage import claim_retry
     from adamtune.studies._run import _queue_owed_retries
 
-    url = f"sqlite:///{tmp_path / 'studies.db'}"
-    spec = load_study_file(write_study(tmp_path, "together", n_trials=1, seed=0))
-    run_study(spec, url, progress=False)
-    study = optuna.load_study(study_name="together", storage=url)
-    done, = study.get_trials()
-    study.add_trial(optuna.create_trial(state=TrialState.FAIL, params=done.params, distributions=done.distributions))
+    spec, url, study = study_with_a_failed_copy(tmp_path, "together")
     owed = study.get_trials()[-1]
     assert claim_retry(study, owed._trial_id, "other-host:7"), "another worker's claim went in first"
     _queue_owed_retries(study, spec)
@@ -153,12 +159,7 @@ def test_a_refused_retry_says_what_to_do(tmp_path):
 
     from adamtune.studies._run import _store_refused
 
-    url = f"sqlite:///{tmp_path / 'studies.db'}"
-    spec = load_study_file(write_study(tmp_path, "refused", n_trials=1, seed=0))
-    run_study(spec, url, progress=False)
-    study = optuna.load_study(study_name="refused", storage=url)
-    done, = study.get_trials()
-    study.add_trial(optuna.create_trial(state=TrialState.FAIL, params=done.params, distributions=done.distributions))
+    spec, url, study = study_with_a_failed_copy(tmp_path, "refused")
     read_only = f"sqlite:///file:{tmp_path / 'studies.db'}?mode=ro&uri=true"
     refusing = optuna.load_study(study_name="refused", storage=read_only)
     error = _store_refused(RuntimeError("database or disk is full"), refusing, SimpleNamespace(current=1), spec,
