@@ -22,16 +22,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .augment import Augmentation
-from .checkpoint import Checkpoint
-from .config import MAX_PACK, TrainConfig
-from .data import Dataset
-from .errors import ConfigError, DivergedError
-from .loop import CHUNK, EpochRecord, FitResult, _concat, _normalizer, _unit, ends_run
-from .models import build_checked
-from .pack_slot import Slot, SlotOutcome, restore_slot, slot_state
-from .schedule import BatchSchedule, build_schedule
-from .sources import ModelSource, augmentation_reason
+from ..augment import Augmentation
+from ..checkpoint import Checkpoint
+from ..config import MAX_PACK, TrainConfig
+from ..data import Dataset
+from ..errors import ConfigError, DivergedError
+from ..loop import CHUNK, EpochRecord, FitResult, _concat, _normalizer, _unit, ends_run
+from ..models import build_checked
+from .slot import Slot, SlotOutcome, restore_slot, slot_state
+from ..schedule import BatchSchedule, build_schedule
+from ..sources import ModelSource, augmentation_reason
 from .stacked import StackedModel, UnpackableError, dropout_rates, probe
 from .stacked_adam import StackedAdam
 

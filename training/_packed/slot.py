@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-from .augment import Augmentation
-from .checkpoint import Checkpoint
-from .config import TrainConfig
-from .errors import DivergedError
-from .loop import EpochRecord, FitResult
+from ..augment import Augmentation
+from ..checkpoint import Checkpoint
+from ..config import TrainConfig
+from ..errors import DivergedError
+from ..loop import EpochRecord, FitResult
 from .stacked import StackedModel
 from .stacked_adam import StackedAdam
 
