@@ -71,7 +71,7 @@ def driven_schedule(cfg: TrainConfig, steps_per_epoch: int) -> tuple[torch.optim
 
     StackedAdam steps every slot's weights, but PyTorch's schedulers drive an optimizer's param group. So each
     slot's schedule (built by `build_schedule`, exactly as `fit` builds its own) drives a one-number Adam that
-    never steps, and the pack copies that optimizer's lr and beta1 (one-cycle cycles momentum) into the slot's
+    never steps, and the pack copies that optimizer's lr and beta1 (one-cycle can cycle it) into the slot's
     row of hyperparameters: per batch from `batch_table`, per epoch through `slot_hyper`. Its state travels
     in the slot's checkpoint with the schedule's."""
     dummy = torch.optim.Adam([torch.zeros(1)], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
