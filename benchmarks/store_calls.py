@@ -44,7 +44,7 @@ def main() -> int:
 
     from adamtune import studies
     from adamtune.studies import load_study_file, run_study
-    from adamtune.training.pack import Pack
+    from adamtune.training import Pack
 
     header("Store calls of one worker: count and time of every Optuna storage call")
     optuna.logging.set_verbosity(logging.WARNING)

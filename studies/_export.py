@@ -135,8 +135,7 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
     A trial trained in a pack (`packed` in the export) is trained by the packed engine, alone: a trial's
     numbers in a pack are those it has alone there (its dropout masks are drawn as the pack draws them).
     """
-    from adamtune.training import evaluate, fit, load_dataset, pick_device
-    from adamtune.training.pack import fit_packed
+    from adamtune.training import evaluate, fit, fit_packed, load_dataset, pick_device
 
     exported, config = load_export(path)
     if out is not None:

@@ -33,7 +33,7 @@ from ._objective import Objective, TimedOut, TrialPlan, refuse
 from ._spec import StudySpec
 
 if TYPE_CHECKING:
-    from adamtune.training.pack import Pack
+    from adamtune.training import Pack
 
 log = logging.getLogger("adamtune")
 SHARED_PARAMS = ("batch_size", "width", "activation")  # sampled values that fix a pack's structure
@@ -104,7 +104,7 @@ class PackedWorker:
                 self.study.sampler = sampler
 
     def _start(self, plan: TrialPlan) -> None:
-        from adamtune.training.pack import Pack, structure_key
+        from adamtune.training import Pack, structure_key
 
         number = plan.trial.number
         key = structure_key(plan.config, plan.values, self.spec.model_source.user)

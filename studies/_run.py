@@ -190,7 +190,7 @@ def _pack_size(spec: StudySpec, size: int, data, device) -> int:
     """`size`, or 1 when the study's model cannot be stacked (said once, with the reason)."""
     if size <= 1:
         return 1
-    from adamtune.training.pack import unpackable
+    from adamtune.training import unpackable
 
     values = probe_values(spec)[0]
     reason = unpackable(data, spec.config_for(values, seed=spec.seed), values, device=device,

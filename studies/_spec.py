@@ -49,7 +49,7 @@ class StudySpec:
     artifacts: str = "adamtune-artifacts"  # checkpoints and best weights; a shared volume for many machines
     keep_checkpoints: bool = False
     checkpoint_every: float = 60.0  # seconds between a packed trial's checkpoints (solo trials save every epoch)
-    pack: int = 1  # trials one worker trains at once (`--pack`): see training/pack.py
+    pack: int = 1  # trials one worker trains at once (`--pack`): see training/_packed/
     reconnect_timeout: float = 300.0  # how long a worker waits out a lost database before giving up
     facts: DataFacts | None = None  # what loading the data found (studies.prepare); joins the fingerprint
 

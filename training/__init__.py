@@ -12,16 +12,21 @@ from .errors import ConfigError, DataError, DivergedError, SourceError
 from .sources import DataFacts, DataSource, ModelSource
 
 if TYPE_CHECKING:
+    from ._packed import Pack, SlotOutcome, UnpackableError, fit_packed, structure_key, unpackable
     from .data import DATASETS, Dataset, Split, load_dataset
-    from .loop import EpochRecord, FitResult, evaluate, fit, pick_device
+    from .loop import evaluate, fit, pick_device
     from .models import probe_model
+    from .rules import EpochRecord, FitResult
 
-_LAZY = {"DATASETS": "data", "Dataset": "data", "Split": "data", "load_dataset": "data", "EpochRecord": "loop",
-         "FitResult": "loop", "evaluate": "loop", "fit": "loop", "pick_device": "loop", "probe_model": "models"}
+_LAZY = {"DATASETS": "data", "Dataset": "data", "Split": "data", "load_dataset": "data", "EpochRecord": "rules",
+         "FitResult": "rules", "evaluate": "loop", "fit": "loop", "pick_device": "loop", "probe_model": "models",
+         **dict.fromkeys(("Pack", "SlotOutcome", "UnpackableError", "fit_packed", "structure_key", "unpackable"),
+                         "_packed")}
 
 __all__ = ["DATASETS", "ConfigError", "DataError", "DataFacts", "DataSource", "Dataset", "DivergedError",
-           "EpochRecord", "FitResult", "ModelSource", "SourceError", "Split", "TrainConfig", "evaluate", "fit",
-           "load_dataset", "pick_device", "probe_model"]
+           "EpochRecord", "FitResult", "ModelSource", "Pack", "SlotOutcome", "SourceError", "Split", "TrainConfig",
+           "UnpackableError", "evaluate", "fit", "fit_packed", "load_dataset", "pick_device", "probe_model",
+           "structure_key", "unpackable"]
 
 
 def __getattr__(name: str) -> Any:

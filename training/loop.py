@@ -9,61 +9,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from .augment import Augmentation
+from . import rules
 from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .data import Dataset, Split
-from .errors import ConfigError, DivergedError
-from .models import build_checked
+from .rules import EpochRecord, FitResult
 from .schedule import Schedule, build_schedule
-from .sources import ModelSource, augmentation_reason
-
-EVAL_BATCH = 2048
-CHUNK = 1024  # training samples gathered and augmented at once, rounded down to whole batches
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    epoch: int  # 0-based, the step reported to the trial
-    train_loss: float
-    val_loss: float | None
-    val_accuracy: float | None
-    lr: float  # the epoch's last batch's: a per-batch schedule's shape shows at epoch ends
-    seconds: float
-    last: bool = False  # the run ends after it (its last epoch, or early stopping): it is never pruned
-
-
-def ends_run(cfg: TrainConfig, epochs_done: int, since_best: int, validate: bool, stop_after: int | None) -> bool:
-    """Whether a run that has trained `epochs_done` epochs trains no more: it reached its epochs (or
-    `stop_after`), or early stopping ends it. Both loops ask this, and mark that epoch's record `last`."""
-    stops_early = bool(validate and cfg.patience and since_best >= cfg.patience)
-    return stops_early or epochs_done >= min(cfg.epochs, stop_after or cfg.epochs)
-
-
-@dataclass
-class FitResult:
-    config: TrainConfig
-    model: torch.nn.Module
-    device: str
-    param_count: int
-    history: list[EpochRecord] = field(default_factory=list)
-    best_epoch: int | None = None  # 0-based epoch of the lowest validation loss
-    stopped_early: bool = False
-    resumed_epochs: int = 0  # epochs restored from a checkpoint instead of trained
-
-    @property
-    def val_loss(self) -> float | None:
-        return None if self.best_epoch is None else self.history[self.best_epoch].val_loss
-
-    @property
-    def val_accuracy(self) -> float | None:
-        return None if self.best_epoch is None else self.history[self.best_epoch].val_accuracy
+from .sources import ModelSource
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -90,23 +48,18 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
     Raises DivergedError on a NaN or infinite loss; whatever `on_epoch` raises propagates.
     """
     device = torch.device(device)
-    for name in ("rotation", "translate", "hflip", "random_crop", "random_erasing"):
-        reason = augmentation_reason(name, data.kind, data.shape) if getattr(cfg, name) else None
-        if reason:
-            raise ConfigError("config", name, reason)
-    torch.manual_seed(cfg.seed)  # model initialisation and dropout
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)  # batch order and augmentation
-    source = model_source or ModelSource.builtin(cfg.model)
-    model = build_checked(source, data, cfg, params or {}, device)  # output shape, parameters, memory
+    rules.check_augmentations(cfg, data)
+    model = rules.seeded_model(cfg, data, model_source, params, device)
+    gen = rules.batch_generator(cfg, device)
     optimizer = _optimizer(model, cfg, device)
-    train = data.train if validate else _concat(data.train, data.val)
+    train = rules.training_split(data, validate)
     schedule = build_schedule(optimizer, cfg, steps_per_epoch=math.ceil(len(train) / cfg.batch_size))
-    aug = Augmentation(cfg.rotation, cfg.translate, cfg.hflip, cfg.random_crop, cfg.random_erasing)
-    normalize = _normalizer(data, device)
+    aug = rules.augmentation(cfg)
+    normalize = rules.normalizer(data, device)
     amp = device.type == "cuda"
-    result = FitResult(cfg, model, str(device), sum(p.numel() for p in model.parameters()))
+    result = FitResult.begin(cfg, model, device)
     best_state, since_best = None, 0
-    chunk = max(1, CHUNK // cfg.batch_size) * cfg.batch_size
+    chunk = rules.chunk_size(cfg.batch_size)
     if on_start is not None:
         on_start(result)
     saved = checkpoint.load() if checkpoint is not None else None
@@ -114,20 +67,20 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
         try:
             records, best_state, since_best, result.best_epoch = _restore(saved, model, optimizer, schedule, gen,
                                                                           device)
-        except Exception as exc:  # wrong keys or shapes: start over rather than lose the trial
+        except Exception as exc:  # wrong keys or shapes
             assert checkpoint is not None  # saved came from it
-            checkpoint.set_aside(f"cannot be restored ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})")
+            rules.set_aside(checkpoint, exc)
             return fit(cfg, data, device=device, validate=validate, model_source=model_source, params=params,
                        on_epoch=on_epoch, on_start=on_start, stop_after=stop_after,
                        checkpoint=checkpoint)  # a fresh model, seeded as if never begun
         result.resumed_epochs = len(records)
-        if records and ends_run(cfg, len(records), since_best, validate, stop_after):
+        if records and rules.ends_run(cfg, len(records), since_best, validate, stop_after):
             records[-1] = replace(records[-1], last=True)  # a run that had ended (checkpoints before `last`)
         for record in records:
             result.history.append(record)
             if on_epoch is not None:
                 on_epoch(record)
-        if validate and cfg.patience and since_best >= cfg.patience:
+        if rules.stops_early(cfg, since_best, validate):
             result.stopped_early = True
 
     for epoch in range(len(result.history), min(cfg.epochs, stop_after or cfg.epochs)):
@@ -138,16 +91,8 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
         loss_sum = torch.zeros((), device=device)
         order = torch.randperm(len(train), generator=gen, device=device)
         for c in range(0, len(train), chunk):
-            # Gather, augment and normalize whole batches a chunk at a time: the same batches with the
-            # same per-sample augmentation, but a dozen small tensor ops per chunk instead of per batch.
-            idx = order[c:c + chunk]
-            images = _unit(train.images.index_select(0, idx), data.scale)
-            if data.kind == "image":
-                images = aug.erase(normalize(aug.warp(images, gen)), gen)
-            else:  # a signal is shifted along its length (translate); feature vectors are not augmented
-                images = normalize(aug.shift(images, gen) if data.kind == "signal" else images)
-            labels = train.labels.index_select(0, idx)
-            for i in range(0, len(idx), cfg.batch_size):
+            images, labels = rules.train_chunk(train, order[c:c + chunk], data, aug, gen, normalize)
+            for i in range(0, len(labels), cfg.batch_size):
                 x, y = images[i:i + cfg.batch_size], labels[i:i + cfg.batch_size]
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
@@ -159,24 +104,21 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
                 schedule.batch_end()
                 loss_sum += loss.detach() * len(y)
         train_loss = loss_sum.item() / len(train)  # one device sync per epoch
-        if not math.isfinite(train_loss):
-            raise DivergedError(f"training loss became {train_loss} in epoch {epoch}")
+        if error := rules.divergence(epoch, train_loss):
+            raise error
         val_loss = val_acc = None
         if validate:
             val_loss, val_acc = evaluate(model, data.val, data, device)
-            if not math.isfinite(val_loss):
-                raise DivergedError(f"validation loss became {val_loss} in epoch {epoch}")
-        record = EpochRecord(epoch, train_loss, val_loss, val_acc, schedule.lr, time.perf_counter() - start)
-        result.history.append(record)
+            if error := rules.divergence(epoch, train_loss, val_loss):
+                raise error
+        result.history.append(EpochRecord(epoch, train_loss, val_loss, val_acc, schedule.lr,
+                                          time.perf_counter() - start))
         schedule.step(val_loss if validate else train_loss)
         if validate:
-            if result.best_epoch is None or val_loss < result.history[result.best_epoch].val_loss:  # type: ignore[operator]
-                result.best_epoch, since_best = epoch, 0
+            since_best = rules.track_best(result, since_best)
+            if since_best == 0:
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                since_best += 1
-        if ends_run(cfg, epoch + 1, since_best, validate, stop_after):
-            record = result.history[-1] = replace(record, last=True)
+        record = rules.close_epoch(result, cfg, since_best, validate, stop_after)
         if checkpoint is not None:
             checkpoint.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                              "schedule": schedule.state_dict(), "generator": gen.get_state(),
@@ -185,7 +127,7 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
                              "best_epoch": result.best_epoch, "history": [asdict(r) for r in result.history]})
         if on_epoch is not None:
             on_epoch(record)
-        if validate and cfg.patience and since_best >= cfg.patience:
+        if rules.stops_early(cfg, since_best, validate):
             result.stopped_early = True
             break
     if best_state is not None:
@@ -210,9 +152,7 @@ def _restore(saved: dict, model: torch.nn.Module, optimizer: torch.optim.Optimiz
     missing = [key for key in RESUME_KEYS if key not in saved]
     if missing:
         raise ValueError(f"missing entries {missing}")
-    records = [EpochRecord(**row) for row in saved["history"]]
-    if [r.epoch for r in records] != list(range(len(records))):
-        raise ValueError("its history is not the epochs 0, 1, 2, ... in order")
+    records = rules.saved_history(saved)
     best_epoch, best_state = saved["best_epoch"], saved["best_state"]
     if best_epoch is not None and not 0 <= best_epoch < len(records):
         raise ValueError(f"best_epoch {best_epoch} lies outside its {len(records)} epochs")
@@ -248,12 +188,9 @@ def evaluate(model: torch.nn.Module, split: Split, data: Dataset, device: torch.
     """Mean plain cross-entropy (no label smoothing, so trials compare) and accuracy over `split`."""
     device = torch.device(device)
     model.eval()
-    normalize = _normalizer(data, device)
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
-    for i in range(0, len(split), EVAL_BATCH):
-        x = normalize(_unit(split.images[i:i + EVAL_BATCH].to(device), data.scale))
-        y = split.labels[i:i + EVAL_BATCH].to(device)
+    for x, y in rules.eval_batches(split, data, device):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(x)
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
@@ -262,27 +199,10 @@ def evaluate(model: torch.nn.Module, split: Split, data: Dataset, device: torch.
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """Weight decay on weight matrices and kernels only, never on biases or norm scales."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    """Adam or AdamW, with weight decay only on the parameters `decays` names."""
+    decay = [p for p in model.parameters() if rules.decays(p.shape)]
+    no_decay = [p for p in model.parameters() if not rules.decays(p.shape)]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     return cls(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, amsgrad=cfg.amsgrad,
                fused=device.type in ("cpu", "cuda") or None)
-
-
-def _normalizer(data: Dataset, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Per channel (dim 1) for images and signals, per feature for vectors."""
-    view = (1, -1, *([1] * (len(data.shape) - 1)))
-    mean = torch.tensor(data.mean, device=device).view(view)
-    std = torch.tensor(data.std, device=device).view(view)
-    return lambda x: (x - mean) / std
-
-
-def _unit(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """float32 in the units the statistics were taken in; never writes into `x` (float data is stored as is)."""
-    return x.float().div_(scale) if x.dtype != torch.float32 else (x / scale if scale != 1 else x)
-
-
-def _concat(a: Split, b: Split) -> Split:
-    return Split(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]))

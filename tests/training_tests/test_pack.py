@@ -10,9 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from adamtune.training import SourceError, TrainConfig, fit, load_dataset
+from adamtune.training import Pack, SourceError, TrainConfig, fit, fit_packed, load_dataset, unpackable
 from adamtune.training.checkpoint import Checkpoint
-from adamtune.training.pack import Pack, fit_packed, unpackable
 from adamtune.training.sources import ModelSource
 
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from ..rules import decays
+
 
 class UnpackableError(Exception):
     """The model cannot be stacked; the message says why (the worker then trains one trial at a time)."""
@@ -46,8 +48,8 @@ class StackedModel:
         self.noise_modules: list[_Noise] = _swap_dropouts(self.skeleton)
         self.shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
         self.sizes = {name: math.prod(shape) for name, shape in self.shapes.items()}
-        self.decay = torch.cat([torch.full((n,), float(len(self.shapes[name]) >= 2))
-                                for name, n in self.sizes.items()]).to(device).view(1, -1)  # as fit's _optimizer
+        self.decay = torch.cat([torch.full((n,), float(decays(self.shapes[name])))
+                                for name, n in self.sizes.items()]).to(device).view(1, -1)  # 1: decayed
         self.width = sum(self.sizes.values())
         self.flat = torch.zeros(rows, self.width, device=device)
         self.grad = torch.zeros_like(self.flat)

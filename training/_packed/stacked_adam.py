@@ -1,8 +1,8 @@
 """torch.optim.Adam and AdamW for K stacked models at once, each slot with its own hyperparameters.
 
 The single-tensor algorithm PyTorch documents, on the (K, P) weights of a StackedModel: per-slot lr, betas,
-eps, weight decay (L2 for Adam, decoupled for AdamW, on weight matrices and kernels only, as fit's
-`_optimizer`), amsgrad, and gradient clipping by each slot's own norm. A slot's numbers never mix with
+eps, weight decay (L2 for Adam, decoupled for AdamW, on the weights `rules.decays` names, as `fit`'s),
+amsgrad, and gradient clipping by each slot's own norm. A slot's numbers never mix with
 another's: every operation is row-wise.
 """
 

@@ -15,36 +15,32 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Hashable, Iterable
-from dataclasses import replace
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from .augment import Augmentation
-from .checkpoint import Checkpoint
-from .config import MAX_PACK, TrainConfig
-from .data import Dataset
-from .errors import ConfigError, DivergedError
-from .loop import CHUNK, EpochRecord, FitResult, _concat, _normalizer, _unit, ends_run
-from .models import build_checked
-from .pack_slot import Slot, SlotOutcome, restore_slot, slot_state
-from .schedule import BatchSchedule, build_schedule
-from .sources import ModelSource, augmentation_reason
-from .stacked import StackedModel, UnpackableError, dropout_rates, probe
+from .. import rules
+from ..checkpoint import Checkpoint
+from ..config import TrainConfig
+from ..data import Dataset
+from ..rules import EpochRecord, FitResult
+from ..sources import ModelSource
+from .slot import (
+    DROPOUT_STREAM,
+    Slot,
+    SlotOutcome,
+    batch_table,
+    driven_schedule,
+    dropout_masks,
+    restore_slot,
+    slot_hyper,
+    slot_state,
+    structure_key,
+)
+from .stacked import StackedModel, dropout_rates, probe
 from .stacked_adam import StackedAdam
-
-DROPOUT_STREAM = 0x5EED  # the dropout generator's seed is the trial's seed plus this: a stream of its own
-SHARED = ("dataset", "model", "epochs", "batch_size", "width", "activation")  # settings a pack's slots share
-
-
-def structure_key(cfg: TrainConfig, params: dict[str, Any] | None = None, user_model: bool = False) -> tuple:
-    """What trials must agree on to share a pack: the shared settings, and for the user's own model every
-    value its builder gets that is not a training setting (any of them may change the model's shapes)."""
-    own = sorted((k, repr(v)) for k, v in (params or {}).items()
-                 if user_model and k not in TrainConfig.field_names())
-    return (*(getattr(cfg, name) for name in SHARED), *own)
 
 
 class Pack:
@@ -60,8 +56,8 @@ class Pack:
         self.source = model_source
         self.stop_after = stop_after
         self.checkpoint_every = checkpoint_every
-        self.train_split = data.train if validate else _concat(data.train, data.val)
-        self.normalize = _normalizer(data, self.device)
+        self.train_split = rules.training_split(data, validate)
+        self.normalize = rules.normalizer(data, self.device)
         self.slots: list[Slot] = []
         self.model: StackedModel | None = None
         self.key: tuple | None = None
@@ -81,15 +77,10 @@ class Pack:
         """Start trial `key` in a new slot (resuming from `checkpoint` when it holds one of this trial); returns
         the epochs restored from it, which the caller reports again, as `fit` does. Raises UnpackableError when
         the model cannot be stacked, ConfigError for an augmentation the data cannot take."""
-        for name in ("rotation", "translate", "hflip", "random_crop", "random_erasing"):
-            reason = augmentation_reason(name, self.data.kind, self.data.shape) if getattr(cfg, name) else None
-            if reason:
-                raise ConfigError("config", name, reason)
+        rules.check_augmentations(cfg, self.data)
         if not self.can_take(cfg, params):
             raise ValueError(f"trial {key!r} has another structure than this pack's")
-        torch.manual_seed(cfg.seed)  # the model is initialised exactly as fit initialises it
-        model = build_checked(self.source or ModelSource.builtin(cfg.model), self.data, cfg, params or {},
-                              self.device)  # output shape, parameters, memory: as `fit` checks them
+        model = rules.seeded_model(cfg, self.data, self.source, params, self.device)  # exactly as fit's
         drop_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + DROPOUT_STREAM)
         if self.model is None or not self.slots:
             self._start(model, cfg, params)
@@ -99,25 +90,21 @@ class Pack:
             self._grow()
         self.model.set_row(row, model.state_dict())
         self.adam.reset(row)
-        steps = math.ceil(len(self.train_split) / cfg.batch_size)
-        dummy = torch.optim.Adam([torch.zeros(1)], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        dummy._opt_called = True  # type: ignore[attr-defined]  # it never steps; its schedule must not warn
-        slot = Slot(key, cfg, dict(params or {}), torch.Generator(device=self.device).manual_seed(cfg.seed),
-                     drop_gen, dropout_rates(model),
-                     Augmentation(cfg.rotation, cfg.translate, cfg.hflip, cfg.random_crop, cfg.random_erasing),
-                     dummy, build_schedule(dummy, cfg, steps), checkpoint,
-                     FitResult(cfg, model, str(self.device), sum(p.numel() for p in model.parameters())))
+        dummy, schedule = driven_schedule(cfg, math.ceil(len(self.train_split) / cfg.batch_size))
+        slot = Slot(key, cfg, dict(params or {}), rules.batch_generator(cfg, self.device), drop_gen,
+                    dropout_rates(model), rules.augmentation(cfg), dummy, schedule, checkpoint,
+                    FitResult.begin(cfg, model, self.device))
         self.slots.append(slot)
-        self._set_hyper(row, slot)
+        self.adam.set_hyper(row, slot_hyper(slot))
         try:
             return self._resume(row, slot) if checkpoint is not None else []
-        except _Restart:  # set aside: this slot starts again from epoch 0, seeded as if never begun
+        except _Restart:  # set aside (rules.set_aside): the slot starts again from epoch 0
             self.remove([key])
             return self.add(key, cfg, params, checkpoint)
 
     def _start(self, model: torch.nn.Module, cfg: TrainConfig, params: dict[str, Any] | None) -> None:
         """A new, empty pack takes the first trial's structure."""
-        x = self.normalize(_unit(self.train_split.images[:2].to(self.device), self.data.scale))
+        x = self.normalize(rules.unit(self.train_split.images[:2].to(self.device), self.data.scale))
         self.noise_shapes = probe(model, x)
         self.model = StackedModel(model, 1, self.device)
         # bf16 autocast on CUDA, as fit; but not through BatchNorm under vmap, whose batched backward
@@ -137,14 +124,6 @@ class Pack:
         assert self.model is not None
         self.model.keep_rows(rows)
         self.adam.select(torch.tensor(rows, device=self.device, dtype=torch.long))
-
-    def _set_hyper(self, row: int, slot: Slot) -> None:
-        cfg, group = slot.cfg, slot.dummy.param_groups[0]
-        adamw = cfg.optimizer == "adamw"
-        values = {"lr": group["lr"], "beta1": group["betas"][0], "beta2": cfg.beta2, "eps": cfg.eps,
-                  "l2": 0.0 if adamw else cfg.weight_decay, "decoupled": cfg.weight_decay if adamw else 0.0,
-                  "amsgrad": float(cfg.amsgrad), "clip": cfg.grad_clip, "smoothing": cfg.label_smoothing}
-        self.adam.set_hyper(row, values)
 
     def remove(self, keys: Iterable[Hashable]) -> None:
         """End these slots (pruned, finished, diverged, failed); the pack shrinks to the others."""
@@ -190,13 +169,13 @@ class Pack:
         model, slots, k = self.model, self.slots, len(self.slots)
         batch = slots[0].cfg.batch_size
         n = len(self.train_split)
-        chunk = max(1, CHUNK // batch) * batch
+        chunk = rules.chunk_size(batch)
         model.train(True)
         orders = [torch.randperm(n, generator=s.gen, device=self.device) for s in slots]
         self.adam.read_uses()
         loss_sum = torch.zeros(k, device=self.device)
         spe = math.ceil(n / batch)
-        tables = [self._batch_table(s, spe) for s in slots]
+        tables = [batch_table(s, spe) for s in slots]
         hyper = self.adam.hyper
         schedule = hyper[:, :2].unsqueeze(1).repeat(1, spe, 1)  # (K, steps, lr/beta1)
         for row, table in enumerate(tables):
@@ -205,11 +184,12 @@ class Pack:
         for c in range(0, n, chunk):
             images, labels = [], []
             for s, order in zip(slots, orders):
-                idx = order[c:c + chunk]
-                images.append(self._augment(s, _unit(self.train_split.images.index_select(0, idx), self.data.scale)))
-                labels.append(self.train_split.labels.index_select(0, idx))
+                chunk_images, chunk_labels = rules.train_chunk(self.train_split, order[c:c + chunk], self.data, s.aug,
+                                                         s.gen, self.normalize)
+                images.append(chunk_images)
+                labels.append(chunk_labels)
             xs, ys = torch.stack(images), torch.stack(labels)
-            masks = self._noises(xs.shape[1])  # a chunk's masks at once: K draws a chunk, not K a batch
+            masks = dropout_masks(slots, self.noise_shapes, xs.shape[1], self.device)  # K draws a chunk, not a batch
             for i in range(0, xs.shape[1], batch):
                 hyper[:, :2] = schedule[:, (c + i) // batch]
                 x, y = xs[:, i:i + batch], ys[:, i:i + batch]
@@ -220,29 +200,6 @@ class Pack:
         seconds = (time.perf_counter() - start) / k  # each slot's share of the pack's epoch
         return [self._end_epoch(row, s, train_losses[row], vals[row][0], vals[row][1], seconds)
                 for row, s in enumerate(slots)]
-
-    def _augment(self, s: Slot, images: torch.Tensor) -> torch.Tensor:
-        """As fit does, with the slot's generator and magnitudes."""
-        if self.data.kind == "image":
-            return s.aug.erase(self.normalize(s.aug.warp(images, s.gen)), s.gen)
-        return self.normalize(s.aug.shift(images, s.gen) if self.data.kind == "signal" else images)
-
-    def _noises(self, rows: int) -> list[torch.Tensor]:
-        """One scaled mask per dropout module (K, rows, ...) for `rows` samples: each slot keeps a unit with
-        probability 1 - p, drawn from the slot's own generator (uniforms, compared: a tenth of bernoulli_'s cost
-        on CPU), and scales it by 1 / (1 - p) as nn.Dropout does; p = 0 draws nothing."""
-        out = []
-        for m, shape in enumerate(self.noise_shapes):
-            masks = []
-            for s in self.slots:
-                keep = 1 - s.drop_rates[m]
-                if keep < 1:
-                    u = torch.rand((rows, *shape), device=self.device, generator=s.drop_gen)
-                    masks.append(u.lt_(keep).div_(keep))
-                else:
-                    masks.append(torch.ones((rows, *shape), device=self.device))
-            out.append(torch.stack(masks))
-        return out
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, noises: list[torch.Tensor]) -> torch.Tensor:
         """One optimizer step of every slot; returns each slot's mean training loss (K,)."""
@@ -271,9 +228,7 @@ class Pack:
         self.model.train(False)
         loss_sum = torch.zeros(k, device=self.device, dtype=torch.float64)
         correct = torch.zeros(k, device=self.device, dtype=torch.int64)
-        for i in range(0, len(split), 2048):
-            x = self.normalize(_unit(split.images[i:i + 2048].to(self.device), self.data.scale))
-            y = split.labels[i:i + 2048].to(self.device)
+        for x, y in rules.eval_batches(split, self.data, self.device):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 logits = self.model.forward(x, shared_input=True)
             loss_sum += F.cross_entropy(logits.float().transpose(1, 2), y.expand(k, -1),
@@ -281,45 +236,25 @@ class Pack:
             correct += (logits.argmax(-1) == y).sum(1)
         return [(loss / len(split), c / len(split)) for loss, c in zip(loss_sum.tolist(), correct.tolist())]
 
-    def _batch_table(self, s: Slot, steps_per_epoch: int) -> list[tuple[float, float]] | None:
-        """A per-batch schedule's (lr, beta1) for each batch of the coming epoch, stepped on its dummy optimizer
-        exactly as fit steps it; None for a per-epoch schedule (its values change at epoch ends)."""
-        if not isinstance(s.schedule, BatchSchedule):
-            return None
-        group, out = s.dummy.param_groups[0], []
-        for _ in range(steps_per_epoch):
-            out.append((group["lr"], group["betas"][0]))
-            s.schedule.batch_end()
-        return out
-
     def _end_epoch(self, row: int, s: Slot, train_loss: float, val_loss: float | None, val_acc: float | None,
                    seconds: float) -> SlotOutcome:
         result, epoch = s.result, len(s.result.history)
-        if not math.isfinite(train_loss):
-            return SlotOutcome(s.key, None, True, DivergedError(f"training loss became {train_loss} in epoch {epoch}"))
-        if val_loss is not None and not math.isfinite(val_loss):
-            return SlotOutcome(s.key, None, True,
-                               DivergedError(f"validation loss became {val_loss} in epoch {epoch}"))
-        record = EpochRecord(epoch, train_loss, val_loss, val_acc, s.schedule.lr, seconds)
-        result.history.append(record)
+        if error := rules.divergence(epoch, train_loss, val_loss):
+            return SlotOutcome(s.key, None, True, error)
+        result.history.append(EpochRecord(epoch, train_loss, val_loss, val_acc, s.schedule.lr, seconds))
         s.schedule.step(val_loss if self.validate else train_loss)
-        self._set_hyper(row, s)
+        self.adam.set_hyper(row, slot_hyper(s))
         if self.validate:
-            if result.best_epoch is None or val_loss < result.history[result.best_epoch].val_loss:  # type: ignore[operator]
-                result.best_epoch, s.since_best = epoch, 0
+            s.since_best = rules.track_best(result, s.since_best)
+            if s.since_best == 0:
                 assert self.model is not None
                 s.best_state = self.model.row_state(row)
-            else:
-                s.since_best += 1
-        stopped = bool(self.validate and s.cfg.patience and s.since_best >= s.cfg.patience)
-        result.stopped_early = stopped
-        last = ends_run(s.cfg, epoch + 1, s.since_best, self.validate, self.stop_after)
-        if last:
-            record = result.history[-1] = replace(record, last=True)
-        if s.checkpoint is not None and not last and (
+        result.stopped_early = rules.stops_early(s.cfg, s.since_best, self.validate)
+        record = rules.close_epoch(result, s.cfg, s.since_best, self.validate, self.stop_after)
+        if s.checkpoint is not None and not record.last and (
                 time.monotonic() - s.saved_at >= self.checkpoint_every):
             self._save(row, s)
-        return SlotOutcome(s.key, record, last)
+        return SlotOutcome(s.key, record, record.last)
 
     # ---- checkpoints -----------------------------------------------------------------------------
 
@@ -344,53 +279,17 @@ class Pack:
             return []
         try:
             records = restore_slot(saved, self.model, self.adam, row, s)
-            self._set_hyper(row, s)
-        except Exception as exc:  # wrong keys or shapes: start over rather than lose the trial
-            s.checkpoint.set_aside(f"cannot be restored in a pack ({type(exc).__name__}: "
-                                   f"{' '.join(str(exc).split())[:200]})")
+            self.adam.set_hyper(row, slot_hyper(s))
+        except Exception as exc:  # wrong keys or shapes
+            rules.set_aside(s.checkpoint, exc, " in a pack")
             raise _Restart() from None
         s.result.resumed_epochs = len(records)
         s.result.history.extend(records)
         s.saved_at = time.monotonic()
-        if self.validate and s.cfg.patience and s.since_best >= s.cfg.patience:
+        if rules.stops_early(s.cfg, s.since_best, self.validate):
             s.result.stopped_early = True
         return records
 
 
 class _Restart(Exception):
     """A checkpoint could not be restored: the caller adds the trial again, fresh."""
-
-
-def unpackable(data: Dataset, cfg: TrainConfig, params: dict[str, Any] | None = None, *,
-               device: torch.device | str = "cpu", model_source: ModelSource | None = None) -> str | None:
-    """Why trials of this model cannot be packed (None when they can): built, stacked and run once."""
-    try:
-        Pack(data, device=device, model_source=model_source).add(0, cfg, params)
-    except UnpackableError as exc:
-        return str(exc)
-    return None
-
-
-def fit_packed(configs: list[TrainConfig], data: Dataset, *, device: torch.device | str = "cpu",
-               validate: bool = True, model_source: ModelSource | None = None,
-               params: list[dict[str, Any]] | None = None, stop_after: int | None = None,
-               on_epoch: Callable[[int, EpochRecord], None] | None = None) -> list[FitResult]:
-    """Train `configs` (one structure) as one pack to the end; slot i's result is `results[i]`. A diverged
-    slot's result has the epochs before it; `fit`'s counterpart for `train` and tests."""
-    pack = Pack(data, device=device, validate=validate, model_source=model_source, stop_after=stop_after)
-    results: dict[int, FitResult] = {}
-    for i, cfg in enumerate(configs):
-        pack.add(i, cfg, (params or [{}] * len(configs))[i])
-    while pack.slots:
-        ended = []
-        for outcome in pack.epoch():
-            if outcome.record is not None and on_epoch is not None:
-                on_epoch(int(outcome.key), outcome.record)  # type: ignore[call-overload]
-            if outcome.finished:
-                results[int(outcome.key)] = pack.result(outcome.key)  # type: ignore[call-overload]
-                ended.append(outcome.key)
-        pack.remove(ended)
-    return [results[i] for i in range(len(configs))]
-
-
-__all__ = ["MAX_PACK", "Pack", "SlotOutcome", "UnpackableError", "fit_packed", "structure_key", "unpackable"]
