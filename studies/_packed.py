@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from adamtune.errors import InputError
 from adamtune.results import Attr
 from adamtune.storage import TrialBeats, study_rows
-from adamtune.training.config import TrainConfig
+from adamtune.training import TrainConfig
 
 from ._factories import pruning_startup
 from ._objective import Objective, TimedOut, TrialPlan, refuse

@@ -1,27 +1,29 @@
-"""Data on the device, models, batched augmentation and the one training loop every trial uses.
+"""Models (built-in or the user's entry point), batched augmentation, checkpoints and the one training loop
+every trial uses, with its packed counterpart. It trains on what `adamtune.data` loads and knows nothing of
+Optuna; callers import from here, never from a module inside.
 
-`TrainConfig`, the data and model sources and the errors import without torch (`adamtune check` needs only
-them); the names that need torch are imported on first use."""
+`TrainConfig`, `ModelSource` and the errors import without torch (`adamtune check` needs only them); the
+names that need torch are imported on first use."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import TrainConfig
-from .errors import ConfigError, DataError, DivergedError, SourceError
-from .sources import DataFacts, DataSource, ModelSource
+from .checkpoint import Checkpoint
+from .config import LIMITS, MAX_PACK, TrainConfig, augmentation_reason
+from .errors import ConfigError, DivergedError
+from .model_source import BUILTIN_MODELS, ModelSource
 
 if TYPE_CHECKING:
-    from .data import DATASETS, Dataset, Split, load_dataset
     from .loop import EpochRecord, FitResult, evaluate, fit, pick_device
     from .models import probe_model
 
-_LAZY = {"DATASETS": "data", "Dataset": "data", "Split": "data", "load_dataset": "data", "EpochRecord": "loop",
-         "FitResult": "loop", "evaluate": "loop", "fit": "loop", "pick_device": "loop", "probe_model": "models"}
+_LAZY = {"EpochRecord": "loop", "FitResult": "loop", "evaluate": "loop", "fit": "loop", "pick_device": "loop",
+         "probe_model": "models"}
 
-__all__ = ["DATASETS", "ConfigError", "DataError", "DataFacts", "DataSource", "Dataset", "DivergedError",
-           "EpochRecord", "FitResult", "ModelSource", "SourceError", "Split", "TrainConfig", "evaluate", "fit",
-           "load_dataset", "pick_device", "probe_model"]
+__all__ = ["BUILTIN_MODELS", "LIMITS", "MAX_PACK", "Checkpoint", "ConfigError", "DivergedError", "EpochRecord",
+           "FitResult", "ModelSource", "TrainConfig", "augmentation_reason", "evaluate", "fit", "pick_device",
+           "probe_model"]
 
 
 def __getattr__(name: str) -> Any:

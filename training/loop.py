@@ -15,14 +15,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from adamtune.data import Dataset, Split
+
 from .augment import Augmentation
 from .checkpoint import Checkpoint
-from .config import TrainConfig
-from .data import Dataset, Split
+from .config import TrainConfig, augmentation_reason
 from .errors import ConfigError, DivergedError
+from .model_source import ModelSource
 from .models import build_checked
 from .schedule import Schedule, build_schedule
-from .sources import ModelSource, augmentation_reason
 
 EVAL_BATCH = 2048
 CHUNK = 1024  # training samples gathered and augmented at once, rounded down to whole batches

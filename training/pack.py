@@ -22,16 +22,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from adamtune.data import Dataset
+
 from .augment import Augmentation
 from .checkpoint import Checkpoint
-from .config import MAX_PACK, TrainConfig
-from .data import Dataset
+from .config import MAX_PACK, TrainConfig, augmentation_reason
 from .errors import ConfigError, DivergedError
 from .loop import CHUNK, EpochRecord, FitResult, _concat, _normalizer, _unit, ends_run
+from .model_source import ModelSource
 from .models import build_checked
 from .pack_slot import Slot, SlotOutcome, restore_slot, slot_state
 from .schedule import BatchSchedule, build_schedule
-from .sources import ModelSource, augmentation_reason
 from .stacked import StackedModel, UnpackableError, dropout_rates, probe
 from .stacked_adam import StackedAdam
 

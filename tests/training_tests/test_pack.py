@@ -10,10 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from adamtune.training import SourceError, TrainConfig, fit, load_dataset
-from adamtune.training.checkpoint import Checkpoint
+from adamtune.data import SourceError, load_dataset
+from adamtune.training import Checkpoint, ModelSource, TrainConfig, fit
 from adamtune.training.pack import Pack, fit_packed, unpackable
-from adamtune.training.sources import ModelSource
 
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 # CUDA trains under bf16 autocast, and cuBLAS/cuDNN pick kernels by batch count (and some backward kernels
