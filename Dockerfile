@@ -7,6 +7,7 @@ RUN pip install --no-cache-dir --index-url ${TORCH_INDEX} torch torchvision
 COPY pyproject.toml README.md ./
 COPY studies studies
 COPY search_spaces search_spaces
+COPY data data
 COPY training training
 COPY storage storage
 COPY results results

@@ -9,7 +9,7 @@ The Python API (the command line is thin over it)::
     metrics = adamtune.train("best.json", out="model")
 
 The rooms are importable as `adamtune.studies`, `adamtune.search_spaces`, `adamtune.training`,
-`adamtune.storage` and `adamtune.results`. Nothing heavy (torch, optuna) is imported until it is used.
+`adamtune.data`, `adamtune.storage` and `adamtune.results`. Nothing heavy (torch, optuna) is imported until it is used.
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
 def _trust(args) -> None:
     """--trust-entries: entries may name any module, here and in the workers this process starts."""
     if args.trust_entries:
-        from adamtune.training.entry import trust_entries
+        from adamtune.data import trust_entries
 
         trust_entries()
 

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=10_000, help="PNG files to write (default 10,000)")
     parser.add_argument("--repeats", type=int, default=3, help="timed loads of each kind (default 3)")
     args = parser.parse_args(argv)
-    from adamtune.training import DataSource, load_dataset
+    from adamtune.data import DataSource, load_dataset
 
     header("Image folder: first load (decode + cache) vs cached load")
     with tempfile.TemporaryDirectory(prefix="adamtune-bench-") as tmp:

@@ -73,7 +73,8 @@ def article_epoch(root: Path, augment: bool, workers: int, seed: int) -> tuple[i
 
 def adamtune_epoch(root: Path, augment: bool, seed: int) -> tuple[int, float]:
     """One epoch of `training.fit` on train+validation (60,000 images); returns (samples, seconds)."""
-    from adamtune.training import TrainConfig, fit, load_dataset
+    from adamtune.data import load_dataset
+    from adamtune.training import TrainConfig, fit
 
     data = load_dataset("mnist", root)  # cached per process: loaded once, not timed
     cfg = TrainConfig(dataset="mnist", model="mlp", width=128, batch_size=64, lr=1e-3, epochs=1, seed=seed,

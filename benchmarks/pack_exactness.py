@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "training
 def main() -> int:
     from test_pack import mixed, val_losses  # the test's configurations, not a copy of them
 
-    from adamtune.training import fit, fit_packed, load_dataset
+    from adamtune.data import load_dataset
+    from adamtune.training import fit, fit_packed
 
     header("Packed trials: per-epoch validation losses, packed vs alone vs fit")
     data = load_dataset("digits")

@@ -168,8 +168,8 @@ def digits_share(url: str, trials: int, tmp: Path) -> dict:
     from dataclasses import replace
 
     from adamtune import studies
+    from adamtune.data import load_dataset
     from adamtune.storage import open_storage
-    from adamtune.training import load_dataset
 
     spec = studies.load_study_file(Path(studies.__file__).parent / "digits_mlp.yaml")
     spec = replace(spec, name=f"bench-storage-digits-{uuid.uuid4().hex[:12]}")

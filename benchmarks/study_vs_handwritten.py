@@ -100,7 +100,7 @@ def shipped_pruner() -> dict:
 
 def handwritten(seed: int, budget: float) -> Outcome:
     """(a) The objective as a user writes it after optuna-examples/pytorch/pytorch_simple.py."""
-    from adamtune.training import load_dataset
+    from adamtune.data import load_dataset
 
     data = load_dataset("digits")  # only for the split: the same validation set as adamtune's
     train_x, train_y = data.train.images.float() / 16.0, data.train.labels
@@ -143,8 +143,8 @@ def handwritten(seed: int, budget: float) -> Outcome:
 
 def with_adamtune(seed: int, budget: float, tmp: Path) -> Outcome:
     """(b) adamtune's run_study on a study file restricted to the same four parameters."""
+    from adamtune.data import load_dataset
     from adamtune.studies import load_study_file, run_study
-    from adamtune.training import load_dataset
 
     load_dataset("digits")  # cached per process: (a) did not pay for loading either
     path = tmp / f"vs_handwritten_{seed}.yaml"

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial
 
 from adamtune.search_spaces import from_complement
 from adamtune.storage import HEARTBEAT_ATTR, TrialRow
-from adamtune.training.config import TrainConfig
+from adamtune.training import TrainConfig
 
 from ._format import describe
 

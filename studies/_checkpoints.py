@@ -18,7 +18,7 @@ import optuna
 from adamtune.results import StudyAttr
 
 if TYPE_CHECKING:  # torch: imported when a trial runs, not when a study is created or checked
-    from adamtune.training.checkpoint import Checkpoint
+    from adamtune.training import Checkpoint
 
 
 def new_uid() -> str:
@@ -34,7 +34,7 @@ def study_uid(study: optuna.Study) -> str:
 
 def trial_checkpoint(study_dir: Path, study: optuna.Study, origin: int) -> Checkpoint:
     """The checkpoint of trial `origin` (the trial a retry continues) of this very study."""
-    from adamtune.training.checkpoint import Checkpoint
+    from adamtune.training import Checkpoint
 
     uid = study_uid(study)
     return Checkpoint(study_dir / "checkpoints" / uid / f"trial-{origin}" / "checkpoint.pt",

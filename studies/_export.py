@@ -8,9 +8,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from adamtune.data import DATA_TYPES, DataSource
 from adamtune.results import StudyView, TrialRecord, output_dir, writing
-from adamtune.training import ConfigError, DataSource, ModelSource, TrainConfig
-from adamtune.training.sources import BUILTIN_MODELS, DATA_TYPES
+from adamtune.training import BUILTIN_MODELS, ConfigError, ModelSource, TrainConfig
 
 from ._errors import StudyError
 from ._spec import check_entries
@@ -135,7 +135,8 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
     A trial trained in a pack (`packed` in the export) is trained by the packed engine, alone: a trial's
     numbers in a pack are those it has alone there (its dropout masks are drawn as the pack draws them).
     """
-    from adamtune.training import evaluate, fit, fit_packed, load_dataset, pick_device
+    from adamtune.data import load_dataset
+    from adamtune.training import evaluate, fit, fit_packed, pick_device
 
     exported, config = load_export(path)
     if out is not None:

@@ -16,6 +16,7 @@ import optuna
 import torch
 from sqlalchemy.exc import SQLAlchemyError
 
+from adamtune.data import Dataset, load_dataset
 from adamtune.errors import InputError
 from adamtune.results import (
     CURVE_KEYS,
@@ -27,8 +28,7 @@ from adamtune.results import (
     upload_curve,
     write_note,
 )
-from adamtune.training import Dataset, DivergedError, EpochRecord, FitResult, TrainConfig, fit, load_dataset
-from adamtune.training.checkpoint import Checkpoint
+from adamtune.training import Checkpoint, DivergedError, EpochRecord, FitResult, TrainConfig, fit
 
 from ._artifacts_dir import TrialFileError, check_artifacts_dir, file_system_failure
 from ._checkpoints import best_dir, discard, trial_checkpoint

@@ -1,6 +1,6 @@
 """A worker that trains K trials at once (`--pack K`): each is still its own Optuna trial, asked and told
 through the objective's own steps (sampling, seed, note, reports, pruning, checkpoint, retry, curve); the
-pack (training/pack.py) trains them as one program, an epoch at a time.
+pack (training/_packed/) trains them as one program, an epoch at a time.
 
 Trials share one stacked program when they share their structure (model, width, activation, batch size;
 the user model's own values). A structure's first trial is asked freely; the next K - 1 are asked with its
@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from adamtune.errors import InputError
 from adamtune.results import Attr
 from adamtune.storage import TrialBeats, study_rows
-from adamtune.training.config import TrainConfig
+from adamtune.training import TrainConfig
 
 from ._factories import pruning_startup
 from ._objective import Objective, TimedOut, TrialPlan, refuse

@@ -11,20 +11,21 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from adamtune.data import DataError
 from adamtune.search_spaces import SpaceError
-from adamtune.training import DataError
-from adamtune.training.sources import augmentation_reason
+from adamtune.training import augmentation_reason
 
 from ._errors import StudyError
 from ._spec import StudySpec
 
 if TYPE_CHECKING:
-    from adamtune.training import Dataset
+    from adamtune.data import Dataset
 
 
 def prepare(spec: StudySpec, *, device: Any = None, data_root: str | None = None) -> tuple[StudySpec, Dataset]:
     """The spec with the data's facts (fingerprint, class names), and the data on `device`."""
-    from adamtune.training import load_dataset, pick_device, probe_model
+    from adamtune.data import load_dataset
+    from adamtune.training import pick_device, probe_model
 
     dev = pick_device(device)
     try:

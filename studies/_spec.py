@@ -8,12 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adamtune.data import DataFacts, DataSource, SourceError, check_entry
 from adamtune.search_spaces import SearchSpace, SpaceError, compose, read_yaml
 from adamtune.storage import Heartbeat
-from adamtune.training import DataFacts, DataSource, ModelSource, SourceError
-from adamtune.training.config import LIMITS, MAX_PACK, TrainConfig
-from adamtune.training.entry import check_entry
-from adamtune.training.errors import ConfigError
+from adamtune.training import LIMITS, MAX_PACK, ConfigError, ModelSource, TrainConfig
 
 from ._errors import StudyError
 from ._factories import build_pruner, build_sampler

@@ -1,32 +1,35 @@
-"""Data on the device, models, batched augmentation and the one training loop every trial uses.
+"""Models (built-in or the user's entry point), batched augmentation, checkpoints and the one training loop
+every trial uses, with its packed counterpart (`_packed/`); both obey one copy of the rules they share
+(`rules.py`). It trains on what `adamtune.data` loads and knows nothing of Optuna; callers import from here,
+never from a module inside.
 
-`TrainConfig`, the data and model sources and the errors import without torch (`adamtune check` needs only
-them); the names that need torch are imported on first use."""
+`TrainConfig`, `ModelSource` and the errors import without torch (`adamtune check` needs only them); the
+names that need torch are imported on first use."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import TrainConfig
-from .errors import ConfigError, DataError, DivergedError, SourceError
-from .sources import DataFacts, DataSource, ModelSource
+from .checkpoint import Checkpoint
+from .config import LIMITS, MAX_PACK, TrainConfig, augmentation_reason
+from .errors import ConfigError, DivergedError
+from .model_source import BUILTIN_MODELS, ModelSource
 
 if TYPE_CHECKING:
     from ._packed import Pack, SlotOutcome, UnpackableError, fit_packed, structure_key, unpackable
-    from .data import DATASETS, Dataset, Split, load_dataset
     from .loop import evaluate, fit, pick_device
     from .models import probe_model
     from .rules import EpochRecord, FitResult
 
-_LAZY = {"DATASETS": "data", "Dataset": "data", "Split": "data", "load_dataset": "data", "EpochRecord": "rules",
-         "FitResult": "rules", "evaluate": "loop", "fit": "loop", "pick_device": "loop", "probe_model": "models",
+_LAZY = {"EpochRecord": "rules", "FitResult": "rules", "evaluate": "loop", "fit": "loop", "pick_device": "loop",
+         "probe_model": "models",
          **dict.fromkeys(("Pack", "SlotOutcome", "UnpackableError", "fit_packed", "structure_key", "unpackable"),
                          "_packed")}
 
-__all__ = ["DATASETS", "ConfigError", "DataError", "DataFacts", "DataSource", "Dataset", "DivergedError",
-           "EpochRecord", "FitResult", "ModelSource", "Pack", "SlotOutcome", "SourceError", "Split", "TrainConfig",
-           "UnpackableError", "evaluate", "fit", "fit_packed", "load_dataset", "pick_device", "probe_model",
-           "structure_key", "unpackable"]
+__all__ = ["BUILTIN_MODELS", "LIMITS", "MAX_PACK", "Checkpoint", "ConfigError", "DivergedError", "EpochRecord",
+           "FitResult", "ModelSource", "Pack", "SlotOutcome", "TrainConfig", "UnpackableError",
+           "augmentation_reason", "evaluate", "fit", "fit_packed", "pick_device", "probe_model", "structure_key",
+           "unpackable"]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .catalog import BUILTIN_DATASETS as DATASETS
-from .entry import is_entry
+from adamtune.data import BUILTIN_DATASETS, DATA_TYPES, KIND_SHAPES, is_entry
+
 from .errors import ConfigError
-from .sources import BUILTIN_MODELS, DATA_TYPES
+from .model_source import BUILTIN_MODELS
 
 OPTIMIZERS = ("adam", "adamw")
 EPOCH_SCHEDULERS = ("exponential", "step", "cosine", "plateau")  # step once per epoch; warm up in epochs
@@ -102,8 +102,8 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(source, key, f"{reason}, got {getattr(self, key)!r}")
 
-        need(self.dataset in DATASETS or self.dataset in DATA_TYPES, "dataset",
-             f"must be one of {', '.join((*DATASETS, *DATA_TYPES))}")
+        need(self.dataset in BUILTIN_DATASETS or self.dataset in DATA_TYPES, "dataset",
+             f"must be one of {', '.join((*BUILTIN_DATASETS, *DATA_TYPES))}")
         need(self.model in MODELS or is_entry(self.model), "model",
              f"must be one of {', '.join(MODELS)} or an entry point 'module:callable'")
         need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
@@ -126,7 +126,7 @@ class TrainConfig:
             need(getattr(self, key) <= limit, key, f"must be <= {limit if isinstance(limit, int) else f'{limit:g}'}")
         for key in ("weight_decay", "grad_clip", "rotation"):
             need(getattr(self, key) >= 0, key, "must be >= 0")
-        if self.hflip and self.dataset in DATASETS and not DATASETS[self.dataset].flip_safe:
+        if self.hflip and self.dataset in BUILTIN_DATASETS and not BUILTIN_DATASETS[self.dataset].flip_safe:
             raise ConfigError(source, "hflip", f"{self.dataset} is not flip-invariant (a mirrored digit is "
                               "not the same digit); exclude hflip from this study's search space")
 
@@ -159,3 +159,18 @@ def _coerce(value: Any, kind: type, source: str, key: str) -> Any:
     elif isinstance(value, str):
         return value
     raise ConfigError(source, key, f"expected {kind.__name__}, got {value!r}")
+
+
+# Which augmentation settings have a meaning for each kind of data (both loops and `adamtune check` ask).
+AUGMENTATIONS = ("rotation", "translate", "hflip", "random_crop", "random_erasing")
+APPLICABLE = {"image": set(AUGMENTATIONS), "signal": {"translate"}, "features": set()}
+
+
+def augmentation_reason(name: str, kind: str, shape: tuple[int, ...]) -> str | None:
+    """Why augmentation setting `name` cannot apply to data of `kind`, or None when it can."""
+    if name not in AUGMENTATIONS or name in APPLICABLE[kind]:
+        return None
+    what = f"the data are {KIND_SHAPES[kind].split(' (')[0]} of shape {shape}"
+    if kind == "signal":
+        return f"{name} applies to images only ({what}; only translate, a shift along the length, applies)"
+    return f"{name} applies to images only ({what}; no augmentation applies to feature vectors)"

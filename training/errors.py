@@ -1,18 +1,13 @@
-"""Errors the training layer raises; the command line turns each into one readable line."""
+"""Errors the training layer raises; the command line turns each into one readable line. A user's model
+that cannot be used is the data room's SourceError, as a user's dataset is: both come from an entry."""
 
-from adamtune.errors import DataError, InputError
+from adamtune.errors import InputError
 
-__all__ = ["ConfigError", "DataError", "DivergedError", "SourceError"]
+__all__ = ["ConfigError", "DivergedError"]
 
 
 class ConfigError(InputError):
     """An invalid training setting: names where it came from, the key and the reason."""
-
-
-class SourceError(InputError):
-    """The user's dataset or model cannot be used as given (a missing file, a corrupt image, labels that are
-    not 0..K-1, an entry point that fails or returns the wrong thing): names the study or export file, the
-    key and the reason."""
 
 
 class DivergedError(ArithmeticError):

@@ -15,13 +15,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from adamtune.data import Dataset, Split
+
 from . import rules
 from .checkpoint import Checkpoint
 from .config import TrainConfig
-from .data import Dataset, Split
+from .model_source import ModelSource
 from .rules import EpochRecord, FitResult
 from .schedule import Schedule, build_schedule
-from .sources import ModelSource
 
 
 def pick_device(requested: str | None = None) -> torch.device:

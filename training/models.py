@@ -10,11 +10,11 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
+from adamtune.data import KIND_SHAPES, SourceError, free_memory, gib, load_entry, one_line
+
 from .config import TrainConfig
-from .entry import load_entry, one_line
-from .errors import ConfigError, SourceError
-from .memory import free_memory, gib
-from .sources import KIND_SHAPES, ModelSource
+from .errors import ConfigError
+from .model_source import ModelSource
 
 _ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
 IMAGE_MODELS = ("cnn", "resnet")

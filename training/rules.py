@@ -15,13 +15,14 @@ from typing import Any
 
 import torch
 
+from adamtune.data import Dataset, Split
+
 from .augment import Augmentation
 from .checkpoint import Checkpoint
-from .config import TrainConfig
-from .data import Dataset, Split
+from .config import AUGMENTATIONS, TrainConfig, augmentation_reason
 from .errors import ConfigError, DivergedError
+from .model_source import ModelSource
 from .models import build_checked
-from .sources import AUGMENTATIONS, ModelSource, augmentation_reason
 
 EVAL_BATCH = 2048  # validation samples evaluated at once
 CHUNK = 1024  # training samples gathered and augmented at once, rounded down to whole batches

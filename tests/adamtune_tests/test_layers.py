@@ -1,5 +1,6 @@
-"""The house stays in order: imports between rooms only go down the layers README's Layout names, and no
-two files import each other (directly or round a circle)."""
+"""The house stays in order: imports between rooms only go down the layers README's Layout names, other rooms
+reach `training` and `data` only through their packages, and no two files import each other (directly or
+round a circle)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,27 @@ from pathlib import Path
 from conftest import REPO
 
 ROOMS = {"studies": "studies", "results": "results", "search_spaces": "search_spaces", "training": "training",
-         "storage": "storage"}
+         "data": "data", "storage": "storage"}
 # What each room may import from the others (the package root's errors module is below everything).
 ALLOWED = {
     "storage": {"errors"},
     "search_spaces": {"errors"},
-    "training": {"errors"},
-    "results": {"errors", "storage", "search_spaces", "training"},
-    "studies": {"errors", "storage", "search_spaces", "training", "results"},
+    "data": {"errors"},
+    "training": {"errors", "data"},
+    "results": {"errors", "storage", "search_spaces", "training", "data"},
+    "studies": {"errors", "storage", "search_spaces", "training", "data", "results"},
 }
+# Rooms whose modules nobody outside reaches past the package's `__init__`.
+SEALED = ("training", "data")
 
 
 def modules() -> dict[str, Path]:
-    """Dotted module name -> file, for every module of the installed package."""
+    """Dotted module name -> file, for every module of the installed package (sub-packages included)."""
     found = {}
     for room, folder in ROOMS.items():
-        for path in (REPO / folder).glob("*.py"):
-            found[f"adamtune.{room}.{path.stem}".removesuffix(".__init__")] = path
+        for path in (REPO / folder).rglob("*.py"):
+            dotted = ".".join(path.relative_to(REPO / folder).with_suffix("").parts)
+            found[f"adamtune.{room}.{dotted}".removesuffix(".__init__")] = path
     for path in (REPO / "adamtune").glob("*.py"):
         found[f"adamtune.{path.stem}".removesuffix(".__init__")] = path
     return found
@@ -65,6 +70,18 @@ def test_rooms_import_only_downwards():
             other = room_of(target)
             if other != room and other not in ALLOWED[room]:
                 wrong.append(f"{name} imports {target} ({room} -> {other})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_other_rooms_import_training_and_data_only_through_their_packages():
+    known = modules()
+    callers = {**known, **{f"benchmarks.{p.stem}": p for p in (REPO / "benchmarks").glob("*.py")}}
+    wrong = []
+    for name, path in callers.items():
+        for target in imports_of(name, path):
+            room = room_of(target)
+            if (room in SEALED and room_of(name) != room and target in known and target != f"adamtune.{room}"):
+                wrong.append(f"{name} imports {target}: import it from adamtune.{room}")
     assert not wrong, "\n".join(wrong)
 
 

@@ -14,7 +14,7 @@ from conftest import REPO
 
 pytestmark = pytest.mark.slow  # builds a wheel and starts processes
 
-ROOMS = ("studies", "search_spaces", "training", "storage", "results")
+ROOMS = ("studies", "search_spaces", "data", "training", "storage", "results")
 PROBE = f"""
 import importlib, importlib.util
 for room in {ROOMS}:

@@ -10,7 +10,7 @@ import optuna
 import pytest
 import torch
 
-from adamtune.training import DataSource, load_dataset
+from adamtune.data import DataSource, load_dataset
 from conftest import adamtune, write_study
 from own_data import write_digit_images, write_images, write_module
 

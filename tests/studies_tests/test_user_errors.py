@@ -172,7 +172,7 @@ def huge(input_shape, num_classes, params, *, floats):
 
 
 def test_a_model_with_nothing_to_train_or_too_large_to_train_is_one_line_before_the_store(tmp_path):
-    from adamtune.training.memory import free_memory
+    from adamtune.data import free_memory
 
     (tmp_path / "untrainable.py").write_text(UNTRAINABLE)
     free = free_memory(__import__("torch").device("cpu"))

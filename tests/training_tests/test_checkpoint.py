@@ -10,8 +10,8 @@ import random
 import pytest
 import torch
 
-from adamtune.training import TrainConfig, fit, load_dataset
-from adamtune.training.checkpoint import Checkpoint
+from adamtune.data import load_dataset
+from adamtune.training import Checkpoint, TrainConfig, fit
 
 CFG = TrainConfig(epochs=4, rotation=10, dropout=0.1, scheduler="cosine", seed=3)
 OWNER = "0123abcd/trial-0"

@@ -10,8 +10,8 @@ import optuna
 import pytest
 import torch
 
-from adamtune.training import TrainConfig, evaluate, fit, load_dataset
-from adamtune.training.checkpoint import Checkpoint
+from adamtune.data import load_dataset
+from adamtune.training import Checkpoint, TrainConfig, evaluate, fit
 from conftest import adamtune, write_study
 
 if torch.cuda.is_available():

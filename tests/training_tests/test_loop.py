@@ -8,9 +8,8 @@ import optuna
 import pytest
 import torch
 
-from adamtune.training import ConfigError, DivergedError, SourceError, TrainConfig, evaluate, fit, load_dataset
-from adamtune.training.memory import free_memory
-from adamtune.training.sources import ModelSource
+from adamtune.data import SourceError, free_memory, load_dataset
+from adamtune.training import ConfigError, DivergedError, ModelSource, TrainConfig, evaluate, fit
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from adamtune.training import Pack, SourceError, TrainConfig, fit, fit_packed, load_dataset, unpackable
-from adamtune.training.checkpoint import Checkpoint
-from adamtune.training.sources import ModelSource
+from adamtune.data import SourceError, load_dataset
+from adamtune.training import Checkpoint, ModelSource, Pack, TrainConfig, fit, fit_packed, unpackable
 
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 # CUDA trains under bf16 autocast, and cuBLAS/cuDNN pick kernels by batch count (and some backward kernels

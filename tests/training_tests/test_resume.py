@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 import torch
 
+from adamtune.data import load_dataset
 from adamtune.search_spaces import compose
-from adamtune.training import TrainConfig, fit, load_dataset
-from adamtune.training.checkpoint import Checkpoint
+from adamtune.training import Checkpoint, TrainConfig, fit
 
 # Every schedule kind the schedule fragment offers, so a new kind is covered when it is added there.
 SCHEDULERS = next(p.choices for p in compose(["schedule"]).params if p.name == "scheduler")

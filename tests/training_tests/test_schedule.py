@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch.optim import lr_scheduler
 
-from adamtune.training import ConfigError, TrainConfig, fit, load_dataset
-from adamtune.training.checkpoint import Checkpoint
+from adamtune.data import load_dataset
+from adamtune.training import Checkpoint, ConfigError, TrainConfig, fit
 from adamtune.training.schedule import build_schedule
 
 LR = 1e-3
@@ -155,8 +155,8 @@ def test_train_on_train_plus_validation_keeps_the_schedule_laid_out_over_all_epo
 KILLED_MID_EPOCH = textwrap.dedent("""
     import json, os, signal, sys
     from torch.optim.optimizer import register_optimizer_step_post_hook
-    from adamtune.training import TrainConfig, fit, load_dataset
-    from adamtune.training.checkpoint import Checkpoint
+    from adamtune.data import load_dataset
+    from adamtune.training import Checkpoint, TrainConfig, fit
 
     cfg = TrainConfig.from_dict(json.loads(sys.argv[2]))
     kill_at, steps = int(sys.argv[3]), 0

@@ -8,10 +8,11 @@ from typing import Any
 
 import torch
 
+from adamtune.data import Dataset
+
 from ..config import TrainConfig
-from ..data import Dataset
+from ..model_source import ModelSource
 from ..rules import EpochRecord, FitResult
-from ..sources import ModelSource
 from .pack import Pack
 from .stacked import UnpackableError
 

@@ -21,12 +21,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from adamtune.data import Dataset
+
 from .. import rules
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
-from ..data import Dataset
+from ..model_source import ModelSource
 from ..rules import EpochRecord, FitResult
-from ..sources import ModelSource
 from .slot import (
     DROPOUT_STREAM,
     Slot,

@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from adamtune.training import DataSource, ModelSource, SourceError, TrainConfig, fit, load_dataset
+from adamtune.data import DataSource, SourceError, load_dataset
+from adamtune.training import ModelSource, TrainConfig, fit
 from adamtune.training.models import build_model
 from own_data import digit_features, write_digit_images, write_images, write_module
 
@@ -59,7 +60,7 @@ def test_explicit_val_and_test_folders_keep_the_training_class_order(tmp_path):
 
 
 def test_cache_hit_and_miss_after_a_file_changes(tmp_path):
-    from adamtune.training.image_folder import list_images, load_image_folder
+    from adamtune.data._image_folder import list_images, load_image_folder
 
     paths = write_images(tmp_path / "pets", {"cat": 20, "dog": 20})
     cache = tmp_path / "cache"
@@ -181,7 +182,7 @@ def test_an_npz_that_would_run_code_is_refused_without_running_it(tmp_path):
 
 
 def _load_folder(folder, cache, skip_bad=False):
-    from adamtune.training.image_folder import list_images, load_image_folder
+    from adamtune.data._image_folder import list_images, load_image_folder
 
     listing = list_images(folder, origin="s.yaml", key="dataset.path", **({"skip_bad": True} if skip_bad else {}))
     return load_image_folder(listing, size=None, channels=None, skip_bad=skip_bad, cache_dir=cache,

@@ -24,15 +24,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint
-from .entry import one_line
-from .errors import SourceError
-from .image_files import SKIP_HINT, BadFile, Listing, list_images, read_image_file
-from .image_modes import GREY_MODES, ModeError, eight_bit
+from ._entry import one_line
+from ._errors import SourceError
+from ._image_files import SKIP_HINT, BadFile, Listing, list_images, read_image_file
+from ._image_modes import GREY_MODES, ModeError, eight_bit
+from ._stored_file import StoredFile
 
 __all__ = ["FolderImages", "Listing", "first_image_size", "list_images", "load_image_folder"]
 
 CACHE_VERSION = 2  # 2: ctime and inode in the key, bad entries, every image mode over its real range
+
+
+class ImageCache(StoredFile):
+    """One decoded folder on disk; an unusable entry is set aside and the folder decoded again."""
+
+    noun = "image cache"
+    expected = "decoded images"
+    instead = "the images are decoded again"
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ def load_image_folder(listing: Listing, *, size: tuple[int, int] | None, channel
                       skip_bad: bool, cache_dir: Path, origin: str, key: str) -> FolderImages:
     """The decoded folder, from the cache when its key matches, else decoded (in threads: PIL releases the
     GIL) and written to the cache atomically, so workers racing on one machine never read half a file."""
-    cache = Checkpoint(cache_dir / f"{cache_key(listing, size, channels, skip_bad)}.pt")
+    cache = ImageCache(cache_dir / f"{cache_key(listing, size, channels, skip_bad)}.pt")
     try:
         saved = cache.load()
     except Exception:  # an unreadable cache file is only a miss

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from adamtune.training import DataError, load_dataset
+from adamtune.data import DataError, load_dataset
 
 
 def test_digits_split_is_fixed_disjoint_and_complete():

@@ -1,5 +1,6 @@
-"""Datasets as tensors on the training device, with a fixed, seeded validation split: the built-ins here,
-the user's image folders and arrays in `user_data`.
+"""Datasets as tensors on the training device, with a fixed, seeded validation split: the built-ins here
+(what a study may assume about each is in `_catalog`, how each is read in BUILTIN_LOADERS), the user's
+image folders, arrays and entries in `_user_data`.
 
 Holding whole datasets as tensors (no PIL, no DataLoader) is what makes a trial fast: a batch
 is one index operation on memory already on the device.
@@ -9,33 +10,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from .catalog import BUILTIN_DATASETS, DatasetFacts
-from .errors import DataError
-from .sources import DataSource
-from .splits import HELD_OUT, SPLIT_SEED, Dataset, Split, carve, channel_stats
-from .user_data import load_user_data
+from ._catalog import BUILTIN_DATASETS
+from ._errors import DataError
+from ._sources import DataSource
+from ._splits import HELD_OUT, SPLIT_SEED, Dataset, Split, carve, channel_stats
+from ._user_data import load_user_data
 
-__all__ = ["DATASETS", "HELD_OUT", "SPLIT_SEED", "Dataset", "DatasetInfo", "Split", "data_root", "load_dataset"]
+__all__ = ["BUILTIN_LOADERS", "HELD_OUT", "SPLIT_SEED", "Dataset", "Split", "data_root", "load_dataset"]
 
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    load: Callable[[Path | None], tuple[Split, Split, float]]  # -> (full train, test, scale)
-    facts: DatasetFacts
-
-    @property
-    def flip_safe(self) -> bool:
-        return self.facts.flip_safe
-
-    @property
-    def val_size(self) -> int | float:
-        return self.facts.val_size
+Loader = Callable[[Path | None], tuple[Split, Split, float]]  # data root -> (full train, test, scale)
 
 
 def data_root(root: str | Path | None = None) -> Path:
@@ -55,7 +43,7 @@ def _digits(_root: Path | None) -> tuple[Split, Split, float]:
     return rest, test, 16.0
 
 
-def _torchvision(cls_name: str, folder: str) -> Callable[[Path | None], tuple[Split, Split, float]]:
+def _torchvision(cls_name: str, folder: str) -> Loader:
     def load(root: Path | None) -> tuple[Split, Split, float]:
         import torchvision
 
@@ -92,20 +80,20 @@ def _split_of(ds) -> Split:
     return Split(images.contiguous().to(torch.uint8), torch.as_tensor(ds.targets, dtype=torch.int64))
 
 
-_LOADERS = {
+# How each built-in dataset is read; what a study may assume about it is BUILTIN_DATASETS (no torch).
+BUILTIN_LOADERS: dict[str, Loader] = {
     "digits": _digits,
     "mnist": _torchvision("MNIST", "MNIST/raw"),
     "fashion_mnist": _torchvision("FashionMNIST", "FashionMNIST/raw"),
     "cifar10": _torchvision("CIFAR10", "cifar-10-batches-py"),
 }
-DATASETS: dict[str, DatasetInfo] = {name: DatasetInfo(_LOADERS[name], facts)
-                                    for name, facts in BUILTIN_DATASETS.items()}
+assert BUILTIN_LOADERS.keys() == BUILTIN_DATASETS.keys()
 
 
 def load_dataset(source: str | DataSource, root: str | Path | None = None,
                  device: str | torch.device = "cpu") -> Dataset:
     """The dataset with train/val/test splits on `device`. A built-in is cached per process so workers load
-    once; the user's image folders are cached on disk under `root`/cache (see image_folder), their arrays
+    once; the user's image folders are cached on disk under `root`/cache (see _image_folder), their arrays
     are read again (a changed file must be seen)."""
     if isinstance(source, str):
         source = DataSource.builtin(source)
@@ -117,9 +105,9 @@ def load_dataset(source: str | DataSource, root: str | Path | None = None,
 
 @lru_cache(maxsize=4)
 def _load(name: str, root: str | None, device: str) -> Dataset:
-    info = DATASETS[name]
-    full, test, scale = info.load(Path(root) if root else None)
-    n_val = info.val_size if isinstance(info.val_size, int) else round(info.val_size * len(full))
+    full, test, scale = BUILTIN_LOADERS[name](Path(root) if root else None)
+    val_size = BUILTIN_DATASETS[name].val_size
+    n_val = val_size if isinstance(val_size, int) else round(val_size * len(full))
     train, val = carve(full, n_val)
     mean, std = channel_stats(train.images, scale)
     num_classes = int(full.labels.max()) + 1

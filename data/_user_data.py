@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .arrays import Arrays, call_entry, check_arrays, npz_nbytes, read_npz
-from .entry import load_entry
-from .errors import SourceError
-from .image_folder import FolderImages, first_image_size, list_images, load_image_folder
-from .memory import free_memory, gib
-from .sources import DataSource
-from .splits import HELD_OUT, SPLIT_SEED, Dataset, Split, carve_indices, channel_stats
+from ._arrays import Arrays, call_entry, check_arrays, npz_nbytes, read_npz
+from ._entry import load_entry
+from ._errors import SourceError
+from ._image_folder import FolderImages, first_image_size, list_images, load_image_folder
+from ._memory import free_memory, gib
+from ._sources import DataSource
+from ._splits import HELD_OUT, SPLIT_SEED, Dataset, Split, carve_indices, channel_stats
 
 MEMORY_SHARE = 0.8  # the data may take at most this share of the device's free memory
 _PART_KEYS = {"train": "path", "val": "val", "test": "test"}

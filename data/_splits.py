@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .sources import DataFacts
+from ._sources import DataFacts
 
 SPLIT_SEED = 0  # the train/validation/test split never depends on a trial's seed
 HELD_OUT = 0.2  # without explicit parts: test is this share of all samples, validation this share of the rest

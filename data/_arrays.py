@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .entry import one_line
-from .errors import SourceError
+from ._entry import one_line
+from ._errors import SourceError
 
 PARTS = (("x", "y"), ("x_val", "y_val"), ("x_test", "y_test"))
 ALLOWED = {name for pair in PARTS for name in pair} | {"classes"}

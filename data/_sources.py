@@ -1,9 +1,8 @@
-"""What a study trains on and with: the `dataset:` and `model:` values of a study file (or the `data` and
-`model` sections of an export), parsed and checked without torch, so `adamtune check` stays fast.
+"""What a study trains on: the `dataset:` value of a study file (or the `data` section of an export),
+parsed and checked without torch, so `adamtune check` stays fast.
 
-A dataset is a built-in name or the user's image folder, array file or Python entry point; a model is a
-built-in name or the user's entry point. Relative paths resolve against `folder`: the study file's folder,
-or the export file's for `train`.
+A dataset is a built-in name or the user's image folder, array file or Python entry point. Relative paths
+resolve against `folder`: the study file's folder, or the export file's for `train`.
 """
 
 from __future__ import annotations
@@ -12,22 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .catalog import BUILTIN_DATASETS
-from .entry import is_entry
-from .errors import SourceError
+from ._catalog import BUILTIN_DATASETS
+from ._entry import is_entry
+from ._errors import SourceError
 
 DATA_TYPES = ("image_folder", "arrays", "python")
-BUILTIN_MODELS = ("mlp", "cnn", "resnet")
 _DATA_KEYS = {
     "image_folder": {"type", "path", "val", "test", "size", "channels", "skip_bad_images", "flip_safe"},
     "arrays": {"type", "path", "flip_safe"},
     "python": {"type", "entry", "flip_safe"},  # any other key is a keyword argument of the entry point
 }
 
-# What each kind of input is, and which augmentation settings have a meaning for it.
+# What each kind of input is: the shape of one sample.
 KIND_SHAPES = {"image": "images (C, H, W)", "signal": "1-D signals (C, L)", "features": "feature vectors (D,)"}
-AUGMENTATIONS = ("rotation", "translate", "hflip", "random_crop", "random_erasing")
-APPLICABLE = {"image": set(AUGMENTATIONS), "signal": {"translate"}, "features": set()}
 
 
 @dataclass(frozen=True)
@@ -169,72 +165,6 @@ class DataSource:
             if self.type == "arrays" and not resolved.is_file():
                 raise SourceError(self.origin, f"{self.key}.{name}", f"{resolved} is not a file (an .npz "
                                   "written by numpy.savez with x, y and optionally x_val, y_val, x_test, y_test)")
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """A built-in model (`name`) or the user's `entry`, called as
-    entry(input_shape, num_classes, params, **kwargs) -> torch.nn.Module."""
-
-    name: str = ""
-    entry: str = ""
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    folder: str = ""  # absolute; the entry's module is imported from here first
-    origin: str = ""
-    key: str = "model"
-
-    @classmethod
-    def builtin(cls, name: str) -> ModelSource:
-        return cls(name=name)
-
-    @classmethod
-    def parse(cls, raw: Any, *, origin: str, folder: str | Path, key: str = "model") -> ModelSource:
-        """A built-in name, or {entry: "module:callable", ...}: the other keys are keyword arguments."""
-        folder = str(Path(folder).resolve())
-        if isinstance(raw, str) and raw:
-            if raw not in BUILTIN_MODELS:
-                raise SourceError(origin, key, f"must be one of {', '.join(BUILTIN_MODELS)} or a mapping "
-                                  f"{{entry: 'module:callable', ...}}, got {raw!r}")
-            return cls(name=raw, folder=folder, origin=origin, key=key)
-        if not isinstance(raw, dict) or not is_entry(raw.get("entry")):
-            raise SourceError(origin, f"{key}.entry" if isinstance(raw, dict) else key,
-                              "required: a built-in model name or a mapping {entry: 'module:callable', ...} "
-                              f"(the module imported from {folder} first)")
-        return cls(entry=raw["entry"], kwargs={k: v for k, v in raw.items() if k != "entry"}, folder=folder,
-                   origin=origin, key=key)
-
-    @classmethod
-    def stored(cls, raw: dict[str, Any], *, origin: str, folder: str | Path, key: str = "model") -> ModelSource:
-        """From the stored or exported form {entry, kwargs}."""
-        kwargs = raw.get("kwargs") or {}
-        if not is_entry(raw.get("entry")) or not isinstance(kwargs, dict):
-            raise SourceError(origin, key, "expected {entry: 'module:callable', kwargs: {...}} as "
-                              "`adamtune export` writes it")
-        return cls(entry=raw["entry"], kwargs=dict(kwargs), folder=str(Path(folder).resolve()), origin=origin,
-                   key=key)
-
-    @property
-    def user(self) -> bool:
-        return bool(self.entry)
-
-    @property
-    def label(self) -> str:
-        """The value of TrainConfig.model: the built-in's name, or the entry point."""
-        return self.entry or self.name
-
-    def to_dict(self) -> dict[str, Any]:
-        """The stored form of a user model (what joining workers must agree with)."""
-        return {"entry": self.entry, "kwargs": dict(self.kwargs)}
-
-
-def augmentation_reason(name: str, kind: str, shape: tuple[int, ...]) -> str | None:
-    """Why augmentation setting `name` cannot apply to data of `kind`, or None when it can."""
-    if name not in AUGMENTATIONS or name in APPLICABLE[kind]:
-        return None
-    what = f"the data are {KIND_SHAPES[kind].split(' (')[0]} of shape {shape}"
-    if kind == "signal":
-        return f"{name} applies to images only ({what}; only translate, a shift along the length, applies)"
-    return f"{name} applies to images only ({what}; no augmentation applies to feature vectors)"
 
 
 def _text(raw: dict, name: str, origin: str, key: str) -> str:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import SourceError
+from ._errors import SourceError
 
 _ENTRY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _LOADED: dict[str, tuple[str, int]] = {}  # module name -> (file, mtime_ns) it was imported from by us

@@ -15,8 +15,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .entry import one_line
-from .errors import SourceError
+from ._entry import one_line
+from ._errors import SourceError
 
 # torchvision.datasets.folder.IMG_EXTENSIONS, plus GIF (PIL reads its first frame).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
