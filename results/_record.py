@@ -16,28 +16,10 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from adamtune.search_spaces import from_complement
-from adamtune.storage import HEARTBEAT_ATTR, TrialRow
+from adamtune.storage import Attr, StudyAttr, TrialRow
 from adamtune.training.config import TrainConfig
 
 from ._format import describe
-
-
-class Attr:
-    """The user-attr keys adamtune writes on a trial; nothing else names them."""
-
-    BASELINE = "baseline"  # set when the baseline trial is enqueued
-    WORKER = "worker"  # host:pid of the worker that ran it
-    RETRY_OF = "retry_of"  # the original trial's number, on a retry
-    DEVICE = "device"
-    PARAM_COUNT = "param_count"
-    CURVE = "curve"  # per-epoch lists, CURVE_KEYS but the objective's (it is the trial's intermediate values)
-    BEST_EPOCH = "best_epoch"  # 0-based epoch of the best validation loss (its weights were kept)
-    RESUMED_EPOCHS = "resumed_epochs"  # epochs restored from a checkpoint instead of trained
-    PRUNED_REASON = "pruned_reason"
-    FAIL_REASON = "fail_reason"
-    REFUSED = "refused"  # its model cannot train at its values: a retry would fail the same way, none is queued
-    PACKED = "packed"  # trained by a packed worker (its pack size): `train` reproduces it the same way
-
 
 CURVE_KEYS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")
 
@@ -59,16 +41,6 @@ def full_curve(trial: FrozenTrial, objective: str) -> dict[str, list]:
     if curve and objective not in curve:
         curve[objective] = [trial.intermediate_values[epoch] for epoch in sorted(trial.intermediate_values)]
     return curve
-
-
-class StudyAttr:
-    """The user-attr keys adamtune writes on a study when it creates it."""
-
-    UID = "uid"  # random, set once at creation: keys the study's checkpoints (a namesake's are not its own)
-    SPEC = "spec"  # what a joining worker must agree with; readers derive trial configs from it
-    HEARTBEAT = HEARTBEAT_ATTR  # the study's heartbeat settings, so read commands fail stale trials alike
-    VERSIONS = "versions"
-    FINGERPRINT = "fingerprint"  # set last: joining workers wait for it
 
 
 @dataclass(frozen=True)

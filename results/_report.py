@@ -17,10 +17,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from adamtune.errors import NoCompleteTrial
+from adamtune.storage import Attr, optuna_experimental
 
 from ._format import fmt
 from ._outputs import output_dir
-from ._record import Attr, TrialRecord, full_curve, read_trial
+from ._record import TrialRecord, full_curve, read_trial
 from ._views import StudyView
 
 PNG_DPI = 100
@@ -79,8 +80,7 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     summaries = {r.number: r.summary for r in records}
     charts = _charts(study, trials, complete, summaries)
     written = []
-    with warnings.catch_warnings(), matplotlib.rc_context():  # rcParams and style are restored afterwards
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with optuna_experimental(), matplotlib.rc_context():  # rcParams and style are restored afterwards
         warnings.filterwarnings("ignore", message="Some regimes for parameter")  # PED-ANOVA on few trials
         warnings.filterwarnings("ignore", message="Attempting to set identical")  # an axis with one value
         plt.style.use("ggplot")  # what optuna's matplotlib plots use; the same look for ours

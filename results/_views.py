@@ -14,11 +14,9 @@ from collections.abc import Iterable, Iterator
 import optuna
 
 from adamtune.errors import NoCompleteTrial
-from adamtune.storage import StudyRows, TrialRow, study_rows
+from adamtune.storage import STATES, StudyRows, TrialRow, study_rows
 
 from ._record import StudyContext, TrialRecord, read_trial
-
-STATES = ("complete", "pruned", "fail", "running", "waiting")
 
 
 class StudyView:
@@ -44,7 +42,7 @@ class StudyView:
 
     def counts_text(self) -> str:
         counts = self.counts
-        return ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
+        return ", ".join(f"{counts[s]} {s}" for s in map(str.lower, STATES) if counts[s])
 
     @property
     def total(self) -> int:

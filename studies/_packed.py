@@ -24,8 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from adamtune.errors import InputError
-from adamtune.results import Attr
-from adamtune.storage import TrialBeats, study_rows
+from adamtune.storage import Attr, TrialBeats, optuna_experimental, study_rows
 from adamtune.training.config import TrainConfig
 
 from ._factories import pruning_startup
@@ -92,8 +91,7 @@ class PackedWorker:
         """A new trial, begun (its values sampled): with the pack's structure while this structure has had
         fewer than `size` trials, freely otherwise."""
         sampler = self.study.sampler
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with optuna_experimental():
             # Optuna warns that heartbeats are meant for `optimize`; this worker beats its trials itself.
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
             if self.anchor is not None and self.started < self.size:
@@ -231,6 +229,5 @@ def _public(name: str) -> str:
 
 def _fail_stale(study: optuna.Study) -> None:
     """As `study.optimize` does before each trial: dead workers' trials are failed and their retries queued."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with optuna_experimental():
         optuna.storages.fail_stale_trials(study)
