@@ -15,9 +15,9 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from adamtune.search_spaces import from_complement
+from adamtune.search_spaces import StoredSpace
 from adamtune.storage import Attr, StudyAttr, TrialRow
-from adamtune.training.config import TrainConfig
+from adamtune.training import TrainConfig
 
 from ._format import describe
 
@@ -51,7 +51,7 @@ class StudyContext:
     objective: str = "val_loss"
     base: dict[str, Any] = field(default_factory=dict)  # dataset, model, epochs (TrainConfig's values)
     seed: int = 0
-    space: dict[str, dict] = field(default_factory=dict)  # name -> stored parameter description
+    space: StoredSpace = field(default_factory=StoredSpace)  # the search space as stored: what each value means
     data: dict[str, Any] | None = None  # the user's dataset as stored: the study file's mapping, fingerprint, classes
     model: dict[str, Any] | None = None  # the user's model as stored: entry and kwargs
     root: str | None = None  # the creating worker's study-file folder: relative paths and modules resolve there
@@ -67,42 +67,22 @@ class StudyContext:
         if model is not None:
             base["model"] = model.get("entry")
         return cls(study_name, spec.get("objective", "val_loss"), base, int(spec.get("seed", 0)),
-                   spec.get("space") or {}, data, model, spec.get("root"))
-
-    def public_values(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Every value of the trial by its public name (`beta2`, not `one_minus_beta2`), fixed ones included,
-        in the space's order; parameters the space does not know follow as stored."""
-        values: dict[str, Any] = {}
-        for name, entry in self.space.items():
-            if not all(values.get(parent) in allowed for parent, allowed in (entry.get("when") or {}).items()):
-                continue
-            if entry.get("type") == "fixed":
-                values[name] = entry.get("value")
-            elif entry.get("log_complement") and f"one_minus_{name}" in params:
-                values[name] = from_complement(params[f"one_minus_{name}"])
-            elif name in params:
-                values[name] = params[name]
-        known = set(values) | {f"one_minus_{n}" for n in values}
-        values.update((k, v) for k, v in params.items() if k not in known)
-        return values
+                   StoredSpace(spec.get("space")), data, model, spec.get("root"))
 
     def sampled_values(self, params: dict[str, Any]) -> dict[str, Any]:
         """The values a sampler chose, by public name (fixed parameters left out)."""
-        fixed = {n for n, e in self.space.items() if e.get("type") == "fixed"}
-        return {k: v for k, v in self.public_values(params).items() if k not in fixed}
+        return self.space.sampled(self.space.public_values(params))
 
     def model_params(self, params: dict[str, Any]) -> dict[str, Any] | None:
         """What the user's model builder was handed (every value by public name, fixed ones included); None
         for a built-in model."""
-        return self.public_values(params) if self.model is not None else None
+        return self.space.public_values(params) if self.model is not None else None
 
     def config(self, params: dict[str, Any], origin: int) -> dict[str, Any] | None:
         """The full training config the trial ran (None for a study not made by adamtune)."""
         if not self.base:
             return None
-        settings = set(TrainConfig.field_names())
-        values = {k: v for k, v in self.public_values(params).items() if k in settings}
-        return TrainConfig.from_dict({**self.base, "seed": self.seed + origin, **values},
+        return TrainConfig.for_trial(self.base, self.seed + origin, self.space.public_values(params),
                                      source=f"study {self.name!r}: trial config").to_dict()
 
 

@@ -91,8 +91,7 @@ class StudyView:
     def param_names(self) -> list[str]:
         """The sampled parameters' public names: the study's space order first, then any other."""
         stored = self.rows.param_names()
-        public = [n.removeprefix("one_minus_") if n.removeprefix("one_minus_") in self.context.space else n
-                  for n in stored]
+        public = [self.context.space.public_name(n) for n in stored]
         ordered = [n for n in self.context.space if n in public]
         return ordered + [n for n in public if n not in ordered]
 

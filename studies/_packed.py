@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from adamtune.errors import InputError
 from adamtune.storage import Attr, TrialBeats, optuna_experimental, study_rows
-from adamtune.training.config import TrainConfig
+from adamtune.training import model_params
 
 from ._factories import pruning_startup
 from ._objective import Objective, TimedOut, TrialPlan, refuse
@@ -216,15 +216,11 @@ class _EpochView:
 
 def _structural(plan: TrialPlan, spec: StudySpec) -> dict[str, object]:
     """The anchor's sampled values that fix a pack's structure, by Optuna's names (`one_minus_x` for x)."""
-    settings = set(TrainConfig.field_names())
-    shared = {name for name in plan.trial.params if _public(name) in SHARED_PARAMS}
+    stored = {spec.space.stored.public_name(name): name for name in plan.trial.params}
+    shared = {stored[name] for name in stored if name in SHARED_PARAMS}
     if spec.model_source.user:
-        shared |= {name for name in plan.trial.params if _public(name) not in settings}
+        shared |= {stored[name] for name in model_params(stored)}
     return {name: plan.trial.params[name] for name in shared}
-
-
-def _public(name: str) -> str:
-    return name.removeprefix("one_minus_")
 
 
 def _fail_stale(study: optuna.Study) -> None:

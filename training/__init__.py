@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import TrainConfig
+from .config import TrainConfig, model_params
 from .errors import ConfigError, DataError, DivergedError, SourceError
 from .sources import DataFacts, DataSource, ModelSource
 
@@ -21,7 +21,7 @@ _LAZY = {"DATASETS": "data", "Dataset": "data", "Split": "data", "load_dataset":
 
 __all__ = ["DATASETS", "ConfigError", "DataError", "DataFacts", "DataSource", "Dataset", "DivergedError",
            "EpochRecord", "FitResult", "ModelSource", "SourceError", "Split", "TrainConfig", "evaluate", "fit",
-           "load_dataset", "pick_device", "probe_model"]
+           "load_dataset", "model_params", "pick_device", "probe_model"]
 
 
 def __getattr__(name: str) -> Any:
