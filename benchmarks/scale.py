@@ -131,8 +131,8 @@ def worker_cost(url: str, name: str, trials: int) -> dict[str, float]:
     median pruner reads every trial). adamtune's part: what the objective and the worker loop add around
     them (the retry lookup, the record's writes, the budget count, the best value) and tell.
     The objective is replaced by a recorded curve, so training costs nothing."""
-    from adamtune.results import Attr, describe, full_curve, write_note
-    from adamtune.storage import open_storage
+    from adamtune.results import describe, full_curve, write_note
+    from adamtune.storage import Attr, open_storage
     from adamtune.studies import load_study_file
     from adamtune.studies._objective import WORKER, record_curve, record_result
     from adamtune.studies._run import finished_count

@@ -6,17 +6,14 @@ from ._csv import trials_csv
 from ._dashboard import is_loopback, serve_dashboard
 from ._format import describe, fmt, table
 from ._outputs import output_dir, output_file, writing
-from ._record import CURVE_KEYS, Attr, StudyAttr, StudyContext, TrialRecord, curve_to_store, full_curve, read_trial
+from ._record import CURVE_KEYS, StudyContext, TrialRecord, curve_to_store, full_curve, read_trial
 from ._report import write_report
 from ._status import status_text
 from ._tables import best_table, default_selection, studies_table, trials_lines, trials_table
-from ._views import STATES, StudyView
+from ._views import StudyView
 
 __all__ = [
     "CURVE_KEYS",
-    "STATES",
-    "Attr",
-    "StudyAttr",
     "StudyContext",
     "StudyView",
     "TrialRecord",

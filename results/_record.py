@@ -15,29 +15,11 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from adamtune.search_spaces import from_complement
-from adamtune.storage import HEARTBEAT_ATTR, TrialRow
+from adamtune.search_spaces import StoredSpace
+from adamtune.storage import Attr, StudyAttr, TrialRow
 from adamtune.training import TrainConfig
 
 from ._format import describe
-
-
-class Attr:
-    """The user-attr keys adamtune writes on a trial; nothing else names them."""
-
-    BASELINE = "baseline"  # set when the baseline trial is enqueued
-    WORKER = "worker"  # host:pid of the worker that ran it
-    RETRY_OF = "retry_of"  # the original trial's number, on a retry
-    DEVICE = "device"
-    PARAM_COUNT = "param_count"
-    CURVE = "curve"  # per-epoch lists, CURVE_KEYS but the objective's (it is the trial's intermediate values)
-    BEST_EPOCH = "best_epoch"  # 0-based epoch of the best validation loss (its weights were kept)
-    RESUMED_EPOCHS = "resumed_epochs"  # epochs restored from a checkpoint instead of trained
-    PRUNED_REASON = "pruned_reason"
-    FAIL_REASON = "fail_reason"
-    REFUSED = "refused"  # its model cannot train at its values: a retry would fail the same way, none is queued
-    PACKED = "packed"  # trained by a packed worker (its pack size): `train` reproduces it the same way
-
 
 CURVE_KEYS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")
 
@@ -61,16 +43,6 @@ def full_curve(trial: FrozenTrial, objective: str) -> dict[str, list]:
     return curve
 
 
-class StudyAttr:
-    """The user-attr keys adamtune writes on a study when it creates it."""
-
-    UID = "uid"  # random, set once at creation: keys the study's checkpoints (a namesake's are not its own)
-    SPEC = "spec"  # what a joining worker must agree with; readers derive trial configs from it
-    HEARTBEAT = HEARTBEAT_ATTR  # the study's heartbeat settings, so read commands fail stale trials alike
-    VERSIONS = "versions"
-    FINGERPRINT = "fingerprint"  # set last: joining workers wait for it
-
-
 @dataclass(frozen=True)
 class StudyContext:
     """What reading a trial needs from its study, parsed once per study from the stored spec."""
@@ -79,7 +51,7 @@ class StudyContext:
     objective: str = "val_loss"
     base: dict[str, Any] = field(default_factory=dict)  # dataset, model, epochs (TrainConfig's values)
     seed: int = 0
-    space: dict[str, dict] = field(default_factory=dict)  # name -> stored parameter description
+    space: StoredSpace = field(default_factory=StoredSpace)  # the search space as stored: what each value means
     data: dict[str, Any] | None = None  # the user's dataset as stored: the study file's mapping, fingerprint, classes
     model: dict[str, Any] | None = None  # the user's model as stored: entry and kwargs
     root: str | None = None  # the creating worker's study-file folder: relative paths and modules resolve there
@@ -95,42 +67,22 @@ class StudyContext:
         if model is not None:
             base["model"] = model.get("entry")
         return cls(study_name, spec.get("objective", "val_loss"), base, int(spec.get("seed", 0)),
-                   spec.get("space") or {}, data, model, spec.get("root"))
-
-    def public_values(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Every value of the trial by its public name (`beta2`, not `one_minus_beta2`), fixed ones included,
-        in the space's order; parameters the space does not know follow as stored."""
-        values: dict[str, Any] = {}
-        for name, entry in self.space.items():
-            if not all(values.get(parent) in allowed for parent, allowed in (entry.get("when") or {}).items()):
-                continue
-            if entry.get("type") == "fixed":
-                values[name] = entry.get("value")
-            elif entry.get("log_complement") and f"one_minus_{name}" in params:
-                values[name] = from_complement(params[f"one_minus_{name}"])
-            elif name in params:
-                values[name] = params[name]
-        known = set(values) | {f"one_minus_{n}" for n in values}
-        values.update((k, v) for k, v in params.items() if k not in known)
-        return values
+                   StoredSpace(spec.get("space")), data, model, spec.get("root"))
 
     def sampled_values(self, params: dict[str, Any]) -> dict[str, Any]:
         """The values a sampler chose, by public name (fixed parameters left out)."""
-        fixed = {n for n, e in self.space.items() if e.get("type") == "fixed"}
-        return {k: v for k, v in self.public_values(params).items() if k not in fixed}
+        return self.space.sampled(self.space.public_values(params))
 
     def model_params(self, params: dict[str, Any]) -> dict[str, Any] | None:
         """What the user's model builder was handed (every value by public name, fixed ones included); None
         for a built-in model."""
-        return self.public_values(params) if self.model is not None else None
+        return self.space.public_values(params) if self.model is not None else None
 
     def config(self, params: dict[str, Any], origin: int) -> dict[str, Any] | None:
         """The full training config the trial ran (None for a study not made by adamtune)."""
         if not self.base:
             return None
-        settings = set(TrainConfig.field_names())
-        values = {k: v for k, v in self.public_values(params).items() if k in settings}
-        return TrainConfig.from_dict({**self.base, "seed": self.seed + origin, **values},
+        return TrainConfig.for_trial(self.base, self.seed + origin, self.space.public_values(params),
                                      source=f"study {self.name!r}: trial config").to_dict()
 
 

@@ -17,10 +17,12 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from adamtune.errors import NoCompleteTrial
+from adamtune.search_spaces import stored_name
+from adamtune.storage import Attr, optuna_experimental
 
 from ._format import fmt
 from ._outputs import output_dir
-from ._record import Attr, TrialRecord, full_curve, read_trial
+from ._record import TrialRecord, full_curve, read_trial
 from ._views import StudyView
 
 PNG_DPI = 100
@@ -33,10 +35,11 @@ PNG_SIZES = {
     "slice": (1600, 480),
     "learning_curves": (1500, 480),
 }
-SLICE_PARAMS = ("lr", "beta1", "beta2", "one_minus_beta2", "weight_decay")
-PARALLEL_PARAMS = ("optimizer", "lr", "beta1", "beta2", "one_minus_beta2", "eps", "amsgrad", "scheduler",
+BETA2 = stored_name("beta2", log_complement=True)  # beta2 as Optuna's charts name it: searched as 1 - beta2
+SLICE_PARAMS = ("lr", "beta1", "beta2", BETA2, "weight_decay")
+PARALLEL_PARAMS = ("optimizer", "lr", "beta1", "beta2", BETA2, "eps", "amsgrad", "scheduler",
                    "dropout", "batch_size", "width")
-LABELS = {"one_minus_beta2": "1 - beta2 (log scale)", "weight_decay": "weight_decay (when use_weight_decay)"}
+LABELS = {BETA2: "1 - beta2 (log scale)", "weight_decay": "weight_decay (when use_weight_decay)"}
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 COLORS = {"best": "#1b9e77", "baseline": "#7570b3", "complete": "#4c72b0", "pruned": "#d95f02", "rest": "#999999"}
 # Past this many lines a chart of one line per trial shows a smear: then the best IN_FULL trials and the
@@ -79,8 +82,7 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     summaries = {r.number: r.summary for r in records}
     charts = _charts(study, trials, complete, summaries)
     written = []
-    with warnings.catch_warnings(), matplotlib.rc_context():  # rcParams and style are restored afterwards
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with optuna_experimental(), matplotlib.rc_context():  # rcParams and style are restored afterwards
         warnings.filterwarnings("ignore", message="Some regimes for parameter")  # PED-ANOVA on few trials
         warnings.filterwarnings("ignore", message="Attempting to set identical")  # an axis with one value
         plt.style.use("ggplot")  # what optuna's matplotlib plots use; the same look for ours
@@ -159,7 +161,7 @@ def _charts(study: optuna.Study, trials: list[FrozenTrial], complete: list[Froze
                                                                   target_name=target)),
               lambda: _relabel_png(mv.plot_parallel_coordinate(parallel_study, params=parallel,
                                                                target_name=target))),
-        Chart("slice", "Slices: " + ", ".join(p.replace("one_minus_beta2", "1 - beta2") for p in sliced),
+        Chart("slice", "Slices: " + ", ".join(p.replace(BETA2, "1 - beta2") for p in sliced),
               f"{target} against each Adam parameter, complete trials only. beta2 is searched as 1 - beta2 on a "
               "log scale; weight_decay exists only in trials with use_weight_decay.",
               lambda: _relabel_plotly(pv.plot_slice(plotted, params=sliced, target_name=target)),

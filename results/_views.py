@@ -14,11 +14,9 @@ from collections.abc import Iterable, Iterator
 import optuna
 
 from adamtune.errors import NoCompleteTrial
-from adamtune.storage import StudyRows, TrialRow, study_rows
+from adamtune.storage import STATES, StudyRows, TrialRow, study_rows
 
 from ._record import StudyContext, TrialRecord, read_trial
-
-STATES = ("complete", "pruned", "fail", "running", "waiting")
 
 
 class StudyView:
@@ -44,7 +42,7 @@ class StudyView:
 
     def counts_text(self) -> str:
         counts = self.counts
-        return ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
+        return ", ".join(f"{counts[s]} {s}" for s in map(str.lower, STATES) if counts[s])
 
     @property
     def total(self) -> int:
@@ -93,8 +91,7 @@ class StudyView:
     def param_names(self) -> list[str]:
         """The sampled parameters' public names: the study's space order first, then any other."""
         stored = self.rows.param_names()
-        public = [n.removeprefix("one_minus_") if n.removeprefix("one_minus_") in self.context.space else n
-                  for n in stored]
+        public = [self.context.space.public_name(n) for n in stored]
         ordered = [n for n in self.context.space if n in public]
         return ordered + [n for n in public if n not in ordered]
 

@@ -1,15 +1,19 @@
-"""Declarative search spaces: YAML fragments composed by a study, compiled to `trial.suggest_*` calls."""
+"""Declarative search spaces: YAML fragments composed by a study, compiled to `trial.suggest_*` calls, and the
+one owner of what a stored value means (stored and public names, `when`, defaults, a stored trial's values)."""
 
 from ._space import SearchSpace, builtin_fragments, compose, read_yaml
-from ._spec import ParamSpec, SpaceError, from_complement, parse_param
+from ._spec import ParamSpec, SpaceError, from_complement, parse_param, stored_name
+from ._stored import StoredSpace
 
 __all__ = [
     "ParamSpec",
     "SearchSpace",
     "SpaceError",
+    "StoredSpace",
     "builtin_fragments",
     "compose",
     "from_complement",
     "parse_param",
     "read_yaml",
+    "stored_name",
 ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ._spec import ParamSpec, SpaceError, parse_param
+from ._spec import ParamSpec, SpaceError, is_active, parse_param
+from ._stored import StoredSpace
 from ._yaml import read_yaml
 
 _FRAGMENT_KEYS = {"description", "params"}
@@ -69,21 +71,35 @@ class SearchSpace:
         """Suggest every active parameter; returns values by their public names."""
         values: dict[str, Any] = {}
         for spec in self.params:
-            if _active(spec, values):
+            if is_active(spec.when, values):
                 values[spec.name] = spec.suggest(trial)
         return values
 
     def sampled(self, values: dict[str, Any]) -> dict[str, Any]:
         """Only the values a sampler chose (fixed parameters left out)."""
-        fixed = {p.name for p in self.params if p.kind == "fixed"}
-        return {k: v for k, v in values.items() if k not in fixed}
+        return self.stored.sampled(values)
+
+    def start_values(self, chosen: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Every active parameter's value without sampling: as `chosen` where given, else `ParamSpec.start`.
+        A study builds its model with these before it runs."""
+        chosen = chosen or {}
+        values: dict[str, Any] = {}
+        for spec in self.params:
+            if is_active(spec.when, values):
+                values[spec.name] = chosen[spec.name] if spec.name in chosen else spec.start()
+        return values
+
+    @cached_property
+    def stored(self) -> StoredSpace:
+        """The space as a study stores it, which reads the values its trials store."""
+        return StoredSpace(self.to_dict())
 
     def baseline(self) -> dict[str, Any]:
         """Parameters of the baseline trial by their stored names, from each parameter's default."""
         chosen: dict[str, Any] = {}
         stored: dict[str, Any] = {}
         for spec in self.params:
-            if not _active(spec, chosen):
+            if not is_active(spec.when, chosen):
                 continue
             if spec.kind == "fixed":
                 chosen[spec.name] = spec.value
@@ -168,10 +184,6 @@ def _parents_first(specs: list[ParamSpec]) -> list[ParamSpec]:
             done.add(s.name)
         pending = [s for s in pending if s.name not in done]
     return placed
-
-
-def _active(spec: ParamSpec, values: dict[str, Any]) -> bool:
-    return all(parent in values and values[parent] in allowed for parent, allowed in spec.when.items())
 
 
 def _can_take(parent: ParamSpec, value: Any) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from adamtune.errors import InputError
 
 KINDS = ("float", "int", "categorical", "fixed")
+COMPLEMENT_PREFIX = "one_minus_"  # a `log_complement` parameter's stored name starts with it
 _KEYS = {
     "float": {"type", "low", "high", "log", "step", "log_complement", "default", "when", "help"},
     "int": {"type", "low", "high", "log", "step", "default", "when", "help"},
@@ -42,7 +43,22 @@ class ParamSpec:
     @property
     def optuna_name(self) -> str:
         """The name the trial stores: `one_minus_beta2` when sampled as 1-beta2 on a log scale."""
-        return f"one_minus_{self.name}" if self.log_complement else self.name
+        return stored_name(self.name, self.log_complement)
+
+    @property
+    def extremes(self) -> tuple:
+        """The values that bound what the parameter can take: each choice, the fixed value, or both ends of
+        the range. Checking them checks the whole space without sampling it."""
+        return {"categorical": self.choices, "fixed": (self.value,)}.get(self.kind, (self.low, self.high))
+
+    def start(self) -> Any:
+        """The value a trial built without sampling gives it: the fixed value, else the default, else the first
+        choice or the low end."""
+        if self.kind == "fixed":
+            return self.value
+        if self.default is not None:
+            return self.default
+        return self.choices[0] if self.kind == "categorical" else self.low
 
     def suggest(self, trial) -> Any:
         """The only place that calls `trial.suggest_*`; returns the value under the public name."""
@@ -86,6 +102,17 @@ class ParamSpec:
             return False
         assert self.low is not None and self.high is not None
         return self.low <= value <= self.high
+
+
+def stored_name(name: str, log_complement: bool) -> str:
+    """The name a trial stores a parameter under (Optuna's name): a `log_complement` one is sampled as 1 - x."""
+    return f"{COMPLEMENT_PREFIX}{name}" if log_complement else name
+
+
+def is_active(when: dict[str, Any], values: dict[str, Any]) -> bool:
+    """The `when` rule: a conditional parameter exists only once each parent has one of the values given for
+    it (a parent that does not exist enables nothing). Sampling, defaults and reading stored trials obey it."""
+    return all(parent in values and values[parent] in allowed for parent, allowed in when.items())
 
 
 def from_complement(stored: float) -> float:

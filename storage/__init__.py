@@ -1,11 +1,14 @@
 """The study store: URL resolution, engine options, error classification and reconnecting, heartbeats,
-study lookup and password masking. Every SQL statement adamtune runs on the store lives here."""
+study lookup, password masking and the names a trial record is stored under (`Attr`, `StudyAttr`, `STATES`).
+Every SQL statement adamtune runs on the store lives here."""
 
 from adamtune.errors import StorageError
 
 from ._claims import claim_retry
 from ._errors import is_store_error, storage_errors
-from ._heartbeats import HEARTBEAT_ATTR, TrialBeats, fail_stale, heartbeat_ages
+from ._experimental import optuna_experimental
+from ._heartbeats import TrialBeats, fail_stale, heartbeat_ages
+from ._keys import STATES, Attr, StudyAttr
 from ._lookup import open_studies, open_study
 from ._open import APPLICATION_NAME, Heartbeat, engine_options, open_storage
 from ._own_trials import OwnTrialsCache, for_packed_worker
@@ -16,9 +19,9 @@ from ._url import DEFAULT_URL, has_heartbeats, is_sqlite, mask_url, normalize_ur
 
 __all__ = [
     "APPLICATION_NAME",
+    "Attr",
     "claim_retry",
     "DEFAULT_URL",
-    "HEARTBEAT_ATTR",
     "Heartbeat",
     "StorageError",
     "describe_error",
@@ -34,10 +37,13 @@ __all__ = [
     "OwnTrialsCache",
     "for_packed_worker",
     "open_studies",
+    "optuna_experimental",
     "open_study",
     "redact",
     "resolve_url",
+    "STATES",
     "storage_errors",
+    "StudyAttr",
     "StudyRows",
     "study_rows",
     "TrialBeats",

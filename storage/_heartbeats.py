@@ -7,18 +7,18 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import warnings
 from datetime import datetime, timedelta
 
 import optuna
 import sqlalchemy
 
 from ._errors import storage_errors
+from ._experimental import optuna_experimental
+from ._keys import StudyAttr
 from ._open import Heartbeat, open_storage
 from ._url import has_heartbeats
 
 log = logging.getLogger(__name__)
-HEARTBEAT_ATTR = "heartbeat"  # the study user attr holding its Heartbeat settings
 
 
 _BEATS = sqlalchemy.text(
@@ -50,11 +50,10 @@ def _timestamp(value: datetime | str) -> datetime:
 def fail_stale(study: optuna.Study, url: str) -> optuna.Study:
     """Fail (and queue retries of) trials whose worker stopped beating. Workers do this when they start a
     trial; read commands do it too, so a study nobody works on any more does not show dead trials as running."""
-    beat = study.user_attrs.get(HEARTBEAT_ATTR)
+    beat = study.user_attrs.get(StudyAttr.HEARTBEAT)
     if beat is None or not has_heartbeats(url):
         return study
-    with storage_errors(url), warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with storage_errors(url), optuna_experimental():
         watched = optuna.load_study(study_name=study.study_name, storage=_beating_storage(url, Heartbeat(**beat)))
         optuna.storages.fail_stale_trials(watched)
     return watched

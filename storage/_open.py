@@ -8,7 +8,6 @@ URLs: any SQLAlchemy URL (sqlite:///, postgresql+psycopg://, mysql+pymysql://) f
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ import optuna
 from sqlalchemy.engine import make_url
 
 from ._errors import storage_errors
+from ._experimental import optuna_experimental
 from ._stale import RDBStore
 
 APPLICATION_NAME = "adamtune"  # PostgreSQL shows it in pg_stat_activity
@@ -45,9 +45,7 @@ def engine_options(url: str) -> dict[str, Any]:
 
 def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storages.BaseStorage:
     """The storage for `url` (tables created on first use); failures become StorageError."""
-    with storage_errors(url, opening=True), warnings.catch_warnings():
-        # Heartbeats and the file journal are marked experimental but are Optuna's documented answers.
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with storage_errors(url, opening=True), optuna_experimental():  # heartbeats, the file journal
         if url.startswith("journal://"):
             return _journal(url)
         if url.startswith("grpc://"):

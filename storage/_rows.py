@@ -22,8 +22,7 @@ import sqlalchemy
 from optuna.distributions import json_to_distribution
 
 from ._claims import study_engine
-
-STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING")
+from ._keys import Attr
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class TrialRow:
     """One trial as the store holds it, without its intermediate values (only how many there are)."""
 
     number: int
-    state: str  # RUNNING, COMPLETE, PRUNED, FAIL, WAITING
+    state: str  # one of STATES (storage/_keys.py)
     value: float | None
     params: dict[str, Any]  # Optuna's names, external values (a categorical's choice, not its index)
     user_attrs: dict[str, Any]
@@ -113,7 +112,7 @@ class _LoadedRows(StudyRows):
         return sorted(complete, key=lambda r: (sign * r.value, r.number))[:k]  # type: ignore[operator]
 
     def baseline(self) -> TrialRow | None:
-        return next((r for r in self._rows if r.user_attrs.get("baseline")), None)
+        return next((r for r in self._rows if r.user_attrs.get(Attr.BASELINE)), None)
 
     def latest(self, n: int, states: Iterable[str] | None = None) -> list[TrialRow]:
         return self._in(states)[-n:] if n > 0 else []
@@ -159,9 +158,9 @@ class _SqlRows(StudyRows):
 
     def baseline(self) -> TrialRow | None:
         query = ("SELECT t.trial_id FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
-                 "WHERE t.study_id = :study AND a.key = 'baseline' AND a.value_json = 'true' "
+                 "WHERE t.study_id = :study AND a.key = :key AND a.value_json = 'true' "
                  "ORDER BY t.number ASC LIMIT 1")
-        rows = self._rows_of(query, {})
+        rows = self._rows_of(query, {"key": Attr.BASELINE})
         return rows[0] if rows else None
 
     def latest(self, n: int, states: Iterable[str] | None = None) -> list[TrialRow]:

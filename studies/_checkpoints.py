@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 
-from adamtune.results import StudyAttr
+from adamtune.storage import StudyAttr
 
 if TYPE_CHECKING:  # torch: imported when a trial runs, not when a study is created or checked
     from adamtune.training import Checkpoint

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import inspect
-import warnings
 
 import optuna
+
+from adamtune.storage import optuna_experimental
 
 from ._errors import StudyError
 from ._seeding import TrialSeededSampler, qmc_builder
@@ -54,8 +55,7 @@ def build_pruner(pruner: dict, epochs: int, source: str) -> optuna.pruners.BaseP
         return built
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
         raise StudyError(source, "pruner.patience", f"an integer >= 0, got {patience!r}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with optuna_experimental():
         return optuna.pruners.PatientPruner(built, patience=patience)
 
 
@@ -78,8 +78,7 @@ def _build(source: str, key: str, registry: dict, kind: str, options: dict):
             raise StudyError(source, f"{key}.{name}", f"{cls.__name__} has no option '{name}' "
                              f"(options: {', '.join(sorted(accepted))})")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with optuna_experimental():
             return cls(**options)
     except (TypeError, ValueError, ImportError, ModuleNotFoundError) as exc:
         raise StudyError(source, key, f"{cls.__name__}: {exc}") from None

@@ -6,7 +6,7 @@ import time
 
 import optuna
 
-from adamtune.results import Attr, StudyAttr
+from adamtune.storage import Attr, StudyAttr
 
 from ._checkpoints import new_uid
 from ._errors import StudyError

@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,7 +19,6 @@ from adamtune.data import Dataset, load_dataset
 from adamtune.errors import InputError
 from adamtune.results import (
     CURVE_KEYS,
-    Attr,
     artifact_store,
     curve_to_store,
     describe,
@@ -28,6 +26,7 @@ from adamtune.results import (
     upload_curve,
     write_note,
 )
+from adamtune.storage import Attr, optuna_experimental
 from adamtune.training import Checkpoint, DivergedError, EpochRecord, FitResult, TrainConfig, fit
 
 from ._artifacts_dir import TrialFileError, check_artifacts_dir, file_system_failure
@@ -116,8 +115,7 @@ class Objective:
         self.current = trial.number
         # A retried trial (its worker died) continues the original: same seed, same checkpoint.
         frozen = trial.storage.get_trial(trial._trial_id)  # this trial alone, not every running one
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with optuna_experimental():
             origin = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
         origin = trial.number if origin is None else origin
         if origin != trial.number:

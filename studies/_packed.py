@@ -24,9 +24,8 @@ import optuna
 from optuna.trial import TrialState
 
 from adamtune.errors import InputError
-from adamtune.results import Attr
-from adamtune.storage import TrialBeats, study_rows
-from adamtune.training import TrainConfig
+from adamtune.storage import Attr, TrialBeats, optuna_experimental, study_rows
+from adamtune.training import model_params
 
 from ._factories import pruning_startup
 from ._objective import Objective, TimedOut, TrialPlan, refuse
@@ -92,8 +91,7 @@ class PackedWorker:
         """A new trial, begun (its values sampled): with the pack's structure while this structure has had
         fewer than `size` trials, freely otherwise."""
         sampler = self.study.sampler
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with optuna_experimental():
             # Optuna warns that heartbeats are meant for `optimize`; this worker beats its trials itself.
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
             if self.anchor is not None and self.started < self.size:
@@ -218,19 +216,14 @@ class _EpochView:
 
 def _structural(plan: TrialPlan, spec: StudySpec) -> dict[str, object]:
     """The anchor's sampled values that fix a pack's structure, by Optuna's names (`one_minus_x` for x)."""
-    settings = set(TrainConfig.field_names())
-    shared = {name for name in plan.trial.params if _public(name) in SHARED_PARAMS}
+    stored = {spec.space.stored.public_name(name): name for name in plan.trial.params}
+    shared = {stored[name] for name in stored if name in SHARED_PARAMS}
     if spec.model_source.user:
-        shared |= {name for name in plan.trial.params if _public(name) not in settings}
+        shared |= {stored[name] for name in model_params(stored)}
     return {name: plan.trial.params[name] for name in shared}
-
-
-def _public(name: str) -> str:
-    return name.removeprefix("one_minus_")
 
 
 def _fail_stale(study: optuna.Study) -> None:
     """As `study.optimize` does before each trial: dead workers' trials are failed and their retries queued."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with optuna_experimental():
         optuna.storages.fail_stale_trials(study)

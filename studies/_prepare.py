@@ -71,8 +71,7 @@ def waiting_on(what: str, *, announce: bool = True) -> Iterator[None]:
 def check_augmentations(spec: StudySpec, kind: str, shape: tuple[int, ...]) -> None:
     """A searched augmentation that can take a non-zero value must have a meaning for the data."""
     for p in spec.space.params:
-        candidates = {"categorical": p.choices, "fixed": (p.value,)}.get(p.kind, (p.low, p.high))
-        reason = augmentation_reason(p.name, kind, shape) if any(candidates) else None
+        reason = augmentation_reason(p.name, kind, shape) if any(p.extremes) else None
         if reason:
             raise SpaceError(p.source, f"params.{p.name}", f"{reason}; exclude it (exclude: [{p.name}])")
 
@@ -80,29 +79,12 @@ def check_augmentations(spec: StudySpec, kind: str, shape: tuple[int, ...]) -> N
 def probe_values(spec: StudySpec) -> list[dict[str, Any]]:
     """Trial values to build the model with before the study runs: each parameter at its default (else its
     first choice or low end), then each of the user's model parameters at each choice or end of its range."""
-    tries = [_values(spec, {})]
+    tries = [spec.space.start_values()]
     for name in spec.user_params:
-        p = spec.space[name]
-        ends = p.choices if p.kind == "categorical" else (p.low, p.high) if p.kind in ("int", "float") else ()
-        tries += [_values(spec, {name: value}) for value in ends]
+        tries += [spec.space.start_values({name: value}) for value in spec.space[name].extremes]
     unique: list[dict[str, Any]] = []
     for values in tries:
         if values not in unique:
             unique.append(values)
     return unique
 
-
-def _values(spec: StudySpec, chosen: dict[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for p in spec.space.params:
-        if not all(parent in values and values[parent] in allowed for parent, allowed in p.when.items()):
-            continue
-        if p.name in chosen:
-            values[p.name] = chosen[p.name]
-        elif p.kind == "fixed":
-            values[p.name] = p.value
-        elif p.default is not None:
-            values[p.name] = p.default
-        else:
-            values[p.name] = p.choices[0] if p.kind == "categorical" else p.low
-    return values

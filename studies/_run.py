@@ -9,7 +9,6 @@ import logging
 import signal
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -18,14 +17,15 @@ from optuna.trial import TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from adamtune.errors import InputError, StorageError
-from adamtune.results import Attr
 from adamtune.storage import (
+    Attr,
     claim_retry,
     describe_error,
     for_packed_worker,
     is_store_error,
     mask_url,
     open_storage,
+    optuna_experimental,
     redact,
     storage_errors,
     study_rows,
@@ -335,8 +335,7 @@ def _retry_trial(study: optuna.Study, number: int, spec: StudySpec) -> None:
     if trial.state == TrialState.FAIL:
         trial = copy.copy(trial)  # the retry starts without the failed run's reason
         trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != Attr.FAIL_REASON}
-        with warnings.catch_warnings():  # experimental, but Optuna's documented answer
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with optuna_experimental():
             optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=spec.heartbeat.max_retry)(study, trial)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from adamtune.data import DataFacts, DataSource, SourceError, check_entry
 from adamtune.search_spaces import SearchSpace, SpaceError, compose, read_yaml
 from adamtune.storage import Heartbeat
-from adamtune.training import LIMITS, MAX_PACK, ConfigError, ModelSource, TrainConfig
+from adamtune.training import LIMITS, MAX_PACK, ConfigError, ModelSource, TrainConfig, model_params
 
 from ._errors import StudyError
 from ._factories import build_pruner, build_sampler
@@ -70,15 +70,12 @@ class StudySpec:
         """Parameters of the user's model: the names in the space that are not training settings."""
         if not self.model_source.user:
             return []
-        known = set(TrainConfig.field_names())
-        return [p.name for p in self.space.params if p.name not in known]
+        return list(model_params(dict.fromkeys(self.space.names)))
 
     def config_for(self, values: dict[str, Any], seed: int) -> TrainConfig:
         """The full training config of one trial: study settings, then the trial's values."""
-        known = set(TrainConfig.field_names())
-        settings = {k: v for k, v in values.items() if k in known}  # gate switches are not settings
-        base = {"dataset": self.dataset, "model": self.model, "epochs": self.epochs, "seed": seed}
-        return TrainConfig.from_dict({**base, **settings}, source=f"{self.source}: trial config")
+        study = {"dataset": self.dataset, "model": self.model, "epochs": self.epochs}
+        return TrainConfig.for_trial(study, seed, values, source=f"{self.source}: trial config")
 
     def to_dict(self) -> dict:
         """What a joining worker must agree with; stored with the study. The user's dataset is stored as
@@ -193,21 +190,21 @@ def check_space_values(spec: StudySpec) -> None:
     a misspelt activation, a learning rate range reaching 0) before anything runs. With the user's own
     model, any other name is a parameter of that model, handed to its builder."""
     gates = {parent for p in spec.space.params for parent in p.when}
-    known = set(TrainConfig.field_names())
+    own = model_params(dict.fromkeys(spec.space.names))
     base = {"dataset": spec.dataset, "model": spec.model, "epochs": spec.epochs}
     try:  # the study file's own settings first: an error in them is theirs, not the first parameter's
         TrainConfig.from_dict({**base, "seed": spec.seed})
     except ConfigError as exc:
         raise StudyError(spec.source, exc.key, exc.reason) from None
     for p in spec.space.params:
-        if p.name not in known:
+        if p.name in own:
             if (p.name in gates and p.kind == "categorical") or spec.model_source.user:
                 continue
             raise SpaceError(p.source, f"params.{p.name}", "not a training setting "
-                             f"(settings: {', '.join(sorted(known - set(base)))})")
+                             f"(settings: {', '.join(sorted(set(TrainConfig.field_names()) - set(base)))})")
         if p.name in base:
             raise SpaceError(p.source, f"params.{p.name}", "set at the top of the study file, not in the space")
-        candidates = {"categorical": p.choices, "fixed": (p.value,)}.get(p.kind, (p.low, p.high))
+        candidates = p.extremes
         for value in candidates:
             try:
                 TrainConfig.from_dict({**base, p.name: value})

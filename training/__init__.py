@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .checkpoint import Checkpoint
-from .config import LIMITS, MAX_PACK, TrainConfig, augmentation_reason
+from .config import LIMITS, MAX_PACK, TrainConfig, augmentation_reason, model_params
 from .errors import ConfigError, DivergedError
 from .model_source import BUILTIN_MODELS, ModelSource
 
@@ -28,8 +28,8 @@ _LAZY = {"EpochRecord": "rules", "FitResult": "rules", "evaluate": "loop", "fit"
 
 __all__ = ["BUILTIN_MODELS", "LIMITS", "MAX_PACK", "Checkpoint", "ConfigError", "DivergedError", "EpochRecord",
            "FitResult", "ModelSource", "Pack", "SlotOutcome", "TrainConfig", "UnpackableError",
-           "augmentation_reason", "evaluate", "fit", "fit_packed", "pick_device", "probe_model", "structure_key",
-           "unpackable"]
+           "augmentation_reason", "evaluate", "fit", "fit_packed", "model_params", "pick_device", "probe_model",
+           "structure_key", "unpackable"]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -94,6 +94,15 @@ class TrainConfig:
         config.validate(source)
         return config
 
+    @classmethod
+    def for_trial(cls, study: Mapping[str, Any], seed: int, values: Mapping[str, Any], source: str) -> TrainConfig:
+        """One trial's config: the study's settings (dataset, model, epochs), the trial's seed, then those of
+        the trial's values that are settings (see `model_params` for the rest). The objective and every
+        reader of a stored trial build it here, so what is shown is what trained."""
+        own = model_params(values)
+        settings = {k: v for k, v in values.items() if k not in own}
+        return cls.from_dict({**study, "seed": seed, **settings}, source=source)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -141,6 +150,15 @@ class TrainConfig:
              "onecycle warms up by itself until onecycle_peak; warmup_steps must be 0")
         need(not (self.warmup_steps and self.warmup_epochs), "warmup_steps",
              "give either warmup_steps or warmup_epochs, not both")
+
+
+def model_params(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values that are not training settings. With the user's own model they are its builder's own
+    parameters; with a built-in model only a space's gate switches (`use_weight_decay`) are left."""
+    return {k: v for k, v in values.items() if k not in _SETTINGS}
+
+
+_SETTINGS = frozenset(TrainConfig.field_names())
 
 
 def _coerce(value: Any, kind: type, source: str, key: str) -> Any:

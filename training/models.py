@@ -12,7 +12,7 @@ from torch.nn.parameter import is_lazy
 
 from adamtune.data import KIND_SHAPES, SourceError, free_memory, gib, load_entry, one_line
 
-from .config import TrainConfig
+from .config import TrainConfig, model_params
 from .errors import ConfigError
 from .model_source import ModelSource
 
@@ -127,7 +127,7 @@ def _on(where: torch.device, device: torch.device) -> bool:
 
 def _call(shape: tuple[int, ...], num_classes: int, params: dict[str, Any]) -> str:
     """The call in words: the input shape, the classes and the user's own parameters."""
-    own = ", ".join(f"{k}={v!r}" for k, v in params.items() if k not in TrainConfig.field_names())
+    own = ", ".join(f"{k}={v!r}" for k, v in model_params(params).items())
     return f"input_shape={tuple(shape)}, num_classes={num_classes}" + (f", {own}" if own else "")
 
 

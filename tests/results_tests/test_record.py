@@ -9,7 +9,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from adamtune.results import Attr, StudyView
+from adamtune.results import StudyView
+from adamtune.storage import Attr
 from adamtune.studies import export_trial, load_study_file, run_study
 from adamtune.training import TrainConfig
 from conftest import write_study

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
-from adamtune.storage import HEARTBEAT_ATTR, Heartbeat, StorageError, fail_stale, heartbeat_ages, open_storage
+from adamtune.storage import Heartbeat, StorageError, StudyAttr, fail_stale, heartbeat_ages, open_storage
 
 
 def test_heartbeat_ages_are_read_on_every_store(storage_url, study_name):
@@ -42,7 +42,7 @@ def test_a_trial_that_never_beat_is_failed_and_retried_once_its_start_is_a_grace
     `fail_stale_trials` on the store `open_storage` gives) fails it and queues its retry."""
     beat = Heartbeat(interval=1, grace_period=2, max_retry=3)
     study = optuna.create_study(study_name=study_name, storage=open_storage(storage_url))
-    study.set_user_attr(HEARTBEAT_ATTR, beat.__dict__)
+    study.set_user_attr(StudyAttr.HEARTBEAT, beat.__dict__)
     killed = study.ask()  # a store without heartbeats: no beat is ever written, as after a SIGKILL
     x = killed.suggest_float("x", 0, 1)
     assert killed.number not in heartbeat_ages(study._storage, study_name)

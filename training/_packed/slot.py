@@ -17,7 +17,7 @@ import torch
 
 from ..augment import Augmentation
 from ..checkpoint import Checkpoint
-from ..config import TrainConfig
+from ..config import TrainConfig, model_params
 from ..errors import DivergedError
 from ..rules import EpochRecord, FitResult, saved_history
 from ..schedule import BatchSchedule, Schedule, build_schedule
@@ -31,8 +31,7 @@ SHARED = ("dataset", "model", "epochs", "batch_size", "width", "activation")  # 
 def structure_key(cfg: TrainConfig, params: dict[str, Any] | None = None, user_model: bool = False) -> tuple:
     """What trials must agree on to share a pack: the shared settings, and for the user's own model every
     value its builder gets that is not a training setting (any of them may change the model's shapes)."""
-    own = sorted((k, repr(v)) for k, v in (params or {}).items()
-                 if user_model and k not in TrainConfig.field_names())
+    own = sorted((k, repr(v)) for k, v in model_params(params or {}).items()) if user_model else []
     return (*(getattr(cfg, name) for name in SHARED), *own)
 
 
