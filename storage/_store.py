@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(repr=False)
 class Store:
     """Where the study store is (`url`), how to show it (`masked`), the Optuna storage on it (`opened`, on
     first use and then kept) and how long a lost connection is waited out (`reconnect_timeout`, by `call`).
@@ -44,6 +44,9 @@ class Store:
     def for_worker(self, heartbeat: Heartbeat, reconnect_timeout: float) -> Store:
         """This store as a worker opens it: heartbeats on, lost connections waited out for `reconnect_timeout`."""
         return replace(self, heartbeat=heartbeat, reconnect_timeout=reconnect_timeout)
+
+    def __repr__(self) -> str:  # a Store in a traceback or a log line shows no password
+        return f"Store({self.masked!r}, reconnect_timeout={self.reconnect_timeout})"
 
     @property
     def masked(self) -> str:
