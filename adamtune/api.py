@@ -168,10 +168,10 @@ def run_workers(study_file: str | Path, workers: int, *, storage: Store | str | 
                              log=lambda msg: log(f"{msg} (study {spec.name!r})"))
 
 
-def dashboard(host: str, port: int, storage: Store | str | None = None, *, read_only: bool | None = None,
-              artifacts: str | None = None, log: Callable[[str], None] = print) -> None:
-    """Serve optuna-dashboard on the store until interrupted; read-only unless `read_only` is False or,
-    when it is None, `host` is a loopback address (the dashboard has no authentication)."""
+def dashboard(storage: Store | str | None = None, *, host: str = "127.0.0.1", port: int = 8080,
+              read_only: bool | None = None, artifacts: str | None = None, log: Callable[[str], None] = print) -> None:
+    """Serve optuna-dashboard on the store until interrupted; read-only when `read_only` is True or, when it
+    is None, when `host` is not a loopback address (the dashboard has no authentication)."""
     from adamtune.results import is_loopback, serve_dashboard
     from adamtune.storage import Store
 
@@ -184,7 +184,7 @@ def dashboard(host: str, port: int, storage: Store | str | None = None, *, read_
     serve_dashboard(opened, host, port, read_only=read_only, artifacts=artifacts)
 
 
-def storage_proxy(host: str, port: int, storage: Store | str | None = None, *,
+def storage_proxy(storage: Store | str | None = None, *, host: str = "127.0.0.1", port: int = 13000,
                   log: Callable[[str], None] = print) -> None:
     """Serve the store over gRPC until interrupted, so many workers share a few database connections."""
     import optuna

@@ -236,12 +236,13 @@ def _train(args) -> int:
 
 
 def _dashboard(args) -> int:
-    api.dashboard(args.host, args.port, args.storage, read_only=args.read_only, artifacts=args.artifacts, log=_stderr)
+    api.dashboard(args.storage, host=args.host, port=args.port, read_only=args.read_only, artifacts=args.artifacts,
+                  log=_stderr)
     return 0
 
 
 def _storage_proxy(args) -> int:
-    api.storage_proxy(args.host, args.port, args.storage, log=_stderr)
+    api.storage_proxy(args.storage, host=args.host, port=args.port, log=_stderr)
     return 0
 
 
