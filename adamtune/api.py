@@ -2,8 +2,9 @@
 
 Each opens what it needs (study file, store), calls the library, and returns plain objects. Errors are
 raised, never printed: InputError (and its subclasses) for input a person can fix, StorageError and
-DataError for a store or data problem, all from `adamtune.errors`. `storage` is a URL; None means
-$ADAMTUNE_STORAGE, else ./adamtune.db.
+DataError for a store or data problem, all from `adamtune.errors`. `storage` says where the study store
+is: a `Store` that `resolve_store()` resolved (a command resolves it once and hands it to every call), else a
+URL, else None for $ADAMTUNE_STORAGE, else ./adamtune.db.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
     from adamtune.results import StudyView, TrialRecord
+    from adamtune.storage import Store
     from adamtune.studies import RunSummary, StudySpec
+
+
+def resolve_store(storage: str | None = None) -> Store:
+    """The study store, resolved once: `storage` (a URL), else $ADAMTUNE_STORAGE, else the file named by
+    $ADAMTUNE_STORAGE_FILE, else ./adamtune.db. Nothing is opened until a call needs it."""
+    from adamtune.storage import Store
+
+    return Store.resolve(storage)
 
 
 def check(study_file: str | Path, *, load_data: bool = True, data_root: str | None = None,
@@ -34,59 +44,63 @@ def check(study_file: str | Path, *, load_data: bool = True, data_root: str | No
     return spec
 
 
-def run(study_file: str | Path, *, storage: str | None = None, n_trials: int | None = None,
+def run(study_file: str | Path, *, storage: Store | str | None = None, n_trials: int | None = None,
         timeout: float | None = None, device: str | None = None, data_root: str | None = None,
         artifacts: str | None = None, progress: bool = False,
         on_ready: Callable[[StudySpec], None] | None = None, pack: int | None = None) -> RunSummary:
     """Create or join the study and run trials in this process until the study-wide budget is spent;
     `on_ready` is called with the spec once the data are loaded and checked, before the store is touched."""
-    from adamtune.storage import resolve_url
+    from adamtune.storage import Store
     from adamtune.studies import StudyError, load_study_file, run_study
 
     spec = load_study_file(study_file)  # all validation happens before the store is touched
     if n_trials is not None and n_trials < 1:
         raise StudyError(str(study_file), "n_trials", f"must be >= 1, got {n_trials}")
-    return run_study(spec, resolve_url(storage), n_trials=n_trials, timeout=timeout, device=device,
+    return run_study(spec, Store.of(storage), n_trials=n_trials, timeout=timeout, device=device,
                      data_root=data_root, progress=progress, artifacts=artifacts, on_ready=on_ready, pack=pack)
 
 
-def list_studies(storage: str | None = None) -> list[StudyView]:
+def list_studies(storage: Store | str | None = None) -> list[StudyView]:
     """Every study in the store, read once (dead workers' trials failed first)."""
     from adamtune.results import StudyView
-    from adamtune.storage import open_studies, storage_errors
+    from adamtune.storage import Store, open_studies
 
-    found, url = open_studies(storage)
-    with storage_errors(url):
+    store = Store.of(storage)
+    found = open_studies(store)
+    with store.errors():
         return [StudyView.of(s) for s in found]
 
 
-def study(name: str, storage: str | None = None) -> StudyView:
+def study(name: str, storage: Store | str | None = None) -> StudyView:
     """One study with every trial as a TrialRecord: counts, best, baseline, top(k)."""
     from adamtune.results import StudyView
-    from adamtune.storage import open_study, storage_errors
+    from adamtune.storage import Store, open_study
 
-    found, url = open_study(name, storage)
-    with storage_errors(url):
+    store = Store.of(storage)
+    found = open_study(name, store)
+    with store.errors():
         return StudyView.of(found)
 
 
-def best(name: str, storage: str | None = None) -> TrialRecord:
+def best(name: str, storage: Store | str | None = None) -> TrialRecord:
     """The best complete trial; NoCompleteTrial when there is none yet."""
     return study(name, storage).best
 
 
-def status(name: str, storage: str | None = None) -> tuple[StudyView, dict[int, timedelta]]:
+def status(name: str, storage: Store | str | None = None) -> tuple[StudyView, dict[int, timedelta]]:
     """The study and, for running trials, the time since their worker's last heartbeat."""
     from adamtune.results import StudyView
-    from adamtune.storage import heartbeat_ages, open_storage, open_study, storage_errors
+    from adamtune.storage import Store, heartbeat_ages, open_study
 
-    found, url = open_study(name, storage)
-    with storage_errors(url):
+    store = Store.of(storage)
+    found = open_study(name, store)
+    with store.errors():
         view = StudyView.of(found)
-    return view, heartbeat_ages(open_storage(url), name) if view.counts["running"] else {}
+    return view, heartbeat_ages(store.opened, name) if view.counts["running"] else {}
 
 
-def export(name: str, storage: str | None = None, *, top: int | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+def export(name: str, storage: Store | str | None = None, *,
+           top: int | None = None) -> dict[str, Any] | list[dict[str, Any]]:
     """The best trial as `adamtune train` reads it; with `top`, a list of the `top` best, best first."""
     from adamtune.studies import StudyError, export_trial
 
@@ -98,7 +112,7 @@ def export(name: str, storage: str | None = None, *, top: int | None = None) -> 
     return [export_trial(view, t) for t in view.top(top)]
 
 
-def export_csv(name: str, storage: str | None = None, *, top: int | None = None) -> Iterator[str]:
+def export_csv(name: str, storage: Store | str | None = None, *, top: int | None = None) -> Iterator[str]:
     """Every trial (or the `top` best) as CSV lines, sampled values by their public names, yielded as they
     are read from the store (a chunk of trials at a time), so memory stays flat however large the study."""
     from adamtune.results import trials_csv
@@ -111,14 +125,15 @@ def export_csv(name: str, storage: str | None = None, *, top: int | None = None)
     return trials_csv(trials, view.param_names())
 
 
-def report(name: str, out_dir: str | Path, storage: str | None = None) -> list[Path]:
+def report(name: str, out_dir: str | Path, storage: Store | str | None = None) -> list[Path]:
     """Write index.html (offline) and PNG charts of the study; returns the paths written, index first."""
     from adamtune.results import output_dir, write_report, writing
-    from adamtune.storage import open_study, storage_errors
+    from adamtune.storage import Store, open_study
 
     output_dir(out_dir, "report -o", create=False)  # checked before the study is read, made once there is a report
-    found, url = open_study(name, storage)
-    with storage_errors(url), writing(out_dir, "report -o"):
+    store = Store.of(storage)
+    found = open_study(name, store)
+    with store.errors(), writing(out_dir, "report -o"):
         return write_report(found, out_dir)
 
 
@@ -132,3 +147,51 @@ def train(export_file: str | Path, out: str | Path | None = None, *, validate: b
 
     return train_from_export(export_file, out, validate=validate, device=device, data_root=data_root,
                              allow_changed_data=allow_changed_data, log=log or (lambda _msg: None))
+
+
+def run_workers(study_file: str | Path, workers: int, *, storage: Store | str | None = None,
+                n_trials: int | None = None, timeout: float | None = None, device: str | None = None,
+                data_root: str | None = None, artifacts: str | None = None, pack: int | None = None,
+                log: Callable[[str], None] = print) -> list[int]:
+    """Start `workers` local processes of `adamtune run` on the study and wait for them; their exit codes."""
+    from adamtune.storage import Store
+    from adamtune.studies import check_artifacts_dir, run_local_workers
+
+    # Bad input fails here, once, not in K children; the user's image folder is cached for them.
+    spec = check(study_file, data_root=data_root)
+    check_artifacts_dir(artifacts or spec.artifacts)
+    store = Store.of(storage)
+    store.open()  # one process creates a new store's tables, and an unreachable store is one line here, not K
+    options = {"--n-trials": n_trials, "--timeout": timeout, "--device": device, "--data-root": data_root,
+               "--artifacts": artifacts, "--pack": pack}
+    return run_local_workers(study_file, store, workers, options=options,
+                             log=lambda msg: log(f"{msg} (study {spec.name!r})"))
+
+
+def dashboard(storage: Store | str | None = None, *, host: str = "127.0.0.1", port: int = 8080,
+              read_only: bool | None = None, artifacts: str | None = None, log: Callable[[str], None] = print) -> None:
+    """Serve optuna-dashboard on the store until interrupted; read-only when `read_only` is True or, when it
+    is None, when `host` is not a loopback address (the dashboard has no authentication)."""
+    from adamtune.results import is_loopback, serve_dashboard
+    from adamtune.storage import Store
+
+    store = Store.of(storage)
+    opened = store.opened
+    read_only = not is_loopback(host) if read_only is None else read_only
+    log(f"optuna-dashboard ({'read-only' if read_only else 'read-write'}) for {store.masked} on http://{host}:{port}/")
+    if not is_loopback(host):
+        log(f"warning: bound to {host}, reachable from other hosts; optuna-dashboard has no authentication")
+    serve_dashboard(opened, host, port, read_only=read_only, artifacts=artifacts)
+
+
+def storage_proxy(storage: Store | str | None = None, *, host: str = "127.0.0.1", port: int = 13000,
+                  log: Callable[[str], None] = print) -> None:
+    """Serve the store over gRPC until interrupted, so many workers share a few database connections."""
+    import optuna
+
+    from adamtune.storage import Store
+
+    store = Store.of(storage)
+    opened = store.opened
+    log(f"gRPC storage proxy for {store.masked} on grpc://{host}:{port}")
+    optuna.storages.run_grpc_proxy_server(opened, host=host, port=port)

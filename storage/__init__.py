@@ -1,5 +1,6 @@
-"""The study store: URL resolution, engine options, error classification and reconnecting, heartbeats,
-study lookup, password masking and the names a trial record is stored under (`Attr`, `StudyAttr`, `STATES`).
+"""The study store: URL resolution (once per command, into one `Store` that travels down), engine options,
+error classification and reconnecting, heartbeats, study lookup, password masking and the names a trial
+record is stored under (`Attr`, `StudyAttr`, `STATES`).
 Every SQL statement adamtune runs on the store lives here."""
 
 from adamtune.errors import StorageError
@@ -14,6 +15,7 @@ from ._open import APPLICATION_NAME, Heartbeat, engine_options, open_storage
 from ._own_trials import OwnTrialsCache, for_packed_worker
 from ._reconnect import with_reconnect
 from ._rows import StudyRows, TrialRow, study_rows
+from ._store import Store
 from ._transient import describe_error
 from ._url import DEFAULT_URL, has_heartbeats, is_sqlite, mask_url, normalize_url, redact, resolve_url
 
@@ -24,6 +26,7 @@ __all__ = [
     "DEFAULT_URL",
     "Heartbeat",
     "StorageError",
+    "Store",
     "describe_error",
     "engine_options",
     "fail_stale",

@@ -16,7 +16,8 @@ from ._spec import StudySpec, check_pack, load_study_file
 from ._workers import run_local_workers
 
 if TYPE_CHECKING:
-    from ._run import RunSummary, Terminated, run_study
+    from ._run import RunSummary, run_study
+    from ._work import Terminated
 
 __all__ = ["EXPORT_KEYS", "ArtifactsDirError", "RunSummary", "StudyError", "StudySpec", "Terminated", "TrialFileError",
            "check_artifacts_dir", "check_pack", "create_or_join", "export_trial", "load_export", "load_study_file",
@@ -24,8 +25,12 @@ __all__ = ["EXPORT_KEYS", "ArtifactsDirError", "RunSummary", "StudyError", "Stud
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("RunSummary", "Terminated", "run_study"):
+    if name in ("RunSummary", "run_study"):
         from . import _run
 
         return getattr(_run, name)
+    if name == "Terminated":
+        from ._work import Terminated
+
+        return Terminated
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

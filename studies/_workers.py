@@ -9,15 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from adamtune.storage import is_sqlite, mask_url
+from adamtune.storage import Store, is_sqlite
 
 
-def run_local_workers(study_file: str | Path, url: str, workers: int, *, options: dict[str, object],
+def run_local_workers(study_file: str | Path, store: Store, workers: int, *, options: dict[str, object],
                       log=print) -> list[int]:
     """Start `workers` copies of `adamtune run STUDY_FILE --quiet` with `options` (flag -> value) and wait for
     them; returns their exit codes. The URL travels in the environment, never on a command line that `ps`
     shows. SIGTERM to this process is passed on to every child."""
-    if is_sqlite(url):
+    if is_sqlite(store.url):
         log("note: several processes on SQLite wait for each other's writes (busy timeout 60 s); "
             "journal:///path/study.log is the store Optuna recommends on one machine")
     argv = [sys.executable, "-m", "adamtune", "run", str(study_file), "--quiet"]
@@ -26,8 +26,8 @@ def run_local_workers(study_file: str | Path, url: str, workers: int, *, options
             argv += [flag, str(value)]
     # K processes x all cores each would oversubscribe the CPU (OpenMP threads spin-wait on each other).
     threads = str(max(1, (os.cpu_count() or 1) // workers))
-    env = {**os.environ, "ADAMTUNE_STORAGE": url, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads)}
-    log(f"starting {workers} workers in {mask_url(url)}")
+    env = {**os.environ, "ADAMTUNE_STORAGE": store.url, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads)}
+    log(f"starting {workers} workers in {store.masked}")
     children = [subprocess.Popen(argv, env=env) for _ in range(workers)]
 
     def forward(signum, _frame) -> None:

@@ -142,7 +142,7 @@ def test_workers_starting_together_queue_an_owed_retry_once(tmp_path):
     """Every starting worker looks for owed retries; of several looking at once, the one whose claim row goes
     in first queues it, and the others leave it (a duplicate would spend the budget twice on one point)."""
     from adamtune.storage import claim_retry
-    from adamtune.studies._run import _queue_owed_retries
+    from adamtune.studies._retries import queue_owed_retries as _queue_owed_retries
 
     spec, url, study = study_with_a_failed_copy(tmp_path, "together")
     owed = study.get_trials()[-1]
@@ -157,7 +157,7 @@ def test_a_refused_retry_says_what_to_do(tmp_path):
     the error says the trial is FAIL, that its retry was not queued, and what the user does about it."""
     from types import SimpleNamespace
 
-    from adamtune.studies._run import _store_refused
+    from adamtune.studies._solo import store_refused as _store_refused
 
     spec, url, study = study_with_a_failed_copy(tmp_path, "refused")
     read_only = f"sqlite:///file:{tmp_path / 'studies.db'}?mode=ro&uri=true"

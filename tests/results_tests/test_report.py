@@ -17,7 +17,7 @@ from PIL import Image
 
 from _chromium import artifact, chromium
 from adamtune.results import full_curve
-from adamtune.results._report import PNG_SIZES
+from adamtune.results._report_data import PNG_SIZES
 from adamtune.studies import load_study_file, run_study
 from conftest import adamtune, write_study
 

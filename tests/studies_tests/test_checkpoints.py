@@ -15,7 +15,7 @@ from adamtune.storage import open_storage
 from adamtune.studies import create_or_join, load_study_file, run_study
 from adamtune.studies._checkpoints import trial_checkpoint
 from adamtune.studies._objective import Objective
-from adamtune.studies._run import _retry_interrupted
+from adamtune.studies._retries import retry_interrupted as _retry_interrupted
 from conftest import adamtune, write_study
 
 pytestmark = pytest.mark.slow  # runs the adamtune command or trains studies
