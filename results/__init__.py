@@ -1,5 +1,6 @@
 """Everything that reads what trials left behind: the trial record, tables, status, report, dashboard
-wiring, artifacts (learning-curve PNG, config JSON) and CSV. The objective writes the same record."""
+wiring, artifacts (learning-curve PNG, config JSON) and CSV. The objective writes the same record; what a
+stored value means is asked of `search_spaces`, the record's keys of `storage`."""
 
 from ._artifacts import artifact_store, upload_config, upload_curve, write_note
 from ._csv import trials_csv

@@ -1,4 +1,6 @@
 """Study files, sampler/pruner construction, create-or-join, the objective, running workers, export and train.
+The solo and the packed worker implement one protocol (`_work.Worker`), so timeouts, signals, a lost store
+and retries are handled in one place; the store arrives as one `Store` value, resolved once per command.
 
 Running trials needs torch; `run_study` and its kin are imported on first use, so reading and checking a
 study file does not pay for it."""
