@@ -8,8 +8,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-import sqlalchemy
 
+from bad_input import row_count
 from conftest import adamtune, write_study
 from small_filesystems import fill, tmpfs
 
@@ -26,20 +26,6 @@ CASES = {
     "unknown parent": ({"params": {"gamma": {"when": {"sched": "exponential"}}}},
                        "gamma.when.sched: conditional on an unknown parent"),
 }
-
-
-def row_count(url: str) -> int:
-    """Rows in every table of the store (0 when the SQLite file does not exist; it is not created)."""
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        return 0
-    engine = sqlalchemy.create_engine(url)
-    try:
-        inspector = sqlalchemy.inspect(engine)
-        with engine.connect() as conn:
-            return sum(conn.execute(sqlalchemy.text(f'SELECT COUNT(*) FROM "{t}"')).scalar()
-                       for t in inspector.get_table_names() if t != "alembic_version")
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))

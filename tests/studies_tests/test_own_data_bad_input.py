@@ -9,8 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 from PIL import Image
-from test_bad_input import row_count
 
+from bad_input import row_count
 from conftest import REPO, adamtune, write_study
 from own_data import digit_features, write_images, write_module
 

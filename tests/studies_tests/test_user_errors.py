@@ -12,20 +12,11 @@ import optuna
 import pytest
 import yaml
 
+from bad_input import one_line_error
 from conftest import ADAMTUNE, adamtune, write_study
 from small_filesystems import fill, tmpfs
 
 pytestmark = pytest.mark.slow  # starts processes or trains a study
-
-
-def one_line_error(result, code: int, *needles: str) -> None:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.splitlines()
-    assert lines and lines[-1].startswith("adamtune: error: "), result.stderr
-    assert [line.startswith("study ") for line in lines[:-1]] == [True] * (len(lines) - 1), result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in result.stderr, result.stderr
 
 
 def test_a_yaml_key_given_twice_names_the_key_and_both_lines(tmp_path):
