@@ -68,17 +68,6 @@ def storage_url(request, tmp_path) -> str:
 
 
 @pytest.fixture
-def pg():
-    """The real PostgreSQL's URL and a list of the study names a test made there, deleted afterwards."""
-    url = postgres_url()
-    names: list[str] = []
-    yield url, names
-    for name in names:
-        if name in optuna.study.get_all_study_names(url):
-            optuna.delete_study(study_name=name, storage=url)
-
-
-@pytest.fixture
 def study_name(storage_url) -> str:
     """A unique study name, deleted from the store afterwards (PostgreSQL is shared between runs)."""
     name = f"t_{uuid.uuid4().hex[:10]}"

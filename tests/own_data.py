@@ -90,3 +90,21 @@ def write_module(folder: Path, name: str = "my_nets") -> Path:
     path = folder / f"{name}.py"
     path.write_text(MODULE)
     return path
+
+
+def folder(tmp_path, **mapping):
+    """A study's dataset: the image folder pets/ beside it, with `mapping`'s settings."""
+    return {"dataset": {"type": "image_folder", "path": "pets", **mapping}}
+
+
+def corrupt(tmp_path, **mapping):
+    """pets/ with twelve good images and one that only looks like a PNG."""
+    write_images(tmp_path / "pets", {"cat": 6, "dog": 6})
+    (tmp_path / "pets" / "dog" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    return folder(tmp_path, **mapping)
+
+
+def with_module(tmp_path, **changes):
+    """The study `changes`, with my_nets.py (models and data entries) written beside it."""
+    write_module(tmp_path)
+    return changes

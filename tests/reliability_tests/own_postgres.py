@@ -7,7 +7,6 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -15,14 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _require_all import missing
+from reliability_tests.workers import free_port
 
 PG_BIN = Path(os.environ.get("ADAMTUNE_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

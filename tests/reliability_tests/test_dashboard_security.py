@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.error
@@ -13,14 +12,9 @@ import optuna
 import pytest
 
 from conftest import ADAMTUNE
+from reliability_tests.workers import free_port
 
 pytestmark = pytest.mark.slow  # a dashboard server process
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def request(method: str, url: str, body: dict | None = None) -> int:

@@ -12,15 +12,9 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from conftest import adamtune, postgres_url, write_study
-from reliability_tests.workers import finish, spawn, tally
+from reliability_tests.workers import finish, free_port, spawn, tally
 
 pytestmark = pytest.mark.slow  # a gRPC proxy and worker processes, the CLI
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.postgres

@@ -18,11 +18,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from _require_all import missing
 from adamtune.results import full_curve
 from conftest import adamtune, study_view
 from reliability_tests.workers import (
     FINISHED,
+    OLD_OPTUNA,
     finish,
     judged_stale,
     kill_mid_trial,
@@ -231,24 +231,6 @@ def test_a_trial_that_kills_its_worker_every_time_is_given_up_after_max_retry(tm
     assert all(t.state in (*FINISHED, TrialState.FAIL) for t in all_trials), "nothing RUNNING or WAITING"
     tally(record_property, f"a trial SIGKILLs its worker every time (given up after {max_retry} retries)", 1,
           all_trials, started, max_retry=max_retry)
-
-
-OLD_OPTUNA = "3.1.1"  # schema v3.0.0.d, older than the installed Optuna's: `optuna storage upgrade` is needed
-
-
-@pytest.fixture(scope="session")
-def old_optuna(request) -> Path:
-    """A Python with Optuna OLD_OPTUNA (and an SQLAlchemy 1.4 it supports), made once and kept in pytest's cache."""
-    venv = request.config.cache.mkdir(f"optuna-{OLD_OPTUNA}")
-    python = venv / "bin" / "python"
-    if not (venv / "ready").exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, capture_output=True)
-        install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"optuna=={OLD_OPTUNA}",
-                                  "sqlalchemy<2"], capture_output=True, text=True, timeout=600)
-        if install.returncode != 0:
-            missing(f"cannot install optuna=={OLD_OPTUNA} into a side environment: {install.stderr[-500:]}")
-        (venv / "ready").write_text(OLD_OPTUNA)
-    return python
 
 
 def test_a_store_of_an_older_optuna_says_to_upgrade_then_works(tmp_path, old_optuna, record_property):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +22,14 @@ from conftest import ADAMTUNE
 # Four workers on two cores: one thread each, or OpenMP threads spin-wait on each other.
 WORKER_ENV = {"OMP_NUM_THREADS": "1"}
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+OLD_OPTUNA = "3.1.1"  # schema v3.0.0.d, older than the installed Optuna's: `optuna storage upgrade` is needed
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback, for a dashboard, a gRPC proxy or a PostgreSQL of a test's own."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def unique(prefix: str) -> str:

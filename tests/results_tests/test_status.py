@@ -36,3 +36,13 @@ def test_status_shows_each_running_trial_with_its_worker_and_last_heartbeat(stor
     assert "node7:4242" in row and "Adam lr=0.001" in row, result.stdout
     ago = re.search(r"\b(\d+) s ago\b", row)
     assert ago and int(ago[1]) < 600, f"the heartbeat is seconds old, not hours (time zone): {row}"
+
+
+def test_studies_counts_waiting_trials_apart_from_running_ones(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert adamtune("run", str(write_study(tmp_path, "q", n_trials=1, epochs=1)), "--storage", url).returncode == 0
+    study = optuna.load_study(study_name="q", storage=url)
+    study.enqueue_trial(study.trials[0].params)  # a queued retry is not running
+    header, _, row = adamtune("studies", "--storage", url).stdout.splitlines()[1:4]
+    cells = dict(zip(header.split(), row.split(), strict=True))
+    assert (cells["running"], cells["waiting"]) == ("0", "1")

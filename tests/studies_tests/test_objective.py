@@ -1,4 +1,5 @@
-"""The objective on a real study: baseline first, user attributes, divergence ends a trial as pruned."""
+"""The objective on a real study: baseline first, user attributes, divergence ends a trial as pruned,
+a --timeout stops the worker between epochs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from adamtune.results import StudyView, full_curve
 from adamtune.studies import create_or_join, load_study_file
 from adamtune.studies._objective import Objective
-from conftest import write_study
+from conftest import adamtune, write_study
 
 
 def test_baseline_trial_is_pytorch_adam_defaults(tmp_path):
@@ -160,3 +161,20 @@ def test_a_solo_trials_values_reach_the_store_all_at_once(tmp_path, storage_url,
     trials = optuna.load_study(study_name=study_name, storage=storage_url).trials
     assert len(trials) == 2 and all(len(t.params) >= 10 for t in trials)
     assert len(stored_while_drawing) >= 20 and set(stored_while_drawing) == {0}
+
+
+@pytest.mark.slow  # a CLI process
+def test_timeout_stops_the_worker_between_epochs_and_queues_the_trial(tmp_path):
+    """A 10,000-epoch CNN trial (hours on any machine) and a 1 s timeout: the worker stops after an epoch,
+    not after the trial."""
+    study = write_study(tmp_path, "late", model="cnn", epochs=10_000, n_trials=2, search_space=["adam"],
+                        params={"batch_size": {"type": "fixed", "value": 16}, "width": {"type": "fixed", "value": 32}},
+                        exclude=[], sampler={"type": "random"}, pruner={"type": "none"})
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = adamtune("run", str(study), "--storage", url, "--timeout", "1", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "the timeout passed during trial 0" in result.stderr
+    assert "Traceback" not in result.stderr and "failed with" not in result.stderr, "one line, not Optuna's crash log"
+    trials = optuna.load_study(study_name="late", storage=url).trials
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"]
+    assert len(trials[0].intermediate_values) < 10_000, "the worker stopped mid-trial, not at its end"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import optuna
 import pytest
@@ -10,7 +11,7 @@ import torch
 from optuna.trial import TrialState
 
 from adamtune.training import TrainConfig
-from conftest import REPO, adamtune, postgres_url, write_study
+from conftest import ADAMTUNE, REPO, adamtune, postgres_url, write_study
 
 pytestmark = pytest.mark.slow  # the CLI end to end, studies included
 
@@ -133,3 +134,10 @@ def test_quickstart_study_reaches_95_percent_test_accuracy(tmp_path):
     trained = adamtune("train", "best.json", "--out", "model", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     assert json.loads((tmp_path / "model" / "metrics.json").read_text())["test_accuracy"] >= 0.95
+
+
+def test_a_reader_that_closes_the_pipe_gets_no_traceback(tmp_path):
+    path = write_study(tmp_path, "piped")
+    result = subprocess.run(f"'{ADAMTUNE}' check '{path}' | head -1", shell=True, capture_output=True, text=True,
+                            executable="/bin/bash")
+    assert result.stdout.startswith(f"{path}: ok") and result.stderr == ""

@@ -1,26 +1,26 @@
-"""Bad data and models of the user's own, and a built-in dataset absent offline: exit code 2, one line naming
-the file and key, found before the store is touched (the SQLite file is not even created)."""
+"""Bad data and models of the user's own, a built-in dataset absent offline, and entries that are not files
+beside the study: exit code 2, one line naming the file and key, found before the store is touched (the SQLite
+file is not even created)."""
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 from PIL import Image
-from test_bad_input import row_count
 
+from bad_input import one_line_error, row_count
 from conftest import REPO, adamtune, write_study
-from own_data import digit_features, write_images, write_module
+from own_data import corrupt, digit_features, folder, with_module, write_images
 
 pytestmark = pytest.mark.slow  # runs the adamtune command or trains studies
 
 FEATURES = {"search_space": ["adam", "batch", "mlp"], "exclude": []}
-
-
-def folder(tmp_path, **mapping):
-    return {"dataset": {"type": "image_folder", "path": "pets", **mapping}}
 
 
 def arrays(tmp_path, **data):
@@ -31,12 +31,6 @@ def arrays(tmp_path, **data):
 def features(tmp_path, **changes):
     x, y = digit_features(200)
     return {**arrays(tmp_path, x=x, y=y), **changes}
-
-
-def corrupt(tmp_path, **mapping):
-    write_images(tmp_path / "pets", {"cat": 6, "dog": 6})
-    (tmp_path / "pets" / "dog" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    return folder(tmp_path, **mapping)
 
 
 def huge_npz(tmp_path):
@@ -51,11 +45,6 @@ def huge_npz(tmp_path):
 def pickled(tmp_path):
     np.savez(tmp_path / "data.npz", x=np.array([{"a": 1}, None], dtype=object), y=np.arange(2))
     return {"dataset": {"type": "arrays", "path": "data.npz"}, **FEATURES}
-
-
-def with_module(tmp_path, **changes):
-    write_module(tmp_path)
-    return changes
 
 
 CASES = {
@@ -134,17 +123,6 @@ def test_bad_data_or_model_exits_2_before_the_store_is_touched(tmp_path, case):
     assert expected.format(tmp=tmp_path) in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "studies.db").exists()
-
-
-def test_check_runs_the_forward_pass_and_counts_skipped_images(tmp_path):
-    study = write_study(tmp_path, "own_check", **with_module(tmp_path, model={"entry": "my_nets:wrong_classes"}))
-    checked = adamtune("check", str(study))
-    assert checked.returncode == 2 and "model returned (64, 7) logits for 10 classes" in checked.stderr
-    study = write_study(tmp_path, "own_skip", **corrupt(tmp_path, skip_bad_images=True))
-    checked = adamtune("check", str(study), env={"ADAMTUNE_DATA": str(tmp_path / "cache")})
-    assert checked.returncode == 0, checked.stderr
-    assert "10 classes" not in checked.stdout and "2 classes (cat, dog)" in checked.stdout
-    assert "1 unreadable images skipped" in checked.stdout and "8/2/2 train/validation/test" in checked.stdout
 
 
 OFFLINE = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}  # no download, even online
@@ -250,3 +228,52 @@ def test_a_uint64_label_of_2_to_the_63_is_one_line_in_check_and_run(tmp_path, co
                                                      "200 samples; labels are 0..K-1, K at most the number of "
                                                      "samples\n")
     assert not (tmp_path / "studies.db").exists()
+
+
+OUTSIDE = "from torch import nn\n\ndef build(input_shape, num_classes, params):\n" \
+          "    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))\n"
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+@pytest.mark.parametrize("changes,key,needle", [
+    ({"model": {"entry": "os:system", "command": "touch pwned"}}, "model.entry",
+     "module 'os' is not a file beside {study} (in {tmp}): a study or export runs only its own modules, not "
+     "standard-library or installed ones; pass --trust-entries to allow it"),
+    ({"dataset": {"type": "python", "entry": "subprocess:run", "args": ["touch", "pwned"]}}, "dataset.entry",
+     "module 'subprocess' is not a file beside {study}"),
+    ({"model": {"entry": "outside_nets:build"}}, "model.entry", "module 'outside_nets' is not a file beside"),
+    ({"model": {"entry": "json:loads"}}, "model.entry", "{tmp}/json.py has the name of the module imported from"),
+], ids=["stdlib model", "stdlib data", "installed model", "shadowing file"])
+def test_entries_resolve_only_to_files_beside_the_study_unless_trusted(tmp_path, command, changes, key, needle):
+    (tmp_path / "json.py").write_text("raise SystemExit('the study ran json.py')\n")
+    lib = tmp_path / "lib"  # a module on sys.path, as an installed one is
+    lib.mkdir()
+    (lib / "outside_nets.py").write_text(OUTSIDE)
+    study = write_study(tmp_path, "entries", search_space=["adam"], params={}, exclude=[], **changes)
+    env = {"PYTHONPATH": str(lib)}
+    args = [command, str(study)] + (["--storage", f"sqlite:///{tmp_path / 's.db'}"] if command == "run" else [])
+    one_line_error(adamtune(*args, cwd=tmp_path, env=env), 2,
+                   f"{study}: {key}: " + needle.format(study=study, tmp=tmp_path))
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "s.db").exists()
+    if "outside_nets" in str(changes):  # the person running it may trust the file: the flag, or the environment
+        assert adamtune("check", str(study), "--trust-entries", env=env).returncode == 0
+        assert adamtune("check", str(study), env={**env, "ADAMTUNE_TRUST_ENTRIES": "1"}).returncode == 0
+
+
+def test_train_resolves_an_exports_entries_only_beside_it(tmp_path):
+    (tmp_path / "nets.py").write_text(OUTSIDE)
+    study = write_study(tmp_path, "exported", model={"entry": "nets:build"}, epochs=1, n_trials=1,
+                        search_space=["adam"], params={}, exclude=[])
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert adamtune("run", str(study), "--storage", url).returncode == 0
+    exported = json.loads(adamtune("export", "exported", "--storage", url).stdout)
+    site_packages = str(Path(optuna.__file__).parents[1])  # an export's folder can name any folder
+    for model, needle in [({"entry": "os:system"}, "module 'os' is not a file beside"),
+                          ({"entry": "optuna.cli:main", "folder": site_packages},
+                           "is an installed or standard-library module")]:
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({**exported, "model": {**exported["model"], **model},
+                                   "config": {**exported["config"], "model": model["entry"]}}))
+        one_line_error(adamtune("train", str(bad), "--out", str(tmp_path / "m")), 2, f"{bad}: model.entry: ", needle,
+                       "--trust-entries")
+    assert not (tmp_path / "m").exists()
