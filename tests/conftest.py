@@ -68,6 +68,27 @@ def storage_url(request, tmp_path) -> str:
 
 
 @pytest.fixture
+def own_store_url(storage_url) -> str:
+    """`storage_url`, but on PostgreSQL a new database of this test's own on the real server (dropped
+    afterwards): what a test counts there is what its own commands wrote, whoever else uses the server."""
+    if not storage_url.startswith("postgresql"):
+        yield storage_url
+        return
+    import sqlalchemy
+
+    name = f"adamtune_t_{uuid.uuid4().hex[:12]}"
+    server = sqlalchemy.create_engine(storage_url, isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        yield sqlalchemy.make_url(storage_url).set(database=name).render_as_string(hide_password=False)
+        with server.connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        server.dispose()
+
+
+@pytest.fixture
 def study_name(storage_url) -> str:
     """A unique study name, deleted from the store afterwards (PostgreSQL is shared between runs)."""
     name = f"t_{uuid.uuid4().hex[:10]}"

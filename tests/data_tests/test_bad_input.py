@@ -132,14 +132,14 @@ OFFLINE = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:
     (None, "dataset: MNIST is not under"),
     (corrupt, "is not a readable image"),
 ], ids=["built-in dataset absent offline", "corrupt image"])
-def test_nothing_is_written_to_either_store(tmp_path, storage_url, make, expected):
+def test_nothing_is_written_to_either_store(tmp_path, own_store_url, make, expected):
     study = REPO / "studies" / "mnist_mlp.yaml" if make is None else write_study(tmp_path, "own_bad", **make(tmp_path))
-    before = row_count(storage_url)
-    result = adamtune("run", str(study), "--storage", storage_url,
+    before = row_count(own_store_url)
+    result = adamtune("run", str(study), "--storage", own_store_url,
                       env={"ADAMTUNE_DATA": str(tmp_path / "nothing"), **OFFLINE})
     assert result.returncode == 2 and expected in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1 and f"{study}: dataset" in result.stderr
-    assert row_count(storage_url) == before
+    assert row_count(own_store_url) == before
 
 
 def _hazard(make):

@@ -25,17 +25,17 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
-def test_bad_study_exits_2_and_writes_nothing(tmp_path, storage_url, case):
+def test_bad_study_exits_2_and_writes_nothing(tmp_path, own_store_url, case):
     changes, expected = CASES[case]
     path = write_study(tmp_path, "bad_input_study", **changes)
-    before = row_count(storage_url)
-    result = adamtune("run", str(path), "--storage", storage_url)
+    before = row_count(own_store_url)
+    result = adamtune("run", str(path), "--storage", own_store_url)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("adamtune: error: ") and ".yaml: " in result.stderr
-    assert row_count(storage_url) == before
-    if storage_url.startswith("sqlite"):
+    assert row_count(own_store_url) == before
+    if own_store_url.startswith("sqlite"):
         assert not (tmp_path / "studies.db").exists()
 
 
