@@ -144,7 +144,7 @@ class _Branching(nn.Module):
                                           (_Branching, "torch.func.vmap cannot run its forward pass")])
 def test_a_model_that_cannot_be_stacked_says_why(digits, tmp_path, monkeypatch, model, reason):
     module = tmp_path / "odd_nets.py"
-    module.write_text("from test_pack import _ChannelDropout, _Branching\n\n"
+    module.write_text("from training_tests.test_pack import _ChannelDropout, _Branching\n\n"
                       f"def build(input_shape, num_classes, params):\n    return {model.__name__}()\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     source = ModelSource.parse({"entry": "odd_nets:build"}, origin="study.yaml", folder=tmp_path)
