@@ -32,13 +32,15 @@ def queue_owed_retries(study: optuna.Study, spec: StudySpec) -> None:
     worker failed it but the store refused the retry (a full disk takes the small FAIL write, not the new
     trial), or the worker died in between. Each starting worker looks, so nothing failed is lost; a trial
     whose model was refused at its values is not retried (it would fail the same way), and of workers
-    starting together only the first to claim a trial queues its retry."""
+    starting together only the first to claim a trial queues its retry; a claim older than the heartbeat's
+    grace period with no retry behind it (its claimer died in between) is taken over."""
     everything = study.get_trials(deepcopy=False)
     retried = {t.system_attrs["retry_history"][-1] for t in everything if t.system_attrs.get("retry_history")}
     for trial in everything:
         history = trial.system_attrs.get("retry_history", [])
         if (trial.state == TrialState.FAIL and trial.number not in retried and not trial.user_attrs.get(Attr.REFUSED)
-                and len(history) < spec.heartbeat.max_retry and claim_retry(study, trial._trial_id, WORKER)):
+                and len(history) < spec.heartbeat.max_retry
+                and claim_retry(study, trial._trial_id, WORKER, lease=spec.heartbeat.grace_period)):
             retry_trial(study, trial.number, spec)
             log.warning("trial %d is FAIL and its retry was never queued: queued now", trial.number)
 

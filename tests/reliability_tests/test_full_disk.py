@@ -146,10 +146,28 @@ def test_workers_starting_together_queue_an_owed_retry_once(tmp_path):
 
     spec, url, study = study_with_a_failed_copy(tmp_path, "together")
     owed = study.get_trials()[-1]
-    assert claim_retry(study, owed._trial_id, "other-host:7"), "another worker's claim went in first"
+    assert claim_retry(study, owed._trial_id, "other-host:7", lease=60), "another worker's claim went in first"
     _queue_owed_retries(study, spec)
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE, TrialState.FAIL], "left to its claimer"
-    assert claim_retry(study, owed._trial_id, "other-host:7"), "its claimer, trying again, still holds it"
+    assert claim_retry(study, owed._trial_id, "other-host:7", lease=60), "its claimer, trying again, still holds it"
+
+
+def test_a_claim_whose_claimer_died_before_queueing_is_taken_over(tmp_path):
+    """A worker that claimed an owed retry and died before queueing it (SIGKILL, a lost machine) leaves a
+    claim and no retry: once the claim is older than the heartbeat's grace period, the next worker takes it
+    over and queues the retry, so the failed trial is not lost; its old claimer, back, no longer holds it."""
+    from adamtune.storage import claim_retry
+    from adamtune.studies._retries import queue_owed_retries as _queue_owed_retries
+
+    spec, url, study = study_with_a_failed_copy(tmp_path, "dead_claimer")
+    owed = study.get_trials()[-1]
+    long_ago = time.time() - 10 * spec.heartbeat.grace_period
+    assert claim_retry(study, owed._trial_id, "gone-host:1", lease=60, now=long_ago)
+    _queue_owed_retries(study, spec)
+    after = study.get_trials()
+    assert [t.state for t in after] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING], "retry queued"
+    assert after[-1].system_attrs.get("failed_trial") == owed.number
+    assert not claim_retry(study, owed._trial_id, "gone-host:1", lease=60), "the taken-over claim is not its any more"
 
 
 def test_a_refused_retry_says_what_to_do(tmp_path):
