@@ -32,6 +32,12 @@ def finished_count(url: str, name: str) -> int:
     return len(trials(url, name, states=FINISHED))
 
 
+def retried_trial(trial) -> int | None:
+    """The trial that `trial` retries: the last of its retry history. Optuna's `failed_trial` names the first
+    of a chain (a retry of a retry keeps it), so it cannot tell which FAIL trial a later retry answers."""
+    return (trial.system_attrs.get("retry_history") or [None])[-1]
+
+
 def assert_nothing_lost(all_trials, budget: int, workers: int) -> None:
     """Finished = the budget (README: N to N+W-1), nothing RUNNING or WAITING, every FAIL trial retried,
     and every retry that followed a checkpointed epoch resumed from it."""
@@ -40,7 +46,7 @@ def assert_nothing_lost(all_trials, budget: int, workers: int) -> None:
     assert budget <= len([t for t in all_trials if t.state in FINISHED]) <= budget + workers - 1
     assert not [t.number for t in all_trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     for failed in (t for t in all_trials if t.state == TrialState.FAIL):
-        retry = next((t for t in all_trials if t.system_attrs.get("failed_trial") == failed.number), None)
+        retry = next((t for t in all_trials if retried_trial(t) == failed.number), None)
         assert retry is not None, f"FAIL trial {failed.number} was not retried"
         origin = failed.user_attrs.get("retry_of", failed.number)
         assert retry.user_attrs["retry_of"] == origin and by_number[origin].state == TrialState.FAIL
@@ -111,7 +117,7 @@ def test_soak_workers_sigkilled_in_turn_lose_nothing(tmp_path, pg, record_proper
             workers[slot] = spawn("run", str(study), "--storage", url)
         results = finish(workers, timeout=600)
         assert [code for code, _ in results] == [0] * len(workers), results
-        pending = [v for v in killed if not any(t.user_attrs.get("retry_of") == v.number
+        pending = [v for v in killed if not any(retried_trial(t) == v.number
                                                 for t in trials(url, name, states=FINISHED))]
         ending_budget, ending_workers = budget, len(workers)
         if pending:
