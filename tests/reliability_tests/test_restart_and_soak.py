@@ -32,10 +32,16 @@ def finished_count(url: str, name: str) -> int:
     return len(trials(url, name, states=FINISHED))
 
 
+def retry_history(trial) -> list[int]:
+    """The trials `trial` retries, the first of the chain first (a retry of a killed retry has two). Optuna's
+    `failed_trial` and adamtune's `retry_of` name the first of a chain only, so neither tells which FAIL
+    trial a later retry answers."""
+    return trial.system_attrs.get("retry_history") or []
+
+
 def retried_trial(trial) -> int | None:
-    """The trial that `trial` retries: the last of its retry history. Optuna's `failed_trial` names the first
-    of a chain (a retry of a retry keeps it), so it cannot tell which FAIL trial a later retry answers."""
-    return (trial.system_attrs.get("retry_history") or [None])[-1]
+    """The FAIL trial that `trial` is the retry of: the last of its retry history."""
+    return (retry_history(trial) or [None])[-1]
 
 
 def assert_nothing_lost(all_trials, budget: int, workers: int) -> None:
@@ -83,7 +89,7 @@ def test_a_postgresql_restart_mid_study_loses_nothing(tmp_path, record_property)
         all_trials = trials(url, "restart")
     assert_nothing_lost(all_trials, budget, 2)
     states = {t.number: t.state for t in all_trials}
-    assert all(states[t.number] in FINISHED or any(u.user_attrs.get("retry_of") == t.number for u in all_trials)
+    assert all(states[t.number] in FINISHED or any(t.number in retry_history(u) for u in all_trials)
                for t in running), "every trial running at the restart finished or was retried"
     assert any("retry_of" in t.user_attrs for t in all_trials), "the restart interrupted a trial"
     tally(record_property, "PostgreSQL stopped (-m fast) mid-study, started again", 2, all_trials, started)
@@ -138,7 +144,7 @@ def test_soak_workers_sigkilled_in_turn_lose_nothing(tmp_path, pg, record_proper
     all_trials = trials(url, name)
     assert_nothing_lost(all_trials, ending_budget, ending_workers)
     for victim in killed:
-        retry = next(t for t in all_trials if t.user_attrs.get("retry_of") == victim.number and t.state in FINISHED)
+        retry = next(t for t in all_trials if victim.number in retry_history(t) and t.state in FINISHED)
         assert retry.state == TrialState.PRUNED or retry.user_attrs["resumed_epochs"] >= 1
     tally(record_property, f"soak: {budget} trials, {len(killed)} workers SIGKILLed and restarted", 4,
           all_trials, started)
