@@ -33,7 +33,8 @@ def claim_retry(study: optuna.Study, trial_id: int, claimer: str, lease: float, 
     from optuna.storages._rdb import models
 
     table = models.TrialSystemAttributeModel.__table__
-    mine = json.dumps({"by": claimer, "at": time.time() if now is None else now})
+    now = time.time() if now is None else now
+    mine = json.dumps({"by": claimer, "at": now})
     try:
         with engine.begin() as conn:
             conn.execute(table.insert().values(trial_id=trial_id, key=RETRY_CLAIM, value_json=mine))
@@ -47,7 +48,7 @@ def claim_retry(study: optuna.Study, trial_id: int, claimer: str, lease: float, 
     holder = holder if isinstance(holder, dict) else {"by": holder, "at": 0.0}  # a claim before leases: stale
     if holder.get("by") == claimer:
         return True
-    if (time.time() if now is None else now) - float(holder.get("at", 0.0)) < lease:
+    if now - float(holder.get("at", 0.0)) < lease:
         return False
     with engine.begin() as conn:  # take the stale claim over, unless another worker just did
         taken = conn.execute(sqlalchemy.update(table).where(this_claim & (table.c.value_json == held))
