@@ -51,8 +51,9 @@ def build_parser(handlers: Mapping[str, Callable[[argparse.Namespace], int]]) ->
                    "this study (e.g. one per core); use a journal:/// or PostgreSQL store for many")
     p.add_argument("--quiet", action="store_true", help="no progress bar (automatic when stderr is not a "
                    "terminal: then one log line per trial)")
-    p.add_argument("--pack", metavar="K", help="train K trials at once in one batched program (default: the "
-                   "study's pack, else 1); trials in a pack share model, width, activation and batch size")
+    p.add_argument("--pack", metavar="K", help="train K trials at once in one batched program: auto (the default, "
+                   "unless the study's pack says otherwise) chooses K from the budget, model and device; 1 trains "
+                   "one trial at a time")
     trust_flag(p, "study")
 
     p = command("studies", "list the studies in the store", "adamtune studies")

@@ -47,7 +47,7 @@ def check(study_file: str | Path, *, load_data: bool = True, data_root: str | No
 def run(study_file: str | Path, *, storage: Store | str | None = None, n_trials: int | None = None,
         timeout: float | None = None, device: str | None = None, data_root: str | None = None,
         artifacts: str | None = None, progress: bool = False,
-        on_ready: Callable[[StudySpec], None] | None = None, pack: int | None = None) -> RunSummary:
+        on_ready: Callable[[StudySpec], None] | None = None, pack: int | str | None = None) -> RunSummary:
     """Create or join the study and run trials in this process until the study-wide budget is spent;
     `on_ready` is called with the spec once the data are loaded and checked, before the store is touched."""
     from adamtune.storage import Store
@@ -151,7 +151,7 @@ def train(export_file: str | Path, out: str | Path | None = None, *, validate: b
 
 def run_workers(study_file: str | Path, workers: int, *, storage: Store | str | None = None,
                 n_trials: int | None = None, timeout: float | None = None, device: str | None = None,
-                data_root: str | None = None, artifacts: str | None = None, pack: int | None = None,
+                data_root: str | None = None, artifacts: str | None = None, pack: int | str | None = None,
                 log: Callable[[str], None] = print) -> list[int]:
     """Start `workers` local processes of `adamtune run` on the study and wait for them; their exit codes."""
     from adamtune.storage import Store

@@ -2,12 +2,15 @@
 through the objective's own steps (sampling, seed, note, reports, pruning, checkpoint, retry, curve); the
 pack (training/_packed/) trains them as one program, an epoch at a time.
 
-Trials share one stacked program when they share their structure (model, width, activation, batch size;
-the user model's own values). A structure's first trial is asked freely; the next K - 1 are asked with its
-structural values fixed (`PartialFixedSampler`), every other value sampled as usual. After K trials of one
-structure the next trial is asked freely again; a trial of another structure (or a queued one, a retry or
-the baseline, which keeps its own values) starts a group of its own beside the running one, so no slot waits
-for another structure's trials to drain. At most K trials run at once, over all groups.
+Trials are asked in groups: a group's first trial freely, the next ones with the settings a pack on this
+device cannot mix fixed to the first's (`shared_settings`: none for a built-in MLP on a GPU, whose packs pad
+widths and mix batch sizes and activations; batch size and width on a CPU), every other value sampled as
+usual. A group grows with the study (GROUP_START trials at first, one more for every GROUP_GROWTH finished,
+at most K): early on, when the sampler knows least, the search is not narrowed to a few structures; later,
+when it has found where to look, packs fill. A trial joins the first running pack that can take it
+(`Pack.can_take`); one that no pack takes (another group's, a queued one, a retry, the baseline) starts a pack
+of its own beside the others, so no slot waits for another group to drain. At most K trials run at once,
+over all packs; each pack trains an epoch in turn.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from optuna.trial import TrialState
 
 from adamtune.errors import InputError
 from adamtune.storage import Attr, TrialBeats, optuna_experimental, study_rows
-from adamtune.training import model_params
 
 from ._factories import pruning_startup
 from ._objective import Objective, TimedOut, TrialPlan, refuse
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
     from adamtune.training import Pack
 
 log = logging.getLogger("adamtune")
-SHARED_PARAMS = ("batch_size", "width", "activation")  # sampled values that fix a pack's structure
+GROUP_START = 4  # a group's trials while the study is young: packs of four searched as well as solo (RESULTS)
+GROUP_GROWTH = 4  # finished trials per extra trial in a group
 
 
 class PackedWorker:
@@ -47,11 +50,15 @@ class PackedWorker:
         self.size, self.budget = size, budget
         self.after_trial = after_trial
         self.startup = pruning_startup(spec.pruner)
-        self.packs: dict[tuple, Pack] = {}  # structure -> its group, one stacked program each
+        self.packs: list[Pack] = []  # one stacked program each
         self.live: dict[int, TrialPlan] = {}  # trial number -> plan, training
-        self.group: dict[int, tuple] = {}  # trial number -> its structure
-        self.anchor: dict[str, object] | None = None  # the structural params new trials are asked with
-        self.started = 0  # trials started with the anchor's structure
+        self.group: dict[int, Pack] = {}  # trial number -> its pack
+        self.width = widest(spec)
+        from adamtune.training import shared_settings
+
+        self.shared = shared_settings(spec.model, spec.model_source.user, objective.device.type)
+        self.anchor: dict[str, object] = {}  # the shared settings (Optuna's names) the group's trials are asked with
+        self.started = 0  # trials started in the anchor's group
         self.beats = TrialBeats(study)
 
     def run(self, deadline: float | None) -> None:
@@ -60,10 +67,10 @@ class PackedWorker:
                 self._fill()
                 if not self.live:
                     return
-                for key in list(self.packs):
-                    self._epoch(key)
+                for pack in list(self.packs):
+                    self._epoch(pack)
                 if deadline is not None and time.monotonic() > deadline and self.live:
-                    for pack in self.packs.values():  # between epochs: each retry resumes where its trial stopped
+                    for pack in self.packs:  # between epochs: each retry resumes where its trial stopped
                         pack.save_checkpoints()
                     raise TimedOut()
         finally:
@@ -79,22 +86,23 @@ class PackedWorker:
         size = self.size if counts["COMPLETE"] >= self.startup else min(self.size, self.startup - counts["COMPLETE"])
         if size > len(self.live) and room > 0:
             _fail_stale(self.study)
+        group = min(self.size, max(GROUP_START, (counts["COMPLETE"] + counts["PRUNED"]) // GROUP_GROWTH))
         while len(self.live) < size and room > 0:
-            plan = self._ask()
+            plan = self._ask(group)
             self.objective.current = None  # the packed worker retries its own trials (unfinished)
             plan.trial.set_user_attr(Attr.PACKED, self.size)
             self.beats.add(plan.trial._trial_id)
             room -= 1
             self._start(plan)
 
-    def _ask(self) -> TrialPlan:
-        """A new trial, begun (its values sampled): with the pack's structure while this structure has had
-        fewer than `size` trials, freely otherwise."""
+    def _ask(self, group: int) -> TrialPlan:
+        """A new trial, begun (its values sampled): with the anchor's shared settings while its group has
+        fewer than `group` trials, freely otherwise."""
         sampler = self.study.sampler
         with optuna_experimental():
             # Optuna warns that heartbeats are meant for `optimize`; this worker beats its trials itself.
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-            if self.anchor is not None and self.started < self.size:
+            if self.anchor and self.started < group:
                 self.study.sampler = optuna.samplers.PartialFixedSampler(self.anchor, sampler)
             try:
                 return self.objective.begin(self.study.ask())
@@ -102,28 +110,29 @@ class PackedWorker:
                 self.study.sampler = sampler
 
     def _start(self, plan: TrialPlan) -> None:
-        from adamtune.training import Pack, structure_key
+        from adamtune.training import Pack
 
         number = plan.trial.number
-        key = structure_key(plan.config, plan.values, self.spec.model_source.user)
-        structural = _structural(plan, self.spec)
-        if structural != self.anchor:  # a free trial (or a queued one) of a new structure: K of it from now
-            self.anchor, self.started = structural, 0
+        anchor = self._shared_values(plan)
+        if anchor != self.anchor:  # a free trial (or a queued one) of other settings: a group from now
+            self.anchor, self.started = anchor, 0
         self.started += 1
-        if key not in self.packs:
-            self.packs[key] = Pack(self.objective.data, device=self.objective.device,
-                                   model_source=self.spec.model_source, checkpoint_every=self.spec.checkpoint_every)
+        pack = next((p for p in self.packs if p.can_take(plan.config, plan.values)), None)
+        if pack is None:
+            pack = Pack(self.objective.data, device=self.objective.device, model_source=self.spec.model_source,
+                        checkpoint_every=self.spec.checkpoint_every, width=self.width)
+            self.packs.append(pack)
         try:
-            restored = self.packs[key].add(number, plan.config, plan.values, plan.checkpoint)
+            restored = pack.add(number, plan.config, plan.values, plan.checkpoint)
         except InputError as exc:  # the model at this trial's values cannot train: FAIL with the reason, stop
-            if not self.packs[key].slots:
-                del self.packs[key]
+            if not pack.slots:
+                self.packs.remove(pack)
             refuse(plan.trial, exc)
             self.study.tell(plan.trial, state=TrialState.FAIL)
             self.beats.discard(plan.trial._trial_id)
             raise
-        self.live[number], self.group[number] = plan, key
-        self.objective.started(plan, self.packs[key].slot_result(number))
+        self.live[number], self.group[number] = plan, pack
+        self.objective.started(plan, pack.slot_result(number))
         try:
             for record in restored:  # reported again, as fit does: the curve has no gap
                 self.objective.epoch_done(plan, record)
@@ -132,9 +141,8 @@ class PackedWorker:
 
     # ---- one epoch -------------------------------------------------------------------------------
 
-    def _epoch(self, key: tuple) -> None:
-        """One epoch of one structure's group, then each of its trials' report, pruning decision and end."""
-        pack = self.packs[key]
+    def _epoch(self, pack: Pack) -> None:
+        """One epoch of one pack, then each of its trials' report, pruning decision and end."""
         outcomes = pack.epoch()
         view = _EpochView(self.study)
         for outcome in outcomes:
@@ -179,11 +187,20 @@ class PackedWorker:
     def _drop(self, plan: TrialPlan) -> None:
         number = plan.trial.number
         self.live.pop(number, None)
-        key = self.group.pop(number)
-        self.packs[key].remove([number])
-        if not self.packs[key].slots:
-            del self.packs[key]
+        pack = self.group.pop(number)
+        pack.remove([number])
+        if not pack.slots:
+            self.packs.remove(pack)
         self.beats.discard(plan.trial._trial_id)
+
+    def _shared_values(self, plan: TrialPlan) -> dict[str, object]:
+        """The trial's sampled values of the shared settings (and of the user model's own parameters), by
+        Optuna's names (`one_minus_x` for x)."""
+        from adamtune.training import model_params
+
+        optuna_name = {self.spec.space.stored.public_name(name): name for name in plan.trial.params}
+        public = set(self.shared) | (set(model_params(optuna_name)) if self.spec.model_source.user else set())
+        return {optuna_name[name]: plan.trial.params[optuna_name[name]] for name in public if name in optuna_name}
 
     def note_failure(self, reason: str) -> None:
         """Why the trials it holds stop (a full disk), on each before it is failed; the store may refuse it."""
@@ -214,13 +231,12 @@ class _EpochView:
         return copy.deepcopy(self._trials[key]) if deepcopy else self._trials[key]
 
 
-def _structural(plan: TrialPlan, spec: StudySpec) -> dict[str, object]:
-    """The anchor's sampled values that fix a pack's structure, by Optuna's names (`one_minus_x` for x)."""
-    stored = {spec.space.stored.public_name(name): name for name in plan.trial.params}
-    shared = {stored[name] for name in stored if name in SHARED_PARAMS}
-    if spec.model_source.user:
-        shared |= {stored[name] for name in model_params(stored)}
-    return {name: plan.trial.params[name] for name in shared}
+def widest(spec: StudySpec) -> int | None:
+    """The widest built-in model the study can sample: every pack is padded to it, so any trial fits any pack
+    of its model (None when width is not searched: every trial has the configured one)."""
+    if "width" not in spec.space.names:
+        return None
+    return max(int(w) for w in spec.space["width"].extremes)
 
 
 def _fail_stale(study: optuna.Study) -> None:

@@ -17,8 +17,9 @@ from adamtune.training import pick_device
 from ._artifacts_dir import check_artifacts_dir
 from ._join import create_or_join
 from ._objective import Objective
+from ._pack_size import pack_size
 from ._packed_run import PackedRun
-from ._prepare import prepare, probe_values
+from ._prepare import prepare
 from ._quiet_failures import quiet_failures
 from ._retries import queue_owed_retries
 from ._solo import SoloWorker
@@ -39,9 +40,10 @@ class RunSummary:
 def run_study(spec: StudySpec, store: Store | str, *, n_trials: int | None = None, timeout: float | None = None,
               device: str | None = None, data_root: str | None = None, progress: bool = True,
               artifacts: str | None = None, on_ready: Callable[[StudySpec], None] | None = None,
-              pack: int | None = None) -> RunSummary:
+              pack: int | str | None = None) -> RunSummary:
     """Work on the study until it holds `n_trials` COMPLETE+PRUNED trials (from any worker) or `timeout`.
-    With `pack` (else the study's `pack`) above 1, train that many trials at once (studies/_packed.py).
+    With `pack` (else the study's `pack`: `auto` unless it says) above 1, train that many trials at once
+    (studies/_packed.py; `auto` chooses how many: studies/_pack_size.py).
     `store` is the resolved `Store` (a URL is taken as it is).
 
     The data are loaded and checked (and the user's model built once) before the store is touched; then
@@ -55,7 +57,7 @@ def run_study(spec: StudySpec, store: Store | str, *, n_trials: int | None = Non
     check_artifacts_dir(artifacts or spec.artifacts)  # a file in its place or a full disk: before the store
     dev = pick_device(device)
     spec, data = prepare(spec, device=dev, data_root=data_root)
-    size = _pack_size(spec, pack if pack is not None else spec.pack, data, dev)
+    size = pack_size(spec, pack if pack is not None else spec.pack, budget, data, dev)
     if on_ready is not None:
         on_ready(spec)
     store = (store if isinstance(store, Store) else Store(store)).for_worker(spec.heartbeat, spec.reconnect_timeout)
@@ -99,21 +101,6 @@ def run_study(spec: StudySpec, store: Store | str, *, n_trials: int | None = Non
             optuna.logging.set_verbosity(level)
             bar.close()
     return RunSummary(study, created, ran, time.perf_counter() - start)
-
-
-def _pack_size(spec: StudySpec, size: int, data, device) -> int:
-    """`size`, or 1 when the study's model cannot be stacked (said once, with the reason)."""
-    if size <= 1:
-        return 1
-    from adamtune.training import unpackable
-
-    values = probe_values(spec)[0]
-    reason = unpackable(data, spec.config_for(values, seed=spec.seed), values, device=device,
-                        model_source=spec.model_source)
-    if reason:
-        log.warning("model %s cannot be packed: %s; this worker trains one trial at a time", spec.model, reason)
-        return 1
-    return size
 
 
 def _best_text(study: optuna.Study) -> str:

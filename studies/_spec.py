@@ -22,6 +22,7 @@ OBJECTIVES = {"val_loss": "minimize", "val_accuracy": "maximize"}
 MAX_SEED = 2**32 - 1
 MAX_SECONDS = 10**9  # about 31 years
 MAX_TRIALS = 10**9
+AUTO = "auto"  # `pack: auto`: the worker chooses K (studies/_pack_size.py)
 _KEYS = {"name", "description", "dataset", "model", "epochs", "seed", "search_space", "params", "exclude",
          "sampler", "pruner", "objective", "direction", "n_trials", "timeout", "baseline", "heartbeat",
          "artifacts", "reconnect_timeout", "pack"}
@@ -47,7 +48,7 @@ class StudySpec:
     artifacts: str = "adamtune-artifacts"  # checkpoints and best weights; a shared volume for many machines
     keep_checkpoints: bool = False
     checkpoint_every: float = 60.0  # seconds between a packed trial's checkpoints (solo trials save every epoch)
-    pack: int = 1  # trials one worker trains at once (`--pack`): see training/_packed/
+    pack: int | str = AUTO  # trials one worker trains at once (`--pack`): see studies/_pack_size.py
     reconnect_timeout: float = 300.0  # how long a worker waits out a lost database before giving up
     facts: DataFacts | None = None  # what loading the data found (studies.prepare); joins the fingerprint
 
@@ -169,7 +170,7 @@ def load_study_file(path: str | Path) -> StudySpec:
         artifacts=artifacts.get("path", "adamtune-artifacts"),
         keep_checkpoints=artifacts.get("keep_checkpoints", False),
         reconnect_timeout=float(reconnect), checkpoint_every=float(every),
-        pack=check_pack(data.get("pack", 1), source, "pack"),
+        pack=check_pack(data.get("pack", AUTO), source, "pack"),
     )
     check_space_values(spec)
     spec.sampler_object()  # bad sampler/pruner options fail now, not mid-run
@@ -218,10 +219,13 @@ def check_space_values(spec: StudySpec) -> None:
                              "mirrored image may not keep its label); set flip_safe: true in dataset, or exclude hflip")
 
 
-def check_pack(value: Any, source: str, key: str) -> int:
-    """The pack size from a study file (`pack`) or the command line (`--pack`)."""
+def check_pack(value: Any, source: str, key: str) -> int | str:
+    """The pack size from a study file (`pack`) or the command line (`--pack`): `auto` or 1 to MAX_PACK."""
+    if value == AUTO:
+        return AUTO
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PACK:
-        raise StudyError(source, key, f"trials trained at once: an integer from 1 to {MAX_PACK}, got {value!r}")
+        raise StudyError(source, key, f"trials trained at once: {AUTO} or an integer from 1 to {MAX_PACK}, "
+                         f"got {value!r}")
     return value
 
 

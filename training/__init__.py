@@ -16,20 +16,29 @@ from .errors import ConfigError, DivergedError
 from .model_source import BUILTIN_MODELS, ModelSource
 
 if TYPE_CHECKING:
-    from ._packed import Pack, SlotOutcome, UnpackableError, fit_packed, structure_key, unpackable
+    from ._packed import (
+        Pack,
+        SlotOutcome,
+        UnpackableError,
+        fit_packed,
+        packed_params,
+        shared_settings,
+        structure_key,
+        unpackable,
+    )
     from .loop import evaluate, fit, pick_device
     from .models import probe_model
     from .rules import EpochRecord, FitResult
 
 _LAZY = {"EpochRecord": "rules", "FitResult": "rules", "evaluate": "loop", "fit": "loop", "pick_device": "loop",
          "probe_model": "models",
-         **dict.fromkeys(("Pack", "SlotOutcome", "UnpackableError", "fit_packed", "structure_key", "unpackable"),
-                         "_packed")}
+         **dict.fromkeys(("Pack", "SlotOutcome", "UnpackableError", "fit_packed", "packed_params", "shared_settings",
+                          "structure_key", "unpackable"), "_packed")}
 
 __all__ = ["BUILTIN_MODELS", "LIMITS", "MAX_PACK", "Checkpoint", "ConfigError", "DivergedError", "EpochRecord",
            "FitResult", "ModelSource", "Pack", "SlotOutcome", "TrainConfig", "UnpackableError",
-           "augmentation_reason", "evaluate", "fit", "fit_packed", "model_params", "pick_device", "probe_model",
-           "structure_key", "unpackable"]
+           "augmentation_reason", "evaluate", "fit", "fit_packed", "model_params", "packed_params", "pick_device",
+           "probe_model", "shared_settings", "structure_key", "unpackable"]
 
 
 def __getattr__(name: str) -> Any:

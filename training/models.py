@@ -16,7 +16,7 @@ from .config import TrainConfig, model_params
 from .errors import ConfigError
 from .model_source import ModelSource
 
-_ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
 IMAGE_MODELS = ("cnn", "resnet")
 PROBE_BATCH = 64
 
@@ -134,7 +134,7 @@ def _call(shape: tuple[int, ...], num_classes: int, params: dict[str, Any]) -> s
 def build_model(name: str, shape: tuple[int, ...], num_classes: int, width: int,
                 activation: str, dropout: float) -> nn.Module:
     """`shape` is that of one sample: (channels, height, width) for the CNN and ResNet; the MLP flattens any."""
-    act = _ACTIVATIONS[activation]
+    act = ACTIVATIONS[activation]
     if name == "mlp":
         return MLP(math.prod(shape), width, num_classes, act, dropout)
     if name == "cnn":

@@ -61,8 +61,8 @@ def test_a_bad_pack_size_is_one_line_and_exit_2(tmp_path, value, shown):
     path = write_study(tmp_path, "bad_pack")
     ran = adamtune("run", str(path), "--storage", f"sqlite:///{tmp_path / 'p.db'}", "--pack", value)
     assert ran.returncode == 2
-    assert ran.stderr.strip().splitlines() == [f"adamtune: error: {path}: --pack: trials trained at once: an integer "
-                                               f"from 1 to 256, got {shown}"]
+    assert ran.stderr.strip().splitlines() == [f"adamtune: error: {path}: --pack: trials trained at once: auto or an "
+                                               f"integer from 1 to 256, got {shown}"]
     assert not (tmp_path / "p.db").exists(), "refused before the store is touched"
 
 
@@ -70,8 +70,8 @@ def test_a_bad_pack_key_names_the_file_and_key(tmp_path):
     path = write_study(tmp_path, "bad_pack_key", pack=0.5)
     ran = adamtune("check", str(path))
     assert ran.returncode == 2
-    assert ran.stderr.strip().splitlines() == [f"adamtune: error: {path}: pack: trials trained at once: an integer "
-                                               "from 1 to 256, got 0.5"]
+    assert ran.stderr.strip().splitlines() == [f"adamtune: error: {path}: pack: trials trained at once: auto or an "
+                                               "integer from 1 to 256, got 0.5"]
 
 
 UNPACKABLE = '''

@@ -40,6 +40,16 @@ def mixed(model: str, epochs: int = 3) -> list[TrainConfig]:
     return [dataclasses.replace(base, seed=i, **change) for i, change in enumerate(changes)]
 
 
+def of_many_shapes(model: str, epochs: int = 3) -> list[TrainConfig]:
+    """`mixed`'s four trials at four widths and three activations; for the MLP (no BatchNorm) also at four
+    batch sizes, one of them (48) not a power of two and one (128) not dividing the split."""
+    widths = [8, 16, 4, 12] if model == "cnn" else [32, 128, 64, 16]
+    batches = [64] * 4 if model == "cnn" else [16, 64, 48, 128]
+    activations = ["relu", "leaky_relu", "elu", "leaky_relu"]
+    return [dataclasses.replace(cfg, width=w, activation=a, batch_size=b)
+            for cfg, w, a, b in zip(mixed(model, epochs), widths, activations, batches)]
+
+
 def val_losses(result) -> list[float]:
     return [r.val_loss for r in result.history]
 
@@ -71,6 +81,58 @@ def test_a_trial_in_a_pack_trains_as_it_trains_packed_alone(digits, model, devic
     assert len({tuple(lr) for lr in lrs}) == len(configs), "every schedule shows in its own trial's records"
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_trials_of_different_widths_activations_and_batch_sizes_share_one_pack_and_train_as_alone(
+        digits, model, device):
+    """The pack does not narrow the search: trials of any width and activation (and, without BatchNorm, batch
+    size) train in one program, each as it trains alone."""
+    configs = of_many_shapes(model)
+    data = digits if device == "cpu" else load_dataset("digits", device=device)
+    pack = Pack(data, device=device, width=max(cfg.width for cfg in configs), max_padding=None, mix_batches=True)
+    for i, cfg in enumerate(configs):
+        assert pack.can_take(cfg)
+        pack.add(i, cfg)
+    assert pack.keys == [0, 1, 2, 3]
+    together = fit_packed(configs, data, device=device)
+    for cfg, packed in zip(configs, together):
+        alone = fit_packed([cfg], data, device=device)[0]
+        assert alone.param_count == packed.param_count < pack.slot_result(0).param_count * 16
+        assert_close(val_losses(packed), val_losses(alone), RTOL[device])
+        assert (packed.best_epoch, packed.stopped_early) == (alone.best_epoch, alone.stopped_early)
+        for key, value in packed.model.state_dict().items():
+            assert value.shape == alone.model.state_dict()[key].shape
+
+
+def test_a_model_with_batchnorm_keeps_one_batch_size_per_pack(digits):
+    """BatchNorm normalises by the rows it sees at once: its trials cannot sum a batch over ticks."""
+    cnn, mlp = Pack(digits, width=8, mix_batches=True), Pack(digits, width=64, max_padding=None, mix_batches=True)
+    cnn.add(0, TrainConfig(model="cnn", width=8, batch_size=64))
+    mlp.add(0, TrainConfig(model="mlp", width=64, batch_size=64))
+    assert not cnn.can_take(TrainConfig(model="cnn", width=8, batch_size=32))
+    assert mlp.can_take(TrainConfig(model="mlp", width=64, batch_size=32))
+    assert not mlp.can_take(TrainConfig(model="mlp", width=128, batch_size=64)), "wider than the pack"
+    assert not mlp.can_take(TrainConfig(model="mlp", width=64, batch_size=63)), "63 and 64 share no tick"
+
+
+def test_on_a_cpu_a_pack_pads_at_most_twice_and_keeps_one_batch_size_on_a_gpu_it_mixes_all(digits):
+    """Padded units and every tick's step cost arithmetic on a CPU; a pack there holds widths within a factor
+    of two and one batch size."""
+    narrow = Pack(digits, width=512)  # the widest the study samples
+    narrow.add(0, TrainConfig(model="mlp", width=128))
+    assert narrow.width == 128, "512 would pad the first trial 4x"
+    assert narrow.can_take(TrainConfig(model="mlp", width=64))
+    assert not narrow.can_take(TrainConfig(model="mlp", width=32))
+    assert not narrow.can_take(TrainConfig(model="mlp", width=256))
+    wide = Pack(digits, width=512)
+    wide.add(0, TrainConfig(model="mlp", width=256))
+    assert wide.width == 512 and wide.can_take(TrainConfig(model="mlp", width=512))
+    assert not narrow.can_take(TrainConfig(model="mlp", width=128, batch_size=32)), "on a CPU, one batch size"
+    anywhere = Pack(digits, width=512, max_padding=None, mix_batches=True)  # as on a GPU
+    anywhere.add(0, TrainConfig(model="mlp", width=32))
+    assert anywhere.width == 512 and anywhere.can_take(TrainConfig(model="mlp", width=64, batch_size=32))
+
+
 def test_packed_alone_is_fit_to_float_rounding_without_dropout(digits):
     """Without dropout (whose masks the pack draws its own way) the packed engine is `fit`: same batches,
     augmentation, initialisation, schedules and Adam, only batched kernels round differently."""
@@ -97,24 +159,32 @@ def test_a_diverged_slot_leaves_the_others_untouched(digits):
         assert_close(val_losses(results[i]), val_losses(fit_packed([configs[i]], digits)[0]), 1e-5)
 
 
-def test_a_packed_trial_resumes_from_its_checkpoint_as_if_never_stopped(digits, tmp_path):
-    configs = mixed("cnn", epochs=4)
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_a_packed_trial_resumes_from_its_checkpoint_as_if_never_stopped(digits, tmp_path, model):
+    """Killed after epoch 2 in a pack of four widths, each trial resumes in a pack of three (narrower: its
+    checkpoint holds its own shapes, not the pack's) as if it had never stopped."""
+    configs = of_many_shapes(model, epochs=4)
     whole = fit_packed(configs, digits)
-    pack = Pack(digits, checkpoint_every=0)
+    pack = Pack(digits, checkpoint_every=0, width=max(cfg.width for cfg in configs), max_padding=None,
+                mix_batches=True)
     for i, cfg in enumerate(configs):
         pack.add(i, cfg, checkpoint=Checkpoint(tmp_path / f"{i}.pt"))
     pack.remove([o.key for o in pack.epoch() if o.finished])
     pack.remove([o.key for o in pack.epoch() if o.finished])  # stopped after epoch 2: the worker dies
 
-    resumed = Pack(digits, checkpoint_every=0)  # a new worker packs the retries in another order
-    restored = {i: resumed.add(i, configs[i], checkpoint=Checkpoint(tmp_path / f"{i}.pt")) for i in (3, 1, 2)}
-    assert {i: len(r) for i, r in restored.items()} == {3: 2, 1: 2, 2: 2}
+    retried = (3, 2, 0)  # not the widest (1): the new pack is narrower than the one they were killed in
+    width = max(configs[i].width for i in retried)
+    assert width < pack.width
+    # A new worker packs the retries in another order.
+    resumed = Pack(digits, checkpoint_every=0, width=width, max_padding=None, mix_batches=True)
+    restored = {i: resumed.add(i, configs[i], checkpoint=Checkpoint(tmp_path / f"{i}.pt")) for i in retried}
+    assert {i: len(r) for i, r in restored.items()} == dict.fromkeys(retried, 2)
     results = {}
     while resumed.slots:
         ended = [o.key for o in resumed.epoch() if o.finished]
         results.update((k, resumed.result(k)) for k in ended)
         resumed.remove(ended)
-    for i in (1, 2, 3):
+    for i in retried:
         assert results[i].resumed_epochs == 2
         assert_close(val_losses(results[i]), val_losses(whole[i]), 1e-5)
         for key, value in results[i].model.state_dict().items():

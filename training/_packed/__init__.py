@@ -5,9 +5,10 @@ alone (both obey `training/rules.py`).
 `slot.py` is one trial in a pack and its checkpoint, `pack.py` trains the slots an epoch at a time and `fit.py`
 runs a pack to the end. Callers import these names from `adamtune.training`."""
 
-from .fit import fit_packed, unpackable
+from .fit import fit_packed, packed_params, unpackable
 from .pack import Pack
-from .slot import SlotOutcome, structure_key
+from .slot import SlotOutcome, shared_settings, structure_key
 from .stacked import UnpackableError
 
-__all__ = ["Pack", "SlotOutcome", "UnpackableError", "fit_packed", "structure_key", "unpackable"]
+__all__ = ["Pack", "SlotOutcome", "UnpackableError", "fit_packed", "packed_params", "shared_settings",
+           "structure_key", "unpackable"]

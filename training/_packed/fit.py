@@ -27,13 +27,25 @@ def unpackable(data: Dataset, cfg: TrainConfig, params: dict[str, Any] | None = 
     return None
 
 
+def packed_params(data: Dataset, cfg: TrainConfig, params: dict[str, Any] | None = None, *,
+                  device: torch.device | str = "cpu", model_source: ModelSource | None = None,
+                  width: int | None = None) -> int:
+    """The weights one trial takes in a pack padded to `width` (a built-in model's; the user's as built)."""
+    pack = Pack(data, device=device, model_source=model_source, width=width)
+    pack.add(0, cfg, params)
+    assert pack.model is not None
+    return pack.model.width
+
+
 def fit_packed(configs: list[TrainConfig], data: Dataset, *, device: torch.device | str = "cpu",
                validate: bool = True, model_source: ModelSource | None = None,
                params: list[dict[str, Any]] | None = None, stop_after: int | None = None,
                on_epoch: Callable[[int, EpochRecord], None] | None = None) -> list[FitResult]:
-    """Train `configs` (one structure) as one pack to the end; slot i's result is `results[i]`. A diverged
-    slot's result has the epochs before it; `fit`'s counterpart for `train` and tests."""
-    pack = Pack(data, device=device, validate=validate, model_source=model_source, stop_after=stop_after)
+    """Train `configs` (trials that can share a pack: `Pack.can_take`) as one pack to the end; slot i's result
+    is `results[i]`. A diverged slot's result has the epochs before it; `fit`'s counterpart for `train` and
+    tests."""
+    pack = Pack(data, device=device, validate=validate, model_source=model_source, stop_after=stop_after,
+                width=max(cfg.width for cfg in configs), max_padding=None, mix_batches=True)
     results: dict[int, FitResult] = {}
     for i, cfg in enumerate(configs):
         pack.add(i, cfg, (params or [{}] * len(configs))[i])

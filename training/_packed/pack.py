@@ -1,9 +1,11 @@
-"""Packed training: K trials of one model structure trained as one program, one epoch at a time.
+"""Packed training: K trials of one model trained as one program, one epoch at a time.
 
-Each slot is a whole trial: its own config (every continuous setting may differ), its own seed, batch order,
+Each slot is a whole trial: its own config (every setting may differ but the model: its width and activation
+for a built-in model, padding.py; its batch size, ticks.py; its epochs), its own seed, batch order,
 augmentation and dropout masks drawn from its own generators, its own Adam/AdamW state and schedule, early
-stopping and checkpoint. What the slots share is the structure (`structure_key`): model, width, activation,
-batch size, epochs and the data, so every slot has the same steps per epoch and the pack stays epoch-aligned.
+stopping and checkpoint. The user's own model's trials also share what `structure_key` names, and a model
+with BatchNorm its batch size. Every slot reads the whole training split each epoch, so the pack stays
+epoch-aligned.
 
 A trial's numbers do not depend on the pack: the same trial packed alone (K = 1) gives the same per-epoch
 losses (to float rounding of batched kernels). The caller (the study's packed worker, `fit_packed`) adds
@@ -28,29 +30,39 @@ from ..checkpoint import Checkpoint
 from ..config import TrainConfig
 from ..model_source import ModelSource
 from ..rules import EpochRecord, FitResult
+from .padding import Padding, padded_model, shapes_of, use_only
 from .slot import (
     DROPOUT_STREAM,
     Slot,
     SlotOutcome,
+    SlotRows,
     batch_table,
     driven_schedule,
-    dropout_masks,
     restore_slot,
     slot_hyper,
     slot_state,
     structure_key,
 )
-from .stacked import StackedModel, dropout_rates, probe
+from .stacked import StackedModel, dropout_rates, dropout_shapes, probe
 from .stacked_adam import StackedAdam
+from .ticks import EpochPlan, may_mix, plan_epoch
+
+CPU_PADDING = 2.0  # on a CPU a pack pads a built-in model's width at most 2x: padded units' arithmetic is paid there
 
 
 class Pack:
-    """Slots training together. `epochs_limit` (fit's `stop_after`) ends every slot after that many epochs;
-    `checkpoint_every` seconds between a slot's checkpoints (0: every epoch)."""
+    """Slots training together. `stop_after` (fit's) ends every slot after that many epochs;
+    `checkpoint_every` seconds between a slot's checkpoints (0: every epoch); `width` the widest built-in model
+    the pack will hold (its trials' widths are padded to it; default: its first trial's). How far a pack mixes
+    follows the device unless asked: `max_padding`, how many times its width a trial may be padded to
+    (CPU_PADDING on a CPU, where padded units cost arithmetic; any on a GPU, where a small model leaves it
+    idle; None: any), and `mix_batches`, whether trials of different batch sizes share it (ticks.py; on a GPU
+    only, unless asked)."""
 
     def __init__(self, data: Dataset, *, device: torch.device | str = "cpu", validate: bool = True,
                  model_source: ModelSource | None = None, stop_after: int | None = None,
-                 checkpoint_every: float = 0.0) -> None:
+                 checkpoint_every: float = 0.0, width: int | None = None,
+                 max_padding: float | None | str = "device", mix_batches: bool | str = "device") -> None:
         self.data = data
         self.device = torch.device(device)
         self.validate = validate
@@ -64,14 +76,31 @@ class Pack:
         self.key: tuple | None = None
         self.noise_shapes: list[tuple[int, ...]] = []
         self.amp = self.device.type == "cuda"
+        self.width = width
+        self.max_padding = (CPU_PADDING if self.device.type == "cpu" else None) if max_padding == "device" else \
+            max_padding
+        self.mixes_batches = self.device.type != "cpu" if mix_batches == "device" else bool(mix_batches)
 
     # ---- slots -------------------------------------------------------------------------------------
 
-    def can_take(self, cfg: TrainConfig, params: dict[str, Any] | None = None) -> bool:
-        return self.key is None or not self.slots or self._key(cfg, params) == self.key
+    @property
+    def user_model(self) -> bool:
+        return self.source is not None and self.source.user
 
-    def _key(self, cfg: TrainConfig, params: dict[str, Any] | None) -> tuple:
-        return structure_key(cfg, params, self.source is not None and self.source.user)
+    def can_take(self, cfg: TrainConfig, params: dict[str, Any] | None = None) -> bool:
+        """Whether trial `cfg` can join: its model's, it fits the pack's width, its batch size mixes."""
+        if self.key is None or not self.slots:
+            return True
+        if structure_key(cfg, params, self.user_model) != self.key:
+            return False
+        if not self.user_model and not self._fits(cfg.width):
+            return False
+        sizes = [s.cfg.batch_size for s in self.slots] + [cfg.batch_size]
+        return may_mix(sizes) if self.mixes_batches else len(set(sizes)) == 1
+
+    def _fits(self, width: int) -> bool:
+        assert self.width is not None
+        return width <= self.width and (self.max_padding is None or width * self.max_padding >= self.width)
 
     def add(self, key: Hashable, cfg: TrainConfig, params: dict[str, Any] | None = None,
             checkpoint: Checkpoint | None = None) -> list[EpochRecord]:
@@ -80,21 +109,24 @@ class Pack:
         the model cannot be stacked, ConfigError for an augmentation the data cannot take."""
         rules.check_augmentations(cfg, self.data)
         if not self.can_take(cfg, params):
-            raise ValueError(f"trial {key!r} has another structure than this pack's")
+            raise ValueError(f"trial {key!r} cannot join this pack (another model, a wider one or a batch size "
+                             "that does not mix)")
         model = rules.seeded_model(cfg, self.data, self.source, params, self.device)  # exactly as fit's
         drop_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + DROPOUT_STREAM)
         if self.model is None or not self.slots:
             self._start(model, cfg, params)
         assert self.model is not None
+        padding = Padding(shapes_of(model), self.shapes, cfg.activation)
         row = self.model.rows if self.slots else 0
         if self.slots:
             self._grow()
-        self.model.set_row(row, model.state_dict())
+        self.model.set_row(row, padding.embed(model.state_dict()))
         self.adam.reset(row)
         dummy, schedule = driven_schedule(cfg, math.ceil(len(self.train_split) / cfg.batch_size))
         slot = Slot(key, cfg, dict(params or {}), rules.batch_generator(cfg, self.device), drop_gen,
                     dropout_rates(model), rules.augmentation(cfg), dummy, schedule, checkpoint,
-                    FitResult.begin(cfg, model, self.device))
+                    FitResult.begin(cfg, model, self.device), padding,
+                    dropout_shapes(model, self._sample()) if padding.own != self.shapes else self.noise_shapes)
         self.slots.append(slot)
         self.adam.set_hyper(row, slot_hyper(slot))
         try:
@@ -104,16 +136,27 @@ class Pack:
             return self.add(key, cfg, params, checkpoint)
 
     def _start(self, model: torch.nn.Module, cfg: TrainConfig, params: dict[str, Any] | None) -> None:
-        """A new, empty pack takes the first trial's structure."""
-        x = self.normalize(rules.unit(self.train_split.images[:2].to(self.device), self.data.scale))
-        self.noise_shapes = probe(model, x)
+        """A new, empty pack takes the first trial's model: the user's as it is, a built-in one at the pack's
+        width with every activation mixed (padding.py)."""
+        if not self.user_model:
+            self.width = max(self.width or 0, cfg.width)
+            if not self._fits(cfg.width):  # the widest it may take would pad this one too much
+                self.width = cfg.width
+            model = padded_model(cfg.model, self.data.shape, self.data.num_classes, self.width).to(self.device)
+        self.noise_shapes = probe(model, self._sample())
         self.model = StackedModel(model, 1, self.device)
+        self.shapes = shapes_of(model)
         # bf16 autocast on CUDA, as fit; but not through BatchNorm under vmap, whose batched backward
         # wants its fp32 running statistics in the input's dtype (seen on an H200): such packs train in fp32.
         has_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
         self.amp = self.device.type == "cuda" and not has_norm
-        self.key = self._key(cfg, params)
+        self.mixes_batches = self.mixes_batches and not has_norm
+        self.key = structure_key(cfg, params, self.user_model)
         self.adam = StackedAdam(1, self.model.width, self.device)
+
+    def _sample(self) -> torch.Tensor:
+        """Two training samples as the model sees them: what probing a model runs on."""
+        return self.normalize(rules.unit(self.train_split.images[:2].to(self.device), self.data.scale))
 
     def _grow(self) -> None:
         assert self.model is not None
@@ -140,7 +183,7 @@ class Pack:
         """The slot's FitResult, its model holding the best epoch's weights (or the last, without validation)."""
         row, slot = self._find(key)
         assert self.model is not None
-        state = slot.best_state if slot.best_state is not None else self.model.row_state(row)
+        state = slot.best_state if slot.best_state is not None else slot.padding.extract(self.model.row_state(row))
         slot.result.model.load_state_dict(state)
         return slot.result
 
@@ -168,58 +211,71 @@ class Pack:
         assert self.model is not None and self.slots
         start = time.perf_counter()
         model, slots, k = self.model, self.slots, len(self.slots)
-        batch = slots[0].cfg.batch_size
         n = len(self.train_split)
-        chunk = rules.chunk_size(batch)
         model.train(True)
-        orders = [torch.randperm(n, generator=s.gen, device=self.device) for s in slots]
+        activations = {s.cfg.activation for s in slots}
+        use_only(model.skeleton, activations.pop() if len(activations) == 1 else None)
+        rows = [SlotRows(s, self.train_split, self.data, self.normalize, self.noise_shapes, self.device)
+                for s in slots]
         self.adam.read_uses()
+        plan = self._plan(n)
         loss_sum = torch.zeros(k, device=self.device)
-        spe = math.ceil(n / batch)
-        tables = [batch_table(s, spe) for s in slots]
         hyper = self.adam.hyper
-        schedule = hyper[:, :2].unsqueeze(1).repeat(1, spe, 1)  # (K, steps, lr/beta1)
-        for row, table in enumerate(tables):
-            if table is not None:
-                schedule[row] = torch.tensor(table, dtype=torch.float64)
-        for c in range(0, n, chunk):
-            images, labels = [], []
-            for s, order in zip(slots, orders):
-                chunk_images, chunk_labels = rules.train_chunk(self.train_split, order[c:c + chunk], self.data, s.aug,
-                                                         s.gen, self.normalize)
-                images.append(chunk_images)
-                labels.append(chunk_labels)
-            xs, ys = torch.stack(images), torch.stack(labels)
-            masks = dropout_masks(slots, self.noise_shapes, xs.shape[1], self.device)  # K draws a chunk, not a batch
-            for i in range(0, xs.shape[1], batch):
-                hyper[:, :2] = schedule[:, (c + i) // batch]
-                x, y = xs[:, i:i + batch], ys[:, i:i + batch]
-                loss = self._step(x, y, [m[:, i:i + batch] for m in masks])
-                loss_sum += loss.detach() * y.shape[1]
+        # Rows are stacked a chunk at a time when every slot's chunk is the same (the usual case), else a tick.
+        same_chunks = len({r.chunk for r in rows}) == 1
+        span = rows[0].chunk if same_chunks else plan.tick
+        for c in range(0, n, span):
+            parts = [r.take(c, min(n, c + span)) for r in rows]
+            xs, ys = torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
+            masks = [torch.stack([p[2][m] for p in parts]) for m in range(len(self.noise_shapes))]
+            for i in range(0, ys.shape[1], plan.tick):
+                t = (c + i) // plan.tick
+                hyper[:, :2] = plan.values[t]
+                x, y = xs[:, i:i + plan.tick], ys[:, i:i + plan.tick]
+                loss_sum += self._step(x, y, [m[:, i:i + plan.tick] for m in masks], plan.rows[t], plan.stepping[t])
         train_losses = [total / n for total in loss_sum.tolist()]  # one device sync per epoch
         vals: list[tuple[float | None, float | None]] = list(self._evaluate()) if self.validate else [(None, None)] * k
         seconds = (time.perf_counter() - start) / k  # each slot's share of the pack's epoch
         return [self._end_epoch(row, s, train_losses[row], vals[row][0], vals[row][1], seconds)
                 for row, s in enumerate(slots)]
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor, noises: list[torch.Tensor]) -> torch.Tensor:
-        """One optimizer step of every slot; returns each slot's mean training loss (K,)."""
+    def _plan(self, n: int) -> EpochPlan:
+        """The epoch's ticks, with each slot's (lr, beta1) per step: a per-batch schedule's table, else the
+        values its schedule holds for the whole epoch."""
+        step_values = []
+        for row, s in enumerate(self.slots):
+            steps = math.ceil(n / s.cfg.batch_size)
+            table = batch_table(s, steps)
+            step_values.append(torch.tensor(table, dtype=torch.float64) if table is not None else
+                               self.adam.hyper[row, :2].cpu().expand(steps, 2))
+        return plan_epoch([s.cfg.batch_size for s in self.slots], n, step_values, self.device)
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor, noises: list[torch.Tensor], batch_rows: torch.Tensor,
+              stepping: torch.Tensor | None) -> torch.Tensor:
+        """One tick: every slot's gradient of its rows' share of its batch's mean loss, then the optimizer
+        step of the slots whose batch ends here (`stepping`; None: all). Returns each slot's summed loss (K,)."""
         assert self.model is not None
         model = self.model
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             logits = model.forward(x, noises)
         logp = F.log_softmax(logits.float(), dim=-1)
-        nll = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(1)
-        smoothing = self.adam.column("smoothing").float()
-        loss = nll if not self.adam.uses["smoothing"] else (1 - smoothing) * nll + smoothing * (-logp.mean(-1).mean(1))
-        model.grad.zero_()
+        per_row = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+        if self.adam.uses["smoothing"]:
+            smoothing = self.adam.column("smoothing").float().unsqueeze(1)
+            per_row = (1 - smoothing) * per_row + smoothing * (-logp.mean(-1))
+        summed = per_row.sum(1)
         with warnings.catch_warnings():
             # Gradients accumulate into column slices of the flat gradient (see StackedModel._views): not
             # dense, which PyTorch notes once; they are exact (the pack-vs-alone test holds them to it).
             warnings.filterwarnings("ignore", message=".*gradient layout contract")
-            loss.sum().backward()
-        self.adam.step(model.flat, model.grad, model.decay)
-        return loss
+            (summed / batch_rows).sum().backward()
+        if stepping is None:
+            self.adam.step(model.flat, model.grad, model.decay)
+            model.grad.zero_()
+        else:
+            self.adam.step(model.flat, model.grad, model.decay, stepping)
+            model.grad.masked_fill_(stepping > 0, 0)
+        return summed.detach()
 
     @torch.no_grad()
     def _evaluate(self) -> list[tuple[float, float]]:
@@ -249,7 +305,7 @@ class Pack:
             s.since_best = rules.track_best(result, s.since_best)
             if s.since_best == 0:
                 assert self.model is not None
-                s.best_state = self.model.row_state(row)
+                s.best_state = s.padding.extract(self.model.row_state(row))
         result.stopped_early = rules.stops_early(s.cfg, s.since_best, self.validate)
         record = rules.close_epoch(result, s.cfg, s.since_best, self.validate, self.stop_after)
         if s.checkpoint is not None and not record.last and (

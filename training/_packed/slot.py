@@ -1,9 +1,9 @@
 """One trial in a pack (a slot): which trials may share a pack, what a slot holds, how its schedule drives
-its hyperparameters, its dropout masks, and what its checkpoint keeps and restores.
+its hyperparameters, its training rows and dropout masks, and what its checkpoint keeps and restores.
 
-A packed checkpoint holds the slot's row of the stacked weights and of Adam's state, its schedule, both
-generators (batches and augmentation; dropout masks), early-stopping state and history: a retried trial
-resumes exactly where it stopped, in any pack of its structure.
+A packed checkpoint holds the slot's row of the stacked weights and of Adam's state in the trial's own shapes
+(not the pack's padded ones), its schedule, both generators (batches and augmentation; dropout masks),
+early-stopping state and history: a retried trial resumes exactly where it stopped, in any pack it fits.
 """
 
 from __future__ import annotations
@@ -15,24 +15,43 @@ from typing import Any
 
 import torch
 
+from .. import rules
 from ..augment import Augmentation
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig, model_params
 from ..errors import DivergedError
 from ..rules import EpochRecord, FitResult, saved_history
 from ..schedule import BatchSchedule, Schedule, build_schedule
+from .padding import Padding
 from .stacked import StackedModel
-from .stacked_adam import StackedAdam
+from .stacked_adam import MOMENTS, StackedAdam
 
 DROPOUT_STREAM = 0x5EED  # the dropout generator's seed is the trial's seed plus this: a stream of its own
-SHARED = ("dataset", "model", "epochs", "batch_size", "width", "activation")  # settings a pack's slots share
+USER_SHARED = ("width", "activation")  # settings the user's builder may read: its trials share them to share a pack
+NORM_MODELS = ("cnn", "resnet")  # the built-in models with BatchNorm: their packs keep one batch size
+
+
+def shared_settings(model: str, user_model: bool, device_type: str) -> tuple[str, ...]:
+    """The sampled settings a group of trials is asked with in common so that all of them fit one pack on
+    this device (`Pack.can_take` has the last word): on a GPU a built-in model's trials need none (widths
+    pad and batch sizes mix, but not under BatchNorm); on a CPU they share batch size and width, which
+    packs there do not mix (padded units and per-tick steps cost arithmetic); the user's model shares what
+    its builder may read and its batch size."""
+    if user_model:
+        return (*USER_SHARED, "batch_size")
+    if device_type == "cpu":
+        return ("batch_size", "width")
+    return ("batch_size",) if model in NORM_MODELS else ()
 
 
 def structure_key(cfg: TrainConfig, params: dict[str, Any] | None = None, user_model: bool = False) -> tuple:
-    """What trials must agree on to share a pack: the shared settings, and for the user's own model every
-    value its builder gets that is not a training setting (any of them may change the model's shapes)."""
-    own = sorted((k, repr(v)) for k, v in model_params(params or {}).items()) if user_model else []
-    return (*(getattr(cfg, name) for name in SHARED), *own)
+    """What trials must agree on to share a pack. A built-in model's trials need only the model: widths and
+    activations are padded and mixed (padding.py). The user's own model's trials share the settings its
+    builder may read and every value it gets that is not a training setting (any may change its shapes)."""
+    if not user_model:
+        return (cfg.model,)
+    own = sorted((k, repr(v)) for k, v in model_params(params or {}).items())
+    return (cfg.model, *(getattr(cfg, name) for name in USER_SHARED), *own)
 
 
 @dataclass
@@ -60,7 +79,9 @@ class Slot:
     schedule: Schedule
     checkpoint: Checkpoint | None
     result: FitResult
-    best_state: dict | None = None
+    padding: Padding  # its own shapes in the pack's
+    noise_shapes: list[tuple[int, ...]]  # one sample's shape at each dropout module, in its own model
+    best_state: dict | None = None  # in its own shapes
     since_best: int = 0
     saved_at: float = field(default_factory=time.monotonic)
 
@@ -100,28 +121,52 @@ def batch_table(s: Slot, steps_per_epoch: int) -> list[tuple[float, float]] | No
     return out
 
 
-def dropout_masks(slots: list[Slot], shapes: list[tuple[int, ...]], rows: int,
-                  device: torch.device) -> list[torch.Tensor]:
-    """One scaled mask per dropout module (K, rows, ...) for `rows` samples: each slot keeps a unit with
-    probability 1 - p, drawn from the slot's own generator (uniforms, compared: a tenth of bernoulli_'s cost
-    on CPU), and scales it by 1 / (1 - p) as nn.Dropout does; p = 0 draws nothing."""
-    out = []
-    for m, shape in enumerate(shapes):
+class SlotRows:
+    """A slot's training rows for one epoch: gathered, augmented and given dropout masks in its own chunks, as
+    `fit` gathers them (so its generators draw in the same order whatever its pack), handed out a tick at a
+    time. Masks are drawn in the slot's own shapes (uniforms, compared: a tenth of bernoulli_'s cost on CPU,
+    scaled by 1 / (1 - p) as nn.Dropout does; p = 0 draws nothing) and padded with ones to the pack's."""
+
+    def __init__(self, slot: Slot, split, data, normalize, shapes: list[tuple[int, ...]],
+                 device: torch.device) -> None:
+        self.slot, self.split, self.data, self.normalize = slot, split, data, normalize
+        self.shapes, self.device = shapes, device
+        self.chunk = rules.chunk_size(slot.cfg.batch_size)
+        self.order = torch.randperm(len(split), generator=slot.gen, device=device)
+        self.start = self.end = 0
+        self.rows: tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]] | None = None
+
+    def take(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Rows lo..hi of the epoch (ticks never straddle a chunk: a tick divides every slot's batch, and a
+        chunk is whole batches)."""
+        if hi > self.end:
+            self.start, self.end = self.end, min(len(self.order), self.end + self.chunk)
+            self.rows = self._prepare(self.order[self.start:self.end])
+        assert self.rows is not None and self.start <= lo and hi <= self.end
+        images, labels, masks = self.rows
+        a, b = lo - self.start, hi - self.start
+        return images[a:b], labels[a:b], [m[a:b] for m in masks]
+
+    def _prepare(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        s = self.slot
+        images, labels = rules.train_chunk(self.split, idx, self.data, s.aug, s.gen, self.normalize)
         masks = []
-        for s in slots:
-            keep = 1 - s.drop_rates[m]
+        for rate, own, shape in zip(s.drop_rates, s.noise_shapes, self.shapes):
+            keep = 1 - rate
+            full = torch.ones((len(idx), *shape), device=self.device)
             if keep < 1:
-                u = torch.rand((rows, *shape), device=device, generator=s.drop_gen)
-                masks.append(u.lt_(keep).div_(keep))
-            else:
-                masks.append(torch.ones((rows, *shape), device=device))
-        out.append(torch.stack(masks))
-    return out
+                u = torch.rand((len(idx), *own), device=self.device, generator=s.drop_gen)
+                full[(slice(None), *(slice(0, n) for n in own))] = u.lt_(keep).div_(keep)
+            masks.append(full)
+        return images, labels, masks
 
 
 def slot_state(model: StackedModel, adam: StackedAdam, row: int, s: Slot) -> dict[str, Any]:
     """What the slot's checkpoint holds (weights_only-loadable: tensors, numbers, lists, dicts)."""
-    return {"packed": True, "model": model.row_state(row), "optimizer": adam.row_state(row),
+    optimizer = adam.row_state(row)
+    for name in MOMENTS:
+        optimizer[name] = s.padding.extract_flat(optimizer[name], list(model.sizes))
+    return {"packed": True, "model": s.padding.extract(model.row_state(row)), "optimizer": optimizer,
             "schedule": s.schedule.state_dict(), "dummy": s.dummy.state_dict(), "generator": s.gen.get_state(),
             "drop_generator": s.drop_gen.get_state(), "best_state": s.best_state, "since_best": s.since_best,
             "best_epoch": s.result.best_epoch, "history": [asdict(r) for r in s.result.history]}
@@ -133,13 +178,13 @@ def restore_slot(saved: dict, model: StackedModel, adam: StackedAdam, row: int, 
     if not saved.get("packed"):
         raise ValueError("it was written by a solo trial")
     records = saved_history(saved)
-    state = saved["model"]
-    expected = {**{k: torch.empty(v) for k, v in model.shapes.items()},
-                **{k: b[0] for k, b in model.buffers.items()}}
-    if set(state) != set(expected) or any(tuple(state[k].shape) != tuple(expected[k].shape) for k in expected):
+    state, own = saved["model"], s.padding.own
+    if set(state) != set(own) or any(tuple(state[k].shape) != own[k] for k in own):
         raise ValueError("its weights do not fit this model")
-    model.set_row(row, state)
-    adam.load_row(row, saved["optimizer"])
+    model.set_row(row, s.padding.embed(state))
+    names = list(model.sizes)
+    adam.load_row(row, {**saved["optimizer"], **{name: s.padding.embed_flat(saved["optimizer"][name], names)
+                                                 for name in MOMENTS}})
     s.dummy.load_state_dict(saved["dummy"])
     s.schedule.load_state_dict(saved["schedule"])
     s.gen.set_state(saved["generator"])

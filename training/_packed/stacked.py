@@ -171,19 +171,29 @@ def unpackable_reason(model: nn.Module) -> str | None:
 
 
 @torch.no_grad()
-def probe(model: nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
-    """Run `model` stacked twice on the sample batch `x` (B, ...): raises UnpackableError with the reason
-    when vmap cannot run it or its stacked output is not the model's own; returns the shape of one sample
-    at each dropout module (for its masks)."""
+def dropout_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
+    """The shape of one sample at each nn.Dropout of `model` (for its masks), from an eval-mode pass on `x`."""
     shapes: list[tuple[int, ...]] = []
     hooks = [m.register_forward_pre_hook(lambda _m, args: shapes.append(tuple(args[0].shape[1:])))
              for parent in model.modules() for _, m in parent.named_children() if type(m) is nn.Dropout]
+    training = model.training
     model.eval()
     try:
-        expected = model(x)
+        model(x)
     finally:
+        model.train(training)
         for hook in hooks:
             hook.remove()
+    return shapes
+
+
+@torch.no_grad()
+def probe(model: nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
+    """Run `model` stacked twice on the sample batch `x` (B, ...): raises UnpackableError with the reason
+    when vmap cannot run it or its stacked output is not the model's own; returns `dropout_shapes`."""
+    shapes = dropout_shapes(model, x)
+    model.eval()
+    expected = model(x)
     stacked = StackedModel(model, 2, x.device)
     for row in range(2):
         stacked.set_row(row, model.state_dict())

@@ -55,28 +55,39 @@ class StackedAdam:
         self.steps[row] = state["step"]
 
     @torch.no_grad()
-    def step(self, param: torch.Tensor, grad: torch.Tensor, decay: torch.Tensor) -> None:
-        """One step of every row of `param` (K, P) with `grad` (K, P); `decay` (1, P) marks decayed weights."""
+    def step(self, param: torch.Tensor, grad: torch.Tensor, decay: torch.Tensor,
+             stepping: torch.Tensor | None = None) -> None:
+        """One step of every row of `param` (K, P) with `grad` (K, P), or only of the rows `stepping` (K, 1)
+        marks with 1 (the slots whose batch ends now): every other row's weights, moments, step count and
+        gradient (still accumulating) stay exactly as they are. `decay` (1, P) marks decayed weights."""
         col = {name: self.hyper[:, i].unsqueeze(1) for name, i in COLUMN.items()}
+        on = stepping if stepping is not None else 1.0
         if self.uses["clip"]:
             clip = col["clip"].float()
             norm = grad.norm(dim=1, keepdim=True)
-            grad.mul_(torch.where(clip > 0, (clip / (norm + 1e-6)).clamp(max=1.0), torch.ones_like(clip)))
-        self.steps += 1
-        step = self.steps.unsqueeze(1)
-        lr, beta1, beta2, eps = col["lr"], col["beta1"], col["beta2"], col["eps"]
+            scale = torch.where(clip > 0, (clip / (norm + 1e-6)).clamp(max=1.0), torch.ones_like(clip))
+            grad.mul_(scale if stepping is None else torch.where(stepping > 0, scale, torch.ones_like(scale)))
+        self.steps += on if stepping is None else stepping.squeeze(1).double()
+        step = self.steps.unsqueeze(1).clamp(min=1)  # a row yet to take its first step: no 0/0 below
+        lr, beta1, beta2, eps = col["lr"] * on, col["beta1"], col["beta2"], col["eps"]
         if self.uses["decoupled"]:
             param.mul_(1 - (lr * col["decoupled"]).float() * decay)
         if self.uses["l2"]:
-            grad.add_(param * (col["l2"].float() * decay))
+            grad.add_(param * (col["l2"] * on).float() * decay)
         exp_avg, exp_avg_sq, max_exp_avg_sq = (self.moments[name] for name in MOMENTS)
-        exp_avg.lerp_(grad, (1 - beta1).float())
-        exp_avg_sq.mul_(beta2.float()).addcmul_(grad, grad * (1 - beta2).float())
+        exp_avg.lerp_(grad, ((1 - beta1) * on).float())
+        exp_avg_sq.mul_(beta2.float() if stepping is None else torch.where(stepping > 0, beta2, 1.0).float())
+        exp_avg_sq.addcmul_(grad, grad * ((1 - beta2) * on).float())
         bias1 = 1 - beta1 ** step
         bias2_sqrt = (1 - beta2 ** step).sqrt()
         second = exp_avg_sq
         if self.uses["amsgrad"]:
-            torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+            if stepping is None:
+                torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+            else:
+                max_exp_avg_sq.copy_(torch.where(stepping > 0, torch.maximum(max_exp_avg_sq, exp_avg_sq),
+                                                 max_exp_avg_sq))
             second = torch.where(col["amsgrad"] > 0, max_exp_avg_sq, exp_avg_sq)
         denom = (second.sqrt() / bias2_sqrt.float()).add_(eps.float())
+        # A row that does not step has lr 0 here: its update is exp_avg / inf, exactly 0.
         param.addcdiv_(exp_avg, denom * (bias1 / lr).float(), value=-1.0)

@@ -1,0 +1,61 @@
+"""How many trials a worker trains at once: `pack: K` as asked, or `pack: auto` (the default), which packs
+whatever model can be packed and sizes K from the budget, the model and the device.
+
+`auto`'s rule, each bound with its reason:
+- budget: at most a quarter of the study's trials run at once, so the sampler learns from at least four
+  rounds of finished trials before the budget is spent (a pack of all 20 trials would be 20 random ones);
+- compute: on a CPU, a pack holds at most CPU_PACK_PARAMS weights (trials x the widest model's parameters):
+  a small model's step is bound by per-operation overhead, which packing shares; a large one's by arithmetic,
+  which it does not (benchmarks/RESULTS.md, packing);
+- memory: each trial's weights, gradient, Adam's moments and best weights take at most half the free memory;
+- AUTO_MAX trials in all (the best K measured for digits on the CPU; more only adds memory).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from adamtune.data import free_memory
+
+from ._packed import widest
+from ._prepare import probe_values
+from ._spec import AUTO, StudySpec
+
+log = logging.getLogger("adamtune")
+AUTO_MAX = 64
+CPU_PACK_PARAMS = 2_000_000
+ROUNDS = 4  # rounds of trials the budget allows at least
+SLOT_COPIES = 8  # weights, gradient, three Adam moments, best weights, checkpoint copy, headroom (float32 each)
+
+
+def pack_size(spec: StudySpec, size: int | str, budget: int, data, device) -> int:
+    """`size` (or auto's choice), or 1 when the model cannot be stacked; says once why it packs or not."""
+    if size == 1:
+        return 1
+    from adamtune.training import packed_params, unpackable
+
+    values = probe_values(spec)[0]
+    cfg = spec.config_for(values, seed=spec.seed)
+    reason = unpackable(data, cfg, values, device=device, model_source=spec.model_source)
+    if reason:
+        log.warning("model %s cannot be packed: %s; this worker trains one trial at a time", spec.model, reason)
+        return 1
+    if size != AUTO:
+        return int(size)
+    per_slot = packed_params(data, cfg, values, device=device, model_source=spec.model_source, width=widest(spec))
+    chosen, why = auto_size(per_slot, budget, device.type, free_memory(device))
+    log.warning("pack: auto trains %d trial%s at once (%s)", chosen, "" if chosen == 1 else "s", why)
+    return chosen
+
+
+def auto_size(per_slot: int, budget: int, device_type: str, free: int | None) -> tuple[int, str]:
+    """K for a model of `per_slot` parameters (at the space's widest), and the bound that chose it."""
+    bounds = {f"a quarter of the {budget} trials": max(1, budget // ROUNDS),
+              f"at most {AUTO_MAX}": AUTO_MAX}
+    if device_type == "cpu":
+        bounds[f"{per_slot:,} parameters a trial, {CPU_PACK_PARAMS:,} a pack on a CPU"] = \
+            max(1, CPU_PACK_PARAMS // per_slot)
+    if free is not None:
+        bounds["half the device's free memory"] = max(1, free // 2 // (per_slot * 4 * SLOT_COPIES))
+    why = min(bounds, key=bounds.__getitem__)
+    return bounds[why], f"bound by {why}"
