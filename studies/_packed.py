@@ -86,7 +86,7 @@ class PackedWorker:
         size = self.size if counts["COMPLETE"] >= self.startup else min(self.size, self.startup - counts["COMPLETE"])
         if size > len(self.live) and room > 0:
             _fail_stale(self.study)
-        group = min(self.size, max(GROUP_START, (counts["COMPLETE"] + counts["PRUNED"]) // GROUP_GROWTH))
+        group = group_size(counts["COMPLETE"] + counts["PRUNED"], self.size)
         while len(self.live) < size and room > 0:
             plan = self._ask(group)
             self.objective.current = None  # the packed worker retries its own trials (unfinished)
@@ -229,6 +229,11 @@ class _EpochView:
         if key not in self._trials:
             self._trials[key] = self._study.get_trials(deepcopy=False, states=states)
         return copy.deepcopy(self._trials[key]) if deepcopy else self._trials[key]
+
+
+def group_size(finished: int, size: int) -> int:
+    """Trials asked with one anchor's shared settings once `finished` trials have ended, in packs of `size`."""
+    return min(size, max(GROUP_START, finished // GROUP_GROWTH))
 
 
 def widest(spec: StudySpec) -> int | None:

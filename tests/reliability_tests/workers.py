@@ -38,7 +38,8 @@ def unique(prefix: str) -> str:
 
 def reliability_study(directory, name: str, **changes):
     """A CNN on digits with fixed settings: every complete trial trains exactly `epochs` epochs
-    (~0.2 s each), so curves can be checked for gaps; heartbeats fast enough for a test."""
+    (~0.2 s each), so curves can be checked for gaps; heartbeats fast enough for a test. Solo workers
+    (`pack: 1`) unless a test says: the packed worker's own scenarios are in test_pack_workers.py."""
     spec = {
         "name": name, "dataset": "digits", "model": "cnn", "epochs": 6, "seed": 0,
         "search_space": ["adam"],
@@ -46,7 +47,7 @@ def reliability_study(directory, name: str, **changes):
         "sampler": {"type": "random"}, "pruner": {"type": "none"}, "n_trials": 10,
         "heartbeat": {"interval": 1, "grace_period": 3, "max_retry": 3},
         "artifacts": {"path": str(directory / "artifacts")},
-        "reconnect_timeout": 60,
+        "reconnect_timeout": 60, "pack": 1,
     }
     spec.update(changes)
     path = directory / f"{name}.yaml"

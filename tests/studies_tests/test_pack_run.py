@@ -83,10 +83,11 @@ def build(input_shape, num_classes, params):
 '''
 
 
-def test_a_model_that_cannot_be_packed_falls_back_to_one_trial_at_a_time(tmp_path, caplog):
+@pytest.mark.parametrize("pack", [{"pack": 4}, {}], ids=["pack 4", "auto, the default"])
+def test_a_model_that_cannot_be_packed_falls_back_to_one_trial_at_a_time(tmp_path, caplog, pack):
     (tmp_path / "channel_nets.py").write_text(UNPACKABLE)
     path = write_study(tmp_path, "unpackable", model={"entry": "channel_nets:build"}, search_space=["adam"],
-                       params={}, exclude=[], n_trials=2, epochs=2, pack=4)
+                       params={}, exclude=[], n_trials=8, epochs=1, **pack)
     url = f"sqlite:///{tmp_path / 'p.db'}"
     with caplog.at_level(logging.WARNING, logger="adamtune"):
         api.run(path, storage=url)
@@ -94,7 +95,7 @@ def test_a_model_that_cannot_be_packed_falls_back_to_one_trial_at_a_time(tmp_pat
     assert said == ["model channel_nets:build cannot be packed: 1 is a Dropout2d; only nn.Dropout masks can be "
                     "drawn per trial; this worker trains one trial at a time"]
     trials = optuna.load_study(study_name="unpackable", storage=url).get_trials()
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert len(trials) == 8 and {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
     assert not any("packed" in t.user_attrs for t in trials)
 
 
@@ -117,14 +118,29 @@ def test_a_timeout_fails_every_packed_trial_and_their_retries_resume(tmp_path):
         assert len(r.curve["train_loss"]) == 5
 
 
-def test_a_structure_is_shared_by_k_trials_then_drawn_afresh(tmp_path):
-    # The conftest study searches batch size and width: the baseline's structure is given to the next
-    # three trials; the fifth is sampled freely and gives its structure to the three after it.
-    path = write_study(tmp_path, "packed_groups", epochs=2, n_trials=8, pack=4, pruner={"type": "none"},
+def test_by_default_a_study_packs_groups_of_trials_that_share_only_what_the_pack_cannot_mix(tmp_path, caplog):
+    """`pack: auto` (no pack key): 16 trials pack 4 at a time (a quarter of the budget). On a CPU a group's
+    trials share batch size and width, the first trial's; everything else, activation included, is sampled
+    per trial; the next group's first trial is sampled freely."""
+    path = write_study(tmp_path, "packed_groups", epochs=1, n_trials=16, pruner={"type": "none"},
                        sampler={"type": "random"})
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    api.run(path, storage=url)
+    with caplog.at_level(logging.WARNING, logger="adamtune"):
+        api.run(path, storage=url)
+    assert [r.getMessage() for r in caplog.records if "pack: auto" in r.getMessage()] == [
+        "pack: auto trains 4 trials at once (bound by a quarter of the 16 trials)"]
     trials = sorted(optuna.load_study(study_name="packed_groups", storage=url).get_trials(), key=lambda t: t.number)
-    structure = [(t.params["batch_size"], t.params["width"], t.params["activation"]) for t in trials]
-    assert structure[:4] == [structure[0]] * 4 and structure[4:] == [structure[4]] * 4
-    assert len({t.params["lr"] for t in trials}) == 8, "continuous values are sampled per trial"
+    assert all(t.user_attrs["packed"] == 4 for t in trials)
+    shared = [(t.params["batch_size"], t.params["width"]) for t in trials]
+    groups = [shared[i:i + 4] for i in range(0, 16, 4)]
+    assert all(group == [group[0]] * 4 for group in groups)
+    assert len({group[0] for group in groups}) > 1, "each group's first trial is drawn afresh"
+    assert len({t.params["activation"] for t in trials}) > 1 and len({t.params["lr"] for t in trials}) == 16
+
+
+def test_groups_grow_with_the_study_up_to_the_pack_size():
+    from adamtune.studies._packed import GROUP_GROWTH, GROUP_START, group_size
+
+    assert group_size(0, 64) == GROUP_START, "a young study is searched in small groups"
+    assert group_size(GROUP_GROWTH * 10, 64) == 10
+    assert group_size(10_000, 64) == 64 and group_size(10_000, 3) == 3

@@ -136,7 +136,7 @@ def test_on_a_cpu_a_pack_pads_at_most_twice_and_keeps_one_batch_size_on_a_gpu_it
 def test_packed_alone_is_fit_to_float_rounding_without_dropout(digits):
     """Without dropout (whose masks the pack draws its own way) the packed engine is `fit`: same batches,
     augmentation, initialisation, schedules and Adam, only batched kernels round differently."""
-    for cfg in mixed("mlp"):
+    for cfg in mixed("mlp") + of_many_shapes("mlp"):  # the latter at other widths, activations, batch sizes
         cfg = dataclasses.replace(cfg, dropout=0.0)
         assert_close(val_losses(fit_packed([cfg], digits)[0]), val_losses(fit(cfg, digits)), 1e-5)
 

@@ -65,7 +65,7 @@ class Padding:
         if extra or any(len(own[k]) != len(padded[k]) or any(a > b for a, b in zip(own[k], padded[k])) for k in own):
             raise ValueError(f"a model of shapes {own} does not fit in one of {padded}")
         self.own, self.padded = own, padded
-        self.code = ACTIVATION_CODES[activation]
+        self.code = ACTIVATION_CODES.get(activation, 0.0)  # the user's model has no MixedActivation
 
     def embed(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {name: _pad(state[name], shape) if name in self.own else torch.tensor(self.code)
