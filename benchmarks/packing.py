@@ -4,14 +4,15 @@ Two studies, each run through `studies.run_study` on a fresh SQLite store per ru
 
   digits  studies/digits_mlp.yaml as shipped (TPE, median pruner, MLP on 8x8 digits, 20 epochs), --trials N
   mnist   studies/mnist_mlp.yaml (the article's MLP 784-128-10, batch 64, one structure) on the MNIST-format
-          data `loop_throughput` writes (smaller by default: --mnist-train images, --mnist-epochs epochs)
+          data `loop_throughput` writes (smaller by default: --mnist-train images, 10,000 of them the
+          validation split, --mnist-epochs epochs)
 
-solo (K = 1) and --pack K for each K given, alternating in every repetition (the machine is shared: the
-ratios are taken within a repetition). `--packs default` adds the run a user gets without `--pack` (the study
-file's `pack`); `auto` passes `--pack auto`. Per run: trials per minute (the worker's wall time, data loading
-and the store included; and per minute of this process's CPU time, which a shared machine's load changes
-less), epochs per second (every epoch any trial trained), the best value after the same
-number of trials, and the share of the CPU other processes used meanwhile. Headline ratio: digits trials per
+solo (K = 1) and --pack K for each K given, alternating in every repetition, in reverse order every other
+repetition (the machine is shared: the ratios are taken within a repetition). `--packs default` adds the run a
+user gets without `--pack` (the study file's `pack`); `auto` passes `--pack auto`. Per run: trials per minute
+(the worker's wall time, data loading and the store included; and per minute of this process's CPU time, which
+a shared machine's load changes less), epochs per second (every epoch any trial trained), the best value after
+the same number of trials, and the share of the CPU other processes used meanwhile. Headline ratio: digits trials per
 minute of the default (when `--packs` names it), else at the best K / solo.
 
     python -m benchmarks.packing                                  # ~10 min on a 2-core CPU
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         root = str(write_mnist(Path(tmp) / "data", n_train=args.mnist_train, n_test=2_000))
         for rep in range(args.repeats):
             for label in args.studies:
-                for pack in [1, *args.packs]:
+                order = [1, *args.packs]
+                for pack in order if rep % 2 == 0 else reversed(order):  # no side always runs first
                     r = run(specs[label], label, pack, rep, Path(tmp), args.device, root, args.storage)
                     runs.append(r)
                     print(f"rep {rep} {label:6s} pack {name(pack):>7s}: {r.trials} trials, {r.epochs:5d} epochs in "
