@@ -106,6 +106,19 @@ def _write_idx(path: Path, array: np.ndarray, magic: int) -> None:
         fh.write(np.ascontiguousarray(array, dtype=np.uint8).tobytes())
 
 
+def pack_value(text: str) -> int | str:
+    """A `--pack` value from a benchmark's command line, checked as `adamtune run --pack` checks it
+    (an argparse type: bad input is one line and exit 2)."""
+    import argparse
+
+    from adamtune.studies import StudyError, check_pack
+
+    try:
+        return check_pack(int(text) if text.isdigit() else text, "--pack", "--pack")
+    except StudyError as exc:
+        raise argparse.ArgumentTypeError(exc.reason) from None
+
+
 def _jiffies() -> tuple[int, int, float]:
     """(busy, total) jiffies of the whole machine, and this process's CPU seconds (with reaped children)."""
     with open("/proc/stat", encoding="ascii") as fh:
