@@ -128,6 +128,9 @@ def test_on_a_cpu_a_pack_pads_at_most_twice_and_keeps_one_batch_size_on_a_gpu_it
     wide.add(0, TrainConfig(model="mlp", width=256))
     assert wide.width == 512 and wide.can_take(TrainConfig(model="mlp", width=512))
     assert not narrow.can_take(TrainConfig(model="mlp", width=128, batch_size=32)), "on a CPU, one batch size"
+    narrow.remove([0])
+    narrow.add(1, TrainConfig(model="mlp", width=512))  # emptied, it takes any width up to the widest again
+    assert narrow.width == 512
     anywhere = Pack(digits, width=512, max_padding=None, mix_batches=True)  # as on a GPU
     anywhere.add(0, TrainConfig(model="mlp", width=32))
     assert anywhere.width == 512 and anywhere.can_take(TrainConfig(model="mlp", width=64, batch_size=32))

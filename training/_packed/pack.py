@@ -76,7 +76,7 @@ class Pack:
         self.key: tuple | None = None
         self.noise_shapes: list[tuple[int, ...]] = []
         self.amp = self.device.type == "cuda"
-        self.width = width
+        self.widest, self.width = width, width  # the widest it may be padded to; the width it is padded to
         self.max_padding = (CPU_PADDING if self.device.type == "cpu" else None) if max_padding == "device" else \
             max_padding
         self.mixes_batches = self.device.type != "cpu" if mix_batches == "device" else bool(mix_batches)
@@ -139,7 +139,7 @@ class Pack:
         """A new, empty pack takes the first trial's model: the user's as it is, a built-in one at the pack's
         width with every activation mixed (padding.py)."""
         if not self.user_model:
-            self.width = max(self.width or 0, cfg.width)
+            self.width = max(self.widest or 0, cfg.width)
             if not self._fits(cfg.width):  # the widest it may take would pad this one too much
                 self.width = cfg.width
             model = padded_model(cfg.model, self.data.shape, self.data.num_classes, self.width).to(self.device)
