@@ -5,12 +5,12 @@ pack (training/_packed/) trains them as one program, an epoch at a time.
 Trials are asked in groups: a group's first trial freely, the next ones with the settings a pack on this
 device cannot mix fixed to the first's (`shared_settings`: none for a built-in MLP on a GPU, whose packs pad
 widths and mix batch sizes and activations; batch size and width on a CPU), every other value sampled as
-usual. A group grows with the study (GROUP_START trials at first, one more for every GROUP_GROWTH finished,
-at most K): early on, when the sampler knows least, the search is not narrowed to a few structures; later,
-when it has found where to look, packs fill. A trial joins the first running pack that can take it
-(`Pack.can_take`); one that no pack takes (another group's, a queued one, a retry, the baseline) starts a pack
-of its own beside the others, so no slot waits for another group to drain. At most K trials run at once,
-over all packs; each pack trains an epoch in turn.
+usual. Groups, and how many trials run at once, grow with the study (`growing_size`: GROUP_START at first,
+one more for every GROUP_GROWTH finished, at most K): early on, when the sampler knows least, few trials run
+blind and the search is not narrowed to a few structures; later, when it has found where to look, packs fill.
+A trial joins the first running pack that can take it (`Pack.can_take`); one that no pack takes (another
+group's, a queued one, a retry, the baseline) starts a pack of its own beside the others, so no slot waits
+for another group to drain; each pack trains an epoch in turn.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from adamtune.training import Pack
 
 log = logging.getLogger("adamtune")
-GROUP_START = 4  # a group's trials while the study is young: packs of four searched as well as solo (RESULTS)
-GROUP_GROWTH = 4  # finished trials per extra trial in a group
+GROUP_START = 4  # trials at once while the study is young: packs of four searched as well as solo (RESULTS)
+GROUP_GROWTH = 4  # finished trials per one more
 
 
 class PackedWorker:
@@ -79,14 +79,14 @@ class PackedWorker:
     # ---- starting trials -------------------------------------------------------------------------
 
     def _fill(self) -> None:
-        """Start trials until K run or the budget is spoken for. Until the pruner has its startup trials
-        COMPLETE, only as many trials run as it still waits for."""
+        """Start trials until as many run as the study's age allows (`growing_size`) or the budget is spoken
+        for. Until the pruner has its startup trials COMPLETE, only as many trials run as it still waits for."""
         counts = study_rows(self.study).counts()
         room = self.budget - counts["COMPLETE"] - counts["PRUNED"] - len(self.live)
-        size = self.size if counts["COMPLETE"] >= self.startup else min(self.size, self.startup - counts["COMPLETE"])
+        group = growing_size(counts["COMPLETE"] + counts["PRUNED"], self.size)
+        size = group if counts["COMPLETE"] >= self.startup else min(group, self.startup - counts["COMPLETE"])
         if size > len(self.live) and room > 0:
             _fail_stale(self.study)
-        group = group_size(counts["COMPLETE"] + counts["PRUNED"], self.size)
         while len(self.live) < size and room > 0:
             plan = self._ask(group)
             self.objective.current = None  # the packed worker retries its own trials (unfinished)
@@ -231,8 +231,9 @@ class _EpochView:
         return copy.deepcopy(self._trials[key]) if deepcopy else self._trials[key]
 
 
-def group_size(finished: int, size: int) -> int:
-    """Trials asked with one anchor's shared settings once `finished` trials have ended, in packs of `size`."""
+def growing_size(finished: int, size: int) -> int:
+    """Trials run at once, and asked with one anchor's shared settings, once `finished` trials have ended, by a
+    worker of `size` (`--pack K`, or auto's K)."""
     return min(size, max(GROUP_START, finished // GROUP_GROWTH))
 
 

@@ -138,9 +138,9 @@ def test_by_default_a_study_packs_groups_of_trials_that_share_only_what_the_pack
     assert len({t.params["activation"] for t in trials}) > 1 and len({t.params["lr"] for t in trials}) == 16
 
 
-def test_groups_grow_with_the_study_up_to_the_pack_size():
-    from adamtune.studies._packed import GROUP_GROWTH, GROUP_START, group_size
+def test_groups_and_trials_at_once_grow_with_the_study_up_to_the_pack_size():
+    from adamtune.studies._packed import GROUP_GROWTH, GROUP_START, growing_size
 
-    assert group_size(0, 64) == GROUP_START, "a young study is searched in small groups"
-    assert group_size(GROUP_GROWTH * 10, 64) == 10
-    assert group_size(10_000, 64) == 64 and group_size(10_000, 3) == 3
+    assert growing_size(0, 64) == GROUP_START, "a young study is searched a few trials at a time"
+    assert growing_size(GROUP_GROWTH * 10, 64) == 10
+    assert growing_size(10_000, 64) == 64 and growing_size(10_000, 3) == 3
