@@ -108,6 +108,9 @@ def _load(name: str, root: str | None, device: str) -> Dataset:
     full, test, scale = BUILTIN_LOADERS[name](Path(root) if root else None)
     val_size = BUILTIN_DATASETS[name].val_size
     n_val = val_size if isinstance(val_size, int) else round(val_size * len(full))
+    if len(full) <= n_val:  # a truncated copy: nothing would be left to train on
+        raise DataError(f"{name} under {root} has {len(full):,} training images, but its validation split alone "
+                        f"takes {n_val:,}; the files are incomplete (the full set has more): replace them")
     train, val = carve(full, n_val)
     mean, std = channel_stats(train.images, scale)
     num_classes = int(full.labels.max()) + 1

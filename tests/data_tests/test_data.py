@@ -40,6 +40,21 @@ def test_mnist_is_read_from_a_data_root_of_idx_files(tmp_path):
     assert d.train.images.dtype == torch.uint8
 
 
+def test_a_truncated_mnist_too_small_for_its_validation_split_is_one_line(tmp_path):
+    """A copy with no more images than the validation split takes would leave nothing to train on (it crashed
+    deep in the schedule or the pack): refused with the place and the reason."""
+    rng = np.random.default_rng(0)
+    raw = tmp_path / "MNIST" / "raw"
+    write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 256, (10_000, 28, 28)))
+    write_idx(raw / "train-labels-idx1-ubyte", rng.integers(0, 10, 10_000))
+    write_idx(raw / "t10k-images-idx3-ubyte", rng.integers(0, 256, (50, 28, 28)))
+    write_idx(raw / "t10k-labels-idx1-ubyte", rng.integers(0, 10, 50))
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", tmp_path)
+    assert str(info.value) == (f"mnist under {tmp_path} has 10,000 training images, but its validation split "
+                               "alone takes 10,000; the files are incomplete (the full set has more): replace them")
+
+
 def test_missing_dataset_offline_says_where_and_what_works(tmp_path):
     with pytest.raises(DataError) as info:
         load_dataset("fashion_mnist", tmp_path / "nothing")
