@@ -28,10 +28,11 @@ ROUNDS = 4  # rounds of trials the budget allows at least
 SLOT_COPIES = 8  # weights, gradient, three Adam moments, best weights, checkpoint copy, headroom (float32 each)
 
 
-def pack_size(spec: StudySpec, size: int | str, budget: int, data, device) -> int:
-    """`size` (or auto's choice), or 1 when the model cannot be stacked; says once why it packs or not."""
+def pack_size(spec: StudySpec, size: int | str, budget: int, data, device) -> tuple[int, str | None]:
+    """`size` (or auto's choice), or 1 when the model cannot be stacked (said here, once, with the reason);
+    with auto, what it chose and why, for the caller to say once the study is joined."""
     if size == 1:
-        return 1
+        return 1, None
     from adamtune.training import packed_params, unpackable
 
     values = probe_values(spec)[0]
@@ -39,13 +40,13 @@ def pack_size(spec: StudySpec, size: int | str, budget: int, data, device) -> in
     reason = unpackable(data, cfg, values, device=device, model_source=spec.model_source)
     if reason:
         log.warning("model %s cannot be packed: %s; this worker trains one trial at a time", spec.model, reason)
-        return 1
+        return 1, None
     if size != AUTO:
-        return int(size)
+        return int(size), None
     per_slot = packed_params(data, cfg, values, device=device, model_source=spec.model_source, width=widest(spec))
     chosen, why = auto_size(per_slot, budget, device.type, free_memory(device))
-    log.warning("pack: auto trains %d trial%s at once (%s)", chosen, "" if chosen == 1 else "s", why)
-    return chosen
+    said = "one trial at a time" if chosen == 1 else f"{chosen} trials at once"
+    return chosen, f"pack: auto trains {said} ({why})"
 
 
 def auto_size(per_slot: int, budget: int, device_type: str, free: int | None) -> tuple[int, str]:

@@ -57,7 +57,7 @@ def run_study(spec: StudySpec, store: Store | str, *, n_trials: int | None = Non
     check_artifacts_dir(artifacts or spec.artifacts)  # a file in its place or a full disk: before the store
     dev = pick_device(device)
     spec, data = prepare(spec, device=dev, data_root=data_root)
-    size = pack_size(spec, pack if pack is not None else spec.pack, budget, data, dev)
+    size, chosen = pack_size(spec, pack if pack is not None else spec.pack, budget, data, dev)
     if on_ready is not None:
         on_ready(spec)
     store = (store if isinstance(store, Store) else Store(store)).for_worker(spec.heartbeat, spec.reconnect_timeout)
@@ -67,6 +67,8 @@ def run_study(spec: StudySpec, store: Store | str, *, n_trials: int | None = Non
     with store.errors():
         if finished_count(study) >= budget:
             return RunSummary(study, created, 0, time.perf_counter() - start)
+        if chosen is not None:  # said once there is work: a refused study, or a spent one, never had a pack
+            log.warning("%s", chosen)
         store.call(lambda: queue_owed_retries(study, spec))
         bar = _progress_bar(budget, finished_count(study), spec.name, progress)
         best = _best_text(study)  # refreshed once per trial, not once per epoch
