@@ -26,7 +26,7 @@ from adamtune.results import (
     upload_config,
     write_note,
 )
-from adamtune.storage import Attr, optuna_experimental
+from adamtune.storage import Attr, optuna_experimental, write_pending
 from adamtune.training import Checkpoint, DivergedError, EpochRecord, FitResult, TrainConfig, fit
 
 from ._artifacts_dir import TrialFileError, check_artifacts_dir, file_system_failure
@@ -145,8 +145,11 @@ class Objective:
             raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
 
     def started(self, plan: TrialPlan, result: FitResult) -> None:
+        """Training starts: the trial's values and start attributes (worker, device, ...) reach the store
+        in one transaction, before its first epoch."""
         plan.trial.set_user_attr(Attr.DEVICE, result.device)
         plan.trial.set_user_attr(Attr.PARAM_COUNT, result.param_count)
+        write_pending(plan.trial)
 
     def diverged(self, plan: TrialPlan, exc: DivergedError) -> NoReturn:
         """A NaN or infinite loss: the trial is pruned with the reason (not failed: a retry diverges again)."""
