@@ -96,12 +96,12 @@ class Objective:
         def report(record: EpochRecord) -> None:
             self.epoch_done(plan, record)
             if self.deadline is not None and not record.last and time.monotonic() > self.deadline:
-                raise TimedOut()  # between epochs: the retry resumes from the checkpoint just written
+                raise TimedOut()  # between epochs: fit saves its checkpoint first, the retry resumes from it
 
         try:
             result = fit(config, self.data, device=self.device, model_source=self.spec.model_source,
                          params=plan.values, on_start=lambda r: self.started(plan, r), on_epoch=report,
-                         checkpoint=plan.checkpoint)
+                         checkpoint=plan.checkpoint, checkpoint_every=self.spec.checkpoint_every)
         except DivergedError as exc:
             self.diverged(plan, exc)
         except optuna.TrialPruned:

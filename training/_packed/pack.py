@@ -46,7 +46,7 @@ from .stacked_adam import StackedAdam
 
 class Pack:
     """Slots training together. `epochs_limit` (fit's `stop_after`) ends every slot after that many epochs;
-    `checkpoint_every` seconds between a slot's checkpoints (0: every epoch)."""
+    `checkpoint_every` seconds between a slot's checkpoints (0: every epoch; see `rules.checkpoint_due`)."""
 
     def __init__(self, data: Dataset, *, device: torch.device | str = "cpu", validate: bool = True,
                  model_source: ModelSource | None = None, stop_after: int | None = None,
@@ -252,8 +252,7 @@ class Pack:
                 s.best_state = self.model.row_state(row)
         result.stopped_early = rules.stops_early(s.cfg, s.since_best, self.validate)
         record = rules.close_epoch(result, s.cfg, s.since_best, self.validate, self.stop_after)
-        if s.checkpoint is not None and not record.last and (
-                time.monotonic() - s.saved_at >= self.checkpoint_every):
+        if s.checkpoint is not None and not record.last and rules.checkpoint_due(s.saved_at, self.checkpoint_every):
             self._save(row, s)
         return SlotOutcome(s.key, record, record.last)
 

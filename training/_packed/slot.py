@@ -8,9 +8,8 @@ resumes exactly where it stopped, in any pack of its structure.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Hashable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -62,7 +61,7 @@ class Slot:
     result: FitResult
     best_state: dict | None = None
     since_best: int = 0
-    saved_at: float = field(default_factory=time.monotonic)
+    saved_at: float | None = None  # time.monotonic() of its last checkpoint; None: none yet (rules.checkpoint_due)
 
 
 def driven_schedule(cfg: TrainConfig, steps_per_epoch: int) -> tuple[torch.optim.Optimizer, Schedule]:
