@@ -49,7 +49,8 @@ TARGETS: dict[str, list[tuple[str, str]]] = {
     "sampler": [("optuna.samplers", f"{cls}.{m}") for cls in ("TPESampler", "RandomSampler", "PartialFixedSampler")
                 for m in SAMPLER_METHODS],
     "pruner": [("optuna.trial", "Trial.should_prune")],
-    "checkpoints": [("adamtune.training.checkpoint", "Checkpoint.save"), ("adamtune.data._stored_file", "StoredFile.load"),
+    "checkpoints": [("adamtune.training.checkpoint", "Checkpoint.save"),
+                    ("adamtune.data._stored_file", "StoredFile.load"),
                     ("adamtune.studies._objective", "discard"), ("adamtune.studies._objective", "Objective._keep_best"),
                     ("adamtune.training._packed.pack", "Pack._save")],
     "pictures": [("adamtune.studies._objective", "upload_curve"), ("adamtune.studies._objective", "upload_config"),
