@@ -1,9 +1,10 @@
 """Everything that reads what trials left behind: the trial record, tables, status, report, dashboard
-wiring, artifacts (learning-curve PNG, config JSON) and CSV. The objective writes the same record; what a
-stored value means is asked of `search_spaces`, the record's keys of `storage`."""
+wiring, artifacts (learning-curve PNG, drawn when opened; config JSON) and CSV. The objective writes the
+same record; what a stored value means is asked of `search_spaces`, the record's keys of `storage`."""
 
-from ._artifacts import artifact_store, upload_config, upload_curve, write_note
+from ._artifacts import announce_curve, artifact_store, upload_config, write_note
 from ._csv import trials_csv
+from ._curve_drawing import CurveDrawingStore
 from ._dashboard import is_loopback, serve_dashboard
 from ._format import describe, fmt, table
 from ._outputs import output_dir, output_file, writing
@@ -15,6 +16,8 @@ from ._views import StudyView
 
 __all__ = [
     "CURVE_KEYS",
+    "CurveDrawingStore",
+    "announce_curve",
     "StudyContext",
     "StudyView",
     "TrialRecord",
@@ -37,7 +40,6 @@ __all__ = [
     "trials_lines",
     "trials_table",
     "upload_config",
-    "upload_curve",
     "write_note",
     "write_report",
     "writing",

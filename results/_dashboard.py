@@ -48,12 +48,14 @@ CLEANUP_INTERVAL = 1
 
 
 def serve_dashboard(storage, host: str, port: int, *, read_only: bool, artifacts: str | None = None) -> None:
-    """Serve until interrupted; trial artifacts (learning curves, best config) come from `artifacts`."""
+    """Serve until interrupted; trial artifacts (learning curves, best config) come from `artifacts`, where
+    each learning curve is drawn the first time someone opens it."""
     import optuna_dashboard
 
     from ._artifacts import artifact_store
+    from ._curve_drawing import CurveDrawingStore
 
-    store = artifact_store(artifacts) if artifacts and Path(artifacts).is_dir() else None
+    store = CurveDrawingStore(artifact_store(artifacts), storage) if artifacts and Path(artifacts).is_dir() else None
     import waitress
 
     app = optuna_dashboard.wsgi(storage, artifact_store=store)

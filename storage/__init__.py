@@ -12,7 +12,7 @@ from ._heartbeats import TrialBeats, fail_stale, heartbeat_ages
 from ._keys import STATES, Attr, StudyAttr
 from ._lookup import open_studies, open_study
 from ._open import APPLICATION_NAME, Heartbeat, engine_options, open_storage
-from ._own_trials import OwnTrialsCache, for_packed_worker
+from ._own_trials import OwnTrialsCache, for_packed_worker, write_pending
 from ._reconnect import with_reconnect
 from ._rows import StudyRows, TrialRow, study_rows
 from ._store import Store
@@ -52,4 +52,5 @@ __all__ = [
     "TrialBeats",
     "TrialRow",
     "with_reconnect",
+    "write_pending",
 ]

@@ -6,11 +6,13 @@ so a worker holding 64 running trials re-read all 64 about four times per trial 
 on SQLite, over a third of a packed digits run). The trials this process runs change only through its own
 writes, so it keeps them up to date itself and reads from the store only the other workers' trials.
 
-Its sampled values are written in one transaction (Optuna commits each on its own: 22 commits for a
-digits trial), just before the trial's next write or its next read from the store: other readers see a
-trial's values from its first report or attribute on, a few milliseconds after they were drawn, and a
-stored trial holds all its values or none, whenever the server goes down (a flush the store did not take
-is tried again with the next write). Solo workers use it too, for that alone.
+Its sampled values and attributes are written together in one transaction (Optuna commits each on its own:
+22 commits for a digits trial's values, one more per attribute), just before the trial's next report, state
+change or read from the store, or when the objective asks (`write_pending`: as training starts, so other
+readers see a running trial's values and worker a few milliseconds after they were drawn). A stored trial
+holds all its values or none, whenever the server goes down (a flush the store did not take is tried again
+with the next write); the attributes a trial's end adds (its curve, its best epoch or why it was pruned)
+reach the store in one transaction just before its state. Solo workers use it too, for that alone.
 
 A trial leaves this process's hands when it ends, or when a write finds it already finished (another
 worker failed it as stale); from then on it is read from the store like every other trial. Reads of one
@@ -19,6 +21,7 @@ trial (`get_trial`, what pruners and `tell` use) always go to the store.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +51,7 @@ class OwnTrialsCache(_CachedStorage):  # type: ignore[misc]
         super().__init__(backend)
         self._own: set[int] = set()  # trial ids this process runs; their cached FrozenTrial is current
         self._unwritten: dict[int, list[tuple[str, float, BaseDistribution]]] = {}  # sampled, not yet stored
+        self._unwritten_attrs: dict[int, dict[tuple[type, str], Any]] = {}  # (user or system, key) -> value
 
     # ---- which trials are this process's ---------------------------------------------------------
 
@@ -78,6 +82,7 @@ class OwnTrialsCache(_CachedStorage):  # type: ignore[misc]
         """From now on the trial is read from the store (its end, or another worker's, is there)."""
         with self._lock:
             self._unwritten.pop(trial_id, None)
+            self._unwritten_attrs.pop(trial_id, None)
             if trial_id in self._own:
                 self._own.discard(trial_id)
                 study_id, _ = self._trial_id_to_study_id_and_number[trial_id]
@@ -86,11 +91,12 @@ class OwnTrialsCache(_CachedStorage):  # type: ignore[misc]
     def delete_study(self, study_id: int) -> None:
         """The study's trials leave this process's hands with it (Optuna's cache forgets their ids)."""
         with self._lock:
-            gone = {i for i in self._own | set(self._unwritten)
+            gone = {i for i in self._own | set(self._unwritten) | set(self._unwritten_attrs)
                     if self._trial_id_to_study_id_and_number.get(i, (None,))[0] == study_id}
             self._own -= gone
             for trial_id in gone:
                 self._unwritten.pop(trial_id, None)
+                self._unwritten_attrs.pop(trial_id, None)
         super().delete_study(study_id)
 
     # ---- this process's writes also update its copy ----------------------------------------------
@@ -116,12 +122,27 @@ class OwnTrialsCache(_CachedStorage):  # type: ignore[misc]
         self._update(trial_id, lambda t: t.intermediate_values.__setitem__(step, intermediate_value))
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        self._write(trial_id, super().set_trial_user_attr, key, value)
+        if not self._hold(trial_id, models.TrialUserAttributeModel, key, value):
+            self._write(trial_id, super().set_trial_user_attr, key, value)
         self._update(trial_id, lambda t: t.user_attrs.__setitem__(key, value))
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        self._write(trial_id, super().set_trial_system_attr, key, value)
+        if not self._hold(trial_id, models.TrialSystemAttributeModel, key, value):
+            self._write(trial_id, super().set_trial_system_attr, key, value)
         self._update(trial_id, lambda t: t.system_attrs.__setitem__(key, value))
+
+    def write_pending(self, trial_id: int) -> None:
+        """Store what this process holds of the trial now (its values and attributes), in one transaction."""
+        self._write(trial_id, lambda _id: None)
+
+    def _hold(self, trial_id: int, model: type, key: str, value: Any) -> bool:
+        """Keep an attribute of a trial this process runs for its next flush; False for anyone else's."""
+        with self._lock:
+            if trial_id not in self._own:
+                return False
+            json.dumps(value)  # refused here, where it is set, as Optuna's own write would
+            self._unwritten_attrs.setdefault(trial_id, {})[(model, key)] = value
+            return True
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         self._write(trial_id, lambda _id: None)  # read from the store: its values first
@@ -136,10 +157,12 @@ class OwnTrialsCache(_CachedStorage):  # type: ignore[misc]
             raise
 
     def _write_values(self, trial_id: int) -> None:
-        """The trial's sampled values not yet stored, in one transaction (Optuna's checks included)."""
+        """The trial's sampled values and attributes not yet stored, in one transaction (Optuna's checks
+        included)."""
         with self._lock:
-            values = self._unwritten.get(trial_id)
-            if not values:
+            values = self._unwritten.get(trial_id) or []
+            attrs = self._unwritten_attrs.get(trial_id) or {}
+            if not values and not attrs:
                 return
             study = self._studies[self._trial_id_to_study_id_and_number[trial_id][0]]
             backend = self._backend
@@ -149,12 +172,16 @@ class OwnTrialsCache(_CachedStorage):  # type: ignore[misc]
                     for name, value, distribution in values:
                         backend._set_trial_param_without_commit(session, trial_id, name, value, distribution,
                                                                 study.param_distribution.get(name))
+                    for (model, key), value in attrs.items():
+                        backend._set_trial_attr_without_commit(session, model, trial_id, key, value)
             except (SQLAlchemyError, optuna.exceptions.StorageInternalError):
                 raise  # the store took none of them: kept for the next write (a write of one is an upsert)
             except Exception:
                 self._unwritten.pop(trial_id, None)  # refused for good (an incompatible distribution)
+                self._unwritten_attrs.pop(trial_id, None)
                 raise
             self._unwritten.pop(trial_id, None)
+            self._unwritten_attrs.pop(trial_id, None)
             for name, _, distribution in values:
                 study.param_distribution[name] = distribution
 
@@ -208,11 +235,19 @@ class OwnTrialsCache(_CachedStorage):  # type: ignore[misc]
                     for t in query.order_by(models.TrialModel.trial_id).all()]
 
 
+def write_pending(trial: optuna.Trial) -> None:
+    """Store now what a worker's cache holds of `trial` (its sampled values and attributes), in one
+    transaction; nothing to do on any other storage (it wrote each as it was set)."""
+    if isinstance(trial.storage, OwnTrialsCache) and _PRIVATE_PARTS:
+        trial.storage.write_pending(trial._trial_id)
+
+
 def for_packed_worker(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
     """The storage a packed worker should use: `OwnTrialsCache` over an RDB store whose Optuna has the
     private parts it builds on (checked, so a newer Optuna runs correctly, only slower), else `storage`."""
     needed = ("_read_trials_from_remote_storage", "_add_trials_to_cache")
-    backend_needs = ("_build_frozen_trial_from_trial_model", "_set_trial_param_without_commit", "scoped_session")
+    backend_needs = ("_build_frozen_trial_from_trial_model", "_set_trial_param_without_commit",
+                     "_set_trial_attr_without_commit", "scoped_session")
     if (not _PRIVATE_PARTS or not isinstance(storage, optuna.storages.RDBStorage)
             or not all(hasattr(_CachedStorage, name) for name in needed)
             or not all(hasattr(storage, name) for name in backend_needs)):

@@ -19,14 +19,14 @@ from adamtune.data import Dataset, load_dataset
 from adamtune.errors import InputError
 from adamtune.results import (
     CURVE_KEYS,
+    announce_curve,
     artifact_store,
     curve_to_store,
     describe,
     upload_config,
-    upload_curve,
     write_note,
 )
-from adamtune.storage import Attr, optuna_experimental
+from adamtune.storage import Attr, optuna_experimental, write_pending
 from adamtune.training import Checkpoint, DivergedError, EpochRecord, FitResult, TrainConfig, fit
 
 from ._artifacts_dir import TrialFileError, check_artifacts_dir, file_system_failure
@@ -96,12 +96,12 @@ class Objective:
         def report(record: EpochRecord) -> None:
             self.epoch_done(plan, record)
             if self.deadline is not None and not record.last and time.monotonic() > self.deadline:
-                raise TimedOut()  # between epochs: the retry resumes from the checkpoint just written
+                raise TimedOut()  # between epochs: fit saves its checkpoint first, the retry resumes from it
 
         try:
             result = fit(config, self.data, device=self.device, model_source=self.spec.model_source,
                          params=plan.values, on_start=lambda r: self.started(plan, r), on_epoch=report,
-                         checkpoint=plan.checkpoint)
+                         checkpoint=plan.checkpoint, checkpoint_every=self.spec.checkpoint_every)
         except DivergedError as exc:
             self.diverged(plan, exc)
         except optuna.TrialPruned:
@@ -145,34 +145,37 @@ class Objective:
             raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
 
     def started(self, plan: TrialPlan, result: FitResult) -> None:
+        """Training starts: the trial's values and start attributes (worker, device, ...) reach the store
+        in one transaction, before its first epoch."""
         plan.trial.set_user_attr(Attr.DEVICE, result.device)
         plan.trial.set_user_attr(Attr.PARAM_COUNT, result.param_count)
+        write_pending(plan.trial)
 
-    def diverged(self, plan: TrialPlan, exc: DivergedError, draw_curve: bool = True) -> NoReturn:
+    def diverged(self, plan: TrialPlan, exc: DivergedError) -> NoReturn:
         """A NaN or infinite loss: the trial is pruned with the reason (not failed: a retry diverges again)."""
         plan.trial.set_user_attr(Attr.PRUNED_REASON, f"diverged: {exc}")
-        self.finish(plan, draw_curve)
+        self.finish(plan)
         raise optuna.TrialPruned(f"diverged: {exc}") from None
 
-    def complete(self, plan: TrialPlan, result: FitResult, draw_curve: bool = True) -> float:
+    def complete(self, plan: TrialPlan, result: FitResult) -> float:
         """A trial that trained to its end: its record, best weights when it leads; returns its value."""
         trial = plan.trial
         record_result(trial, result.best_epoch, result.resumed_epochs)
         value = result.val_loss if self.spec.objective == "val_loss" else result.val_accuracy
         assert value is not None
-        leads = _improves(trial.study, value)
-        if leads:
+        if _improves(trial.study, value):
             self._keep_best(result, trial)
             upload_config(trial, plan.config.to_dict(), self.store)
-        self.finish(plan, draw_curve=draw_curve or leads)
+        self.finish(plan)
         return value
 
-    def finish(self, plan: TrialPlan, draw_curve: bool = True) -> None:
-        """A finished (complete or pruned) trial: its curve goes to the store (and as a PNG to the dashboard
-        unless `draw_curve` is off); its checkpoint goes once the store has recorded the end (`recorded`)."""
+    def finish(self, plan: TrialPlan) -> None:
+        """A finished (complete or pruned) trial: its curve goes to the store, with the meta of its PNG, which
+        the dashboard draws from it when someone opens it; its checkpoint goes once the store has recorded
+        the end (`recorded`)."""
         record_curve(plan.trial, plan.curve, self.spec.objective)
-        if draw_curve and plan.curve["val_loss"]:
-            upload_curve(plan.trial, plan.curve, self.store, f"trial {plan.trial.number}: {plan.summary}")
+        if plan.curve["val_loss"]:
+            announce_curve(plan.trial, plan.curve, self.store, f"trial {plan.trial.number}: {plan.summary}")
         self.ended[plan.trial.number] = plan.checkpoint
 
     def recorded(self, _study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

@@ -153,14 +153,14 @@ class PackedWorker:
             try:
                 if outcome.error is not None:
                     try:
-                        self.objective.diverged(plan, outcome.error, draw_curve=False)
+                        self.objective.diverged(plan, outcome.error)
                     except optuna.TrialPruned:
                         self._tell(plan, TrialState.PRUNED)
                         continue
                 assert outcome.record is not None
                 self.objective.epoch_done(plan, outcome.record)
                 if outcome.finished:
-                    value = self.objective.complete(plan, pack.result(outcome.key), draw_curve=False)
+                    value = self.objective.complete(plan, pack.result(outcome.key))
                     self._end(plan, TrialState.COMPLETE, value)
             except optuna.TrialPruned:
                 self._end(plan, TrialState.PRUNED)
@@ -175,7 +175,7 @@ class PackedWorker:
         """A trial that ended in its slot; a pruned one's curve and checkpoint are settled here (a complete
         one's by `Objective.complete`)."""
         if state == TrialState.PRUNED:
-            self.objective.finish(plan, draw_curve=False)
+            self.objective.finish(plan)
         self._tell(plan, state, value)
 
     def _tell(self, plan: TrialPlan, state: TrialState, value: float | None = None) -> None:

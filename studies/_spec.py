@@ -47,7 +47,7 @@ class StudySpec:
     heartbeat: Heartbeat = Heartbeat()
     artifacts: str = "adamtune-artifacts"  # checkpoints and best weights; a shared volume for many machines
     keep_checkpoints: bool = False
-    checkpoint_every: float = 60.0  # seconds between a packed trial's checkpoints (solo trials save every epoch)
+    checkpoint_every: float = 60.0  # seconds between a trial's checkpoints (see training.rules.checkpoint_due)
     pack: int | str = AUTO  # trials one worker trains at once (`--pack`): see studies/_pack_size.py
     reconnect_timeout: float = 300.0  # how long a worker waits out a lost database before giving up
     facts: DataFacts | None = None  # what loading the data found (studies.prepare); joins the fingerprint
@@ -155,7 +155,7 @@ def load_study_file(path: str | Path) -> StudySpec:
     every = artifacts.get("checkpoint_every", 60)
     if not _seconds(every):
         raise StudyError(source, "artifacts.checkpoint_every", f"seconds from 0 to {MAX_SECONDS:g} between a "
-                         f"packed trial's checkpoints (0: every epoch), got {every!r}")
+                         f"trial's checkpoints (0: every epoch), got {every!r}")
     if not isinstance(artifacts.get("path", ""), str) or not isinstance(artifacts.get("keep_checkpoints", False), bool):
         raise StudyError(source, "artifacts", "path is a string, keep_checkpoints true or false")
     reconnect = data.get("reconnect_timeout", 300)

@@ -36,15 +36,17 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
         model_source: ModelSource | None = None, params: dict[str, Any] | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
         on_start: Callable[[FitResult], None] | None = None, stop_after: int | None = None,
-        checkpoint: Checkpoint | None = None) -> FitResult:
+        checkpoint: Checkpoint | None = None, checkpoint_every: float = 0.0) -> FitResult:
     """Train `cfg` on `data`; with `validate`, on the training split with per-epoch validation
     (early stopping, best weights restored), else on train+validation for `cfg.epochs` epochs.
     `model_source` is the user's model (default: the built-in `cfg.model`), built with the trial's `params`.
     `stop_after` ends training after that many epochs without changing the schedule's shape (a
     per-batch one stays laid out over `cfg.epochs` epochs of the data trained on, and is cut short).
-    With a `checkpoint`, the state is saved at every epoch end, and a run that finds one resumes after
-    its last epoch, handing the saved epochs to `on_epoch` again so the reported curve has no gap; one
-    that cannot be loaded or restored is set aside and training starts from epoch 0.
+    With a `checkpoint`, the state is saved at epoch ends as `rules.checkpoint_due` says (the first, then
+    every `checkpoint_every` seconds; 0: every epoch), and before an interrupt `on_epoch` raises between
+    epochs (the worker's timeout, Ctrl-C, SIGTERM) goes on; a run that finds one resumes after its last
+    epoch, handing the saved epochs to `on_epoch` again so the reported curve has no gap; one that cannot be
+    loaded or restored is set aside and training starts from epoch 0.
 
     Raises DivergedError on a NaN or infinite loss; whatever `on_epoch` raises propagates.
     """
@@ -64,6 +66,7 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
     if on_start is not None:
         on_start(result)
     saved = checkpoint.load() if checkpoint is not None else None
+    saved_at: float | None = None  # time.monotonic() of the last checkpoint written or restored
     if saved is not None:
         try:
             records, best_state, since_best, result.best_epoch = _restore(saved, model, optimizer, schedule, gen,
@@ -72,9 +75,10 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
             assert checkpoint is not None  # saved came from it
             rules.set_aside(checkpoint, exc)
             return fit(cfg, data, device=device, validate=validate, model_source=model_source, params=params,
-                       on_epoch=on_epoch, on_start=on_start, stop_after=stop_after,
-                       checkpoint=checkpoint)  # a fresh model, seeded as if never begun
+                       on_epoch=on_epoch, on_start=on_start, stop_after=stop_after, checkpoint=checkpoint,
+                       checkpoint_every=checkpoint_every)  # a fresh model, seeded as if never begun
         result.resumed_epochs = len(records)
+        saved_at = time.monotonic()
         if records and rules.ends_run(cfg, len(records), since_best, validate, stop_after):
             records[-1] = replace(records[-1], last=True)  # a run that had ended (checkpoints before `last`)
         for record in records:
@@ -120,20 +124,33 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
             if since_best == 0:
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         record = rules.close_epoch(result, cfg, since_best, validate, stop_after)
-        if checkpoint is not None:
-            checkpoint.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "schedule": schedule.state_dict(), "generator": gen.get_state(),
-                             "torch_rng": torch.get_rng_state(), "cuda_rng": _cuda_rng(device),
-                             "best_state": best_state, "since_best": since_best,
-                             "best_epoch": result.best_epoch, "history": [asdict(r) for r in result.history]})
+        state = (model, optimizer, schedule, gen, device, best_state, since_best, result)
+        due = rules.checkpoint_due(saved_at, checkpoint_every)
+        if checkpoint is not None and due:
+            checkpoint.save(_state(*state))
+            saved_at = time.monotonic()
         if on_epoch is not None:
-            on_epoch(record)
+            try:
+                on_epoch(record)
+            except KeyboardInterrupt:  # the worker stops between epochs: its retry resumes after this one
+                if checkpoint is not None and not due:
+                    checkpoint.save(_state(*state))
+                raise
         if rules.stops_early(cfg, since_best, validate):
             result.stopped_early = True
             break
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
+
+
+def _state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule, gen: torch.Generator,
+           device: torch.device, best_state: dict | None, since_best: int, result: FitResult) -> dict[str, Any]:
+    """What a checkpoint holds at an epoch end: all a run needs to go on as if never stopped."""
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "cuda_rng": _cuda_rng(device),
+            "best_state": best_state, "since_best": since_best, "best_epoch": result.best_epoch,
+            "history": [asdict(r) for r in result.history]}
 
 
 RESUME_KEYS = ("model", "optimizer", "schedule", "generator", "torch_rng", "best_state", "since_best", "best_epoch",

@@ -3,12 +3,13 @@
 
 What each epoch writes (`EpochRecord`, `FitResult`), seeding, which augmentations the data can take and how a
 chunk is augmented by the data's kind, units and normalisation, the validation batches, the best epoch and
-early stopping, divergence, which weights decay, and a checkpoint that cannot be restored.
+early stopping, divergence, which weights decay, when a checkpoint is written and one that cannot be restored.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -184,6 +185,14 @@ def decays(shape: Sequence[int]) -> bool:
 
 
 # ---- checkpoints ----------------------------------------------------------------------------------
+
+def checkpoint_due(saved_at: float | None, every: float) -> bool:
+    """Whether a trial's checkpoint is written at this epoch's end: after its first epoch (`saved_at` None:
+    none written or restored in this run), then once `every` seconds have passed since the last one (0: at
+    every epoch end). A worker that stops between epochs writes one whatever this says, so a killed worker's
+    retry loses at most `every` seconds of training and one that was stopped loses none."""
+    return saved_at is None or time.monotonic() - saved_at >= every
+
 
 def saved_history(saved: dict) -> list[EpochRecord]:
     """A checkpoint's epoch records; raises ValueError unless they are the epochs 0, 1, 2, ... in order."""

@@ -20,6 +20,7 @@ from reliability_tests.workers import (
     finish,
     frozen,
     judged_stale,
+    kill_mid_trial,
     reliability_study,
     running_trial_of,
     spawn,
@@ -74,6 +75,26 @@ def test_sigkilled_worker_trial_is_retried_and_resumed(tmp_path, pg, record_prop
     tally(record_property, "SIGKILL one worker mid-trial (PostgreSQL)", 4, all_trials, started)
     assert not list((tmp_path / "artifacts" / name).rglob("checkpoint.pt*")), "checkpoints are removed"
     assert list((tmp_path / "artifacts" / name / "best").glob("*/model.pt")), "under the study's uid"
+
+
+def test_a_trial_checkpointed_on_an_interval_is_saved_less_often_and_still_resumes(tmp_path, pg):
+    """With a long `checkpoint_every`, a solo trial writes its checkpoint after its first epoch and not after
+    each later one; SIGKILLed after 3 epochs, its retry resumes from that first epoch, with no gap."""
+    url, names = pg
+    name = unique("interval")
+    names.append(name)
+    study = reliability_study(tmp_path, name, n_trials=1, epochs=8,
+                              artifacts={"path": str(tmp_path / "artifacts"), "checkpoint_every": 3600})
+    victim = kill_mid_trial(spawn("run", str(study), "--storage", url), url, name, min_epochs=3)
+    checkpoint, = (tmp_path / "artifacts" / name / "checkpoints").rglob("checkpoint.pt")
+    assert len(torch.load(checkpoint, weights_only=True)["history"]) == 1, "saved once, not after every epoch"
+    wait_for(lambda: judged_stale(url, name, victim), 60, "the store to judge the killed worker's trial stale")
+    (code, output), = finish([spawn("run", str(study), "--storage", url)])
+    assert code == 0, output
+    retry = next(t for t in trials(url, name) if t.user_attrs.get("retry_of") == victim.number)
+    assert retry.state == TrialState.COMPLETE
+    assert retry.user_attrs["resumed_epochs"] == 1, "resumed from its checkpoint, not from epoch 0"
+    assert sorted(retry.intermediate_values) == list(range(8)), "the curve has no gap"
 
 
 def test_a_retried_trial_reports_the_curve_of_an_uninterrupted_run(tmp_path, pg):

@@ -46,8 +46,8 @@ def reliability_study(directory, name: str, **changes):
         "params": {"batch_size": {"type": "fixed", "value": 32}, "width": {"type": "fixed", "value": 8}},
         "sampler": {"type": "random"}, "pruner": {"type": "none"}, "n_trials": 10,
         "heartbeat": {"interval": 1, "grace_period": 3, "max_retry": 3},
-        "artifacts": {"path": str(directory / "artifacts")},
-        "reconnect_timeout": 60, "pack": 1,
+        "artifacts": {"path": str(directory / "artifacts"), "checkpoint_every": 0},  # every epoch: a retry
+        "reconnect_timeout": 60, "pack": 1,                                       # resumes all its victim reported
     }
     spec.update(changes)
     path = directory / f"{name}.yaml"

@@ -1,7 +1,7 @@
-"""A packed worker's study cache (storage/_own_trials.py): it stops re-reading its own RUNNING trials and
-writes a trial's sampled values with its next write, so what it shows of them must be what the store holds
-after each report, attribute and end, and other workers' changes (new trials, a trial of ours failed as
-stale, a queued retry claimed) must show as they do in the store."""
+"""A worker's study cache (storage/_own_trials.py): it stops re-reading its own RUNNING trials and writes
+a trial's sampled values and attributes with its next report, read or end (or `write_pending`), so what it
+shows of them must be what the store holds after each of those, and other workers' changes (new trials, a
+trial of ours failed as stale, a queued retry claimed) must show as they do in the store."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import sqlalchemy
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from adamtune.storage import OwnTrialsCache
+from adamtune.storage import OwnTrialsCache, write_pending
 
 
 def facts(trials):
@@ -44,10 +44,15 @@ def test_the_workers_own_running_trials_show_every_write(two_workers):
         for i, trial in enumerate(running):
             trial.suggest_float(f"x{step}", 0, 1)
             trial.suggest_categorical(f"c{step}", ["a", "b"])
-            trial.report(0.1 * i + step, step)
             trial.set_user_attr(f"note{step}", {"epoch": step, "trial": i})
             ours._storage.set_trial_system_attr(trial._trial_id, f"sys{step}", [step])
+            trial.report(0.1 * i + step, step)  # writes the values and attributes held for it first
             assert_same_as_store(ours, theirs)
+    running[2].set_user_attr("worker", "w")
+    write_pending(running[2])  # as training starts: what other readers see of it, at once
+    assert_same_as_store(ours, theirs)
+    for trial in running[:2]:
+        trial.set_user_attr("curve", [1, 2])  # what a trial's end adds, stored just before its state
     ours.tell(running[0], 0.5)
     ours.tell(running[1], state=TrialState.PRUNED)
     assert_same_as_store(ours, theirs)
@@ -64,7 +69,8 @@ def test_other_workers_trials_show_as_they_change(two_workers):
     assert_same_as_store(ours, theirs)
     theirs.tell(other, 2.0)
     mine.suggest_float("x", 0, 1)
-    mine.set_user_attr("worker", "this one")  # the values drawn reach the store with the trial's next write
+    mine.set_user_attr("worker", "this one")
+    mine.report(0.5, 0)  # the values drawn and the attribute reach the store with the trial's next report
     assert_same_as_store(ours, theirs)
     assert ours.best_value == 2.0
 
@@ -128,18 +134,21 @@ def test_deleting_a_study_that_holds_our_running_trial_leaves_other_studies_read
 
 
 def test_values_the_store_did_not_take_are_written_with_the_next_write(tmp_path):
-    """A flush of a trial's values that the store refuses (here: SQLite locked by another writer, as a
-    server going down refuses it) keeps them for the next write: the stored trial then holds them all."""
+    """A flush of a trial's values and attributes that the store refuses (here: SQLite locked by another
+    writer, as a server going down refuses it) keeps them for the next write: the stored trial then holds
+    them all."""
     url = f"sqlite:///{tmp_path / 'locked.db'}"
     ours = optuna.create_study(study_name="locked", storage=OwnTrialsCache(
         optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 0.1}})))
     trial = ours.ask()
     drawn = {"x": trial.suggest_float("x", 0, 1), "y": trial.suggest_int("y", 0, 9)}
+    trial.set_user_attr("worker", "w")
     other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
     with pytest.raises((sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError)):
-        trial.set_user_attr("worker", "w")
+        trial.report(0.5, 0)
     other.execute("ROLLBACK")
     other.close()
-    trial.set_user_attr("worker", "w")
-    assert optuna.load_study(study_name="locked", storage=url).trials[0].params == drawn
+    trial.report(0.5, 0)
+    stored = optuna.load_study(study_name="locked", storage=url).trials[0]
+    assert stored.params == drawn and stored.user_attrs == {"worker": "w"}

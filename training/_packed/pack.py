@@ -52,12 +52,12 @@ CPU_PADDING = 2.0  # on a CPU a pack pads a built-in model's width at most 2x: p
 
 class Pack:
     """Slots training together. `stop_after` (fit's) ends every slot after that many epochs;
-    `checkpoint_every` seconds between a slot's checkpoints (0: every epoch); `width` the widest built-in model
-    the pack will hold (its trials' widths are padded to it; default: its first trial's). How far a pack mixes
-    follows the device unless asked: `max_padding`, how many times its width a trial may be padded to
-    (CPU_PADDING on a CPU, where padded units cost arithmetic; any on a GPU, where a small model leaves it
-    idle; None: any), and `mix_batches`, whether trials of different batch sizes share it (ticks.py; on a GPU
-    only, unless asked)."""
+    `checkpoint_every` seconds between a slot's checkpoints (0: every epoch; see `rules.checkpoint_due`);
+    `width` the widest built-in model the pack will hold (its trials' widths are padded to it; default: its
+    first trial's). How far a pack mixes follows the device unless asked: `max_padding`, how many times its
+    width a trial may be padded to (CPU_PADDING on a CPU, where padded units cost arithmetic; any on a GPU,
+    where a small model leaves it idle; None: any), and `mix_batches`, whether trials of different batch
+    sizes share it (ticks.py; on a GPU only, unless asked)."""
 
     def __init__(self, data: Dataset, *, device: torch.device | str = "cpu", validate: bool = True,
                  model_source: ModelSource | None = None, stop_after: int | None = None,
@@ -308,8 +308,7 @@ class Pack:
                 s.best_state = s.padding.extract(self.model.row_state(row))
         result.stopped_early = rules.stops_early(s.cfg, s.since_best, self.validate)
         record = rules.close_epoch(result, s.cfg, s.since_best, self.validate, self.stop_after)
-        if s.checkpoint is not None and not record.last and (
-                time.monotonic() - s.saved_at >= self.checkpoint_every):
+        if s.checkpoint is not None and not record.last and rules.checkpoint_due(s.saved_at, self.checkpoint_every):
             self._save(row, s)
         return SlotOutcome(s.key, record, record.last)
 

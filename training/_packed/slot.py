@@ -8,9 +8,8 @@ early-stopping state and history: a retried trial resumes exactly where it stopp
 
 from __future__ import annotations
 
-import time
 from collections.abc import Hashable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -83,7 +82,7 @@ class Slot:
     noise_shapes: list[tuple[int, ...]]  # one sample's shape at each dropout module, in its own model
     best_state: dict | None = None  # in its own shapes
     since_best: int = 0
-    saved_at: float = field(default_factory=time.monotonic)
+    saved_at: float | None = None  # time.monotonic() of its last checkpoint; None: none yet (rules.checkpoint_due)
 
 
 def driven_schedule(cfg: TrainConfig, steps_per_epoch: int) -> tuple[torch.optim.Optimizer, Schedule]:
