@@ -1,12 +1,13 @@
 """How many trials a worker trains at once: `pack: K` as asked, or `pack: auto` (the default), which packs
 whatever model can be packed and sizes K from the budget, the model and the device.
 
-`auto`'s rule, each bound with its reason:
+On a CPU `auto` trains one trial at a time: there packs of searched trials finished 1.5x to 4x the trials but
+found worse values than the solo worker at equal wall time and at equal trial counts, on four of five held-out
+seeds of the digits study (benchmarks/RESULTS.md, search_quality); `--pack K` still packs. Elsewhere (a GPU,
+where a pack is one program for every width, activation and batch size) `auto`'s K, each bound with its
+reason:
 - budget: at most a quarter of the study's trials run at once, so the sampler learns from at least four
   rounds of finished trials before the budget is spent (a pack of all 20 trials would be 20 random ones);
-- compute: on a CPU, a pack holds at most CPU_PACK_PARAMS weights (trials x the widest model's parameters):
-  a small model's step is bound by per-operation overhead, which packing shares; a large one's by arithmetic,
-  which it does not (benchmarks/RESULTS.md, packing);
 - memory: each trial's weights, gradient, Adam's moments and best weights take at most half the free memory;
 - AUTO_MAX trials in all (the best K measured for digits on the CPU; more only adds memory).
 """
@@ -23,7 +24,6 @@ from ._spec import AUTO, StudySpec
 
 log = logging.getLogger("adamtune")
 AUTO_MAX = 64
-CPU_PACK_PARAMS = 2_000_000
 ROUNDS = 4  # rounds of trials the budget allows at least
 SLOT_COPIES = 8  # weights, gradient, three Adam moments, best weights, checkpoint copy, headroom (float32 each)
 
@@ -51,11 +51,11 @@ def pack_size(spec: StudySpec, size: int | str, budget: int, data, device) -> tu
 
 def auto_size(per_slot: int, budget: int, device_type: str, free: int | None) -> tuple[int, str]:
     """K for a model of `per_slot` parameters (at the space's widest), and the bound that chose it."""
+    if device_type == "cpu":
+        return 1, ("on a CPU, packs of searched trials found worse values than one trial at a time at equal "
+                   "wall time: benchmarks/RESULTS.md; --pack K packs anyway")
     bounds = {f"a quarter of the {budget} trials": max(1, budget // ROUNDS),
               f"at most {AUTO_MAX}": AUTO_MAX}
-    if device_type == "cpu":
-        bounds[f"{per_slot:,} parameters a trial, {CPU_PACK_PARAMS:,} a pack on a CPU"] = \
-            max(1, CPU_PACK_PARAMS // per_slot)
     if free is not None:
         bounds["half the device's free memory"] = max(1, free // 2 // (per_slot * 4 * SLOT_COPIES))
     why = min(bounds, key=bounds.__getitem__)

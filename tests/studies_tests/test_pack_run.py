@@ -118,17 +118,13 @@ def test_a_timeout_fails_every_packed_trial_and_their_retries_resume(tmp_path):
         assert len(r.curve["train_loss"]) == 5
 
 
-def test_by_default_a_study_packs_groups_of_trials_that_share_only_what_the_pack_cannot_mix(tmp_path, caplog):
-    """`pack: auto` (no pack key): 16 trials pack 4 at a time (a quarter of the budget). On a CPU a group's
-    trials share batch size and width, the first trial's; everything else, activation included, is sampled
-    per trial; the next group's first trial is sampled freely."""
+def test_a_packed_study_asks_groups_of_trials_that_share_only_what_the_pack_cannot_mix(tmp_path):
+    """`--pack 4`, 16 trials: on a CPU a group's trials share batch size and width, the first trial's;
+    everything else, activation included, is sampled per trial; the next group's first trial is drawn afresh."""
     path = write_study(tmp_path, "packed_groups", epochs=1, n_trials=16, pruner={"type": "none"},
-                       sampler={"type": "random"})
+                       sampler={"type": "random"}, pack=4)
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    with caplog.at_level(logging.WARNING, logger="adamtune"):
-        api.run(path, storage=url)
-    assert [r.getMessage() for r in caplog.records if "pack: auto" in r.getMessage()] == [
-        "pack: auto trains 4 trials at once (bound by a quarter of the 16 trials)"]
+    api.run(path, storage=url)
     trials = sorted(optuna.load_study(study_name="packed_groups", storage=url).get_trials(), key=lambda t: t.number)
     assert all(t.user_attrs["packed"] == 4 for t in trials)
     shared = [(t.params["batch_size"], t.params["width"]) for t in trials]
@@ -136,6 +132,17 @@ def test_by_default_a_study_packs_groups_of_trials_that_share_only_what_the_pack
     assert all(group == [group[0]] * 4 for group in groups)
     assert len({group[0] for group in groups}) > 1, "each group's first trial is drawn afresh"
     assert len({t.params["activation"] for t in trials}) > 1 and len({t.params["lr"] for t in trials}) == 16
+
+
+def test_by_default_on_a_cpu_a_study_trains_one_trial_at_a_time_and_says_why(tmp_path, caplog):
+    path = write_study(tmp_path, "auto_on_cpu", epochs=1, n_trials=8, pruner={"type": "none"})
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    with caplog.at_level(logging.WARNING, logger="adamtune"):
+        api.run(path, storage=url, device="cpu")
+    said = [r.getMessage() for r in caplog.records if "pack: auto" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("pack: auto trains one trial at a time (on a CPU, packs of ")
+    trials = optuna.load_study(study_name="auto_on_cpu", storage=url).get_trials()
+    assert len(trials) == 8 and not any("packed" in t.user_attrs for t in trials)
 
 
 def test_groups_and_trials_at_once_grow_with_the_study_up_to_the_pack_size():
