@@ -77,8 +77,8 @@ class Pack:
         self.noise_shapes: list[tuple[int, ...]] = []
         self.amp = self.device.type == "cuda"
         self.widest, self.width = width, width  # the widest it may be padded to; the width it is padded to
-        self.max_padding = (CPU_PADDING if self.device.type == "cpu" else None) if max_padding == "device" else \
-            max_padding
+        by_device = CPU_PADDING if self.device.type == "cpu" else None
+        self.max_padding: float | None = by_device if isinstance(max_padding, str) else max_padding
         self.mixes_batches = self.device.type != "cpu" if mix_batches == "device" else bool(mix_batches)
 
     # ---- slots -------------------------------------------------------------------------------------

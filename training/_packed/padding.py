@@ -26,6 +26,7 @@ class MixedActivation(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
+        self.code: torch.Tensor
         self.register_buffer("code", torch.zeros(()))
         self.choices = nn.ModuleList(cls() for cls in ACTIVATIONS.values())
         self.only: int | None = None
