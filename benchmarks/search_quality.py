@@ -31,7 +31,12 @@ spread (standard deviation) of solo's per-seed values. Headline ratio: the time 
 best at the longest wall-time budget / the time the default needs to reach that value (the budget when it
 never does), geometric mean over every workload and seed: how many times sooner the default gets there.
 
-    python -m benchmarks.search_quality                                   # the default vs solo, ~60 min
+A study stopped by its timeout fails the trials it was training (retried when it goes on), as any timeout does.
+
+    python -m benchmarks.search_quality                       # ~75 min on an idle 2-core CPU: digits 10 x ~2 min,
+                                                              # mnist 10 x 5 min (--cap-seconds: solo does not
+                                                              # finish 64 mnist trials in 300 s)
+    python -m benchmarks.search_quality --cap-seconds 120     # ~45 min: equal wall time only, where 120 s is short
     python -m benchmarks.search_quality --default-pack 8 --seeds 11 --budget-seconds 10 --trial-budgets 8 16
 """
 
