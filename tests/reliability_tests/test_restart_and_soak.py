@@ -98,7 +98,7 @@ def test_a_postgresql_restart_mid_study_loses_nothing(tmp_path, record_property)
 
 
 def test_soak_workers_sigkilled_in_turn_lose_nothing(tmp_path, pg, record_property):
-    """4 workers, 200 two-epoch trials; after every 25 more finished trials a worker is SIGKILLed mid-trial
+    """4 workers, 200 four-epoch trials; after every 25 more finished trials a worker is SIGKILLed mid-trial
     (after its first epoch's checkpoint) and a new one started in its place, at most 6 times, up to 50
     trials before the budget. Kills follow the study's progress, never the clock, and do not wait for the
     victims' retries: how many trials finish meanwhile depends on the machine. A victim still RUNNING when
@@ -109,7 +109,9 @@ def test_soak_workers_sigkilled_in_turn_lose_nothing(tmp_path, pg, record_proper
     name = unique("soak")
     names.append(name)
     budget, every, max_kills = 200, 25, 6
-    study = reliability_study(tmp_path, name, n_trials=budget, epochs=2, model="mlp")  # ~0.1 s per epoch
+    # ~0.1 s per epoch. Four epochs: a worker is killed only outside a transaction, and with two, the rest of
+    # a trial after its first report is mostly store calls once the worker stopped drawing a picture per trial.
+    study = reliability_study(tmp_path, name, n_trials=budget, epochs=4, model="mlp")
     workers: list[subprocess.Popen] = [spawn("run", str(study), "--storage", url) for _ in range(4)]
     killed = []
     try:
