@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The GPU checks, run once on a lent GPU machine (the device tool) from the repository root, in about
 # 7 minutes: the CUDA tests (tests/training_tests/test_cuda.py and the CUDA cases of test_pack.py, both
-# generated only where torch.cuda.is_available()), then benchmarks/packing.py --device cuda at a reduced
-# size. Output lands under $OUT (default ./gpu-check-out): machine.txt, tests.txt, packing.txt.
+# generated only where torch.cuda.is_available(), mixed-shape packs included), then benchmarks/packing.py
+# --device cuda at a reduced size with `auto` (the default, which packs on a GPU) beside K = 16 and 64, then
+# benchmarks/profile_shares.py (where a trial's time goes, solo and auto). Output lands under $OUT (default
+# ./gpu-check-out): machine.txt, tests.txt, packing.txt, profile.txt.
 #
 # The lent machines' image holds torch, scikit-learn, matplotlib, pytest, pyyaml, tqdm and numpy, but not
 # optuna and its kin, and cannot reach a package index. Here, from the repository root, once:
@@ -28,4 +30,5 @@ $PY -m pip install -q --no-index --no-deps --no-build-isolation -e . || exit 1
 timeout 200 $PY -m pytest -q -p no:cacheprovider tests/training_tests/test_cuda.py tests/training_tests/test_pack.py \
     -k "cuda or gpu" 2>&1 | tee "$OUT/tests.txt"
 timeout 300 $PY -m benchmarks.packing --device cuda --repeats 1 --trials 64 --mnist-trials 16 --mnist-train 12000 \
-    --packs 16 64 2>&1 | tee "$OUT/packing.txt"
+    --packs default 16 64 2>&1 | tee "$OUT/packing.txt"
+timeout 150 $PY -m benchmarks.profile_shares --trials 20 --pack 1 auto 2>&1 | tee "$OUT/profile.txt"
