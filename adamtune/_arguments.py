@@ -49,6 +49,8 @@ def build_parser(handlers: Mapping[str, Callable[[argparse.Namespace], int]]) ->
                    "artifacts.path, else ./adamtune-artifacts); a shared volume when workers are on many machines")
     p.add_argument("--workers", type=int, default=1, metavar="K", help="start K local worker processes on "
                    "this study (e.g. one per core); use a journal:/// or PostgreSQL store for many")
+    p.add_argument("--devices", metavar="0,1,...", help="with --workers: the GPUs the workers take in turn, each "
+                   "seeing only its own (default: every visible GPU; none with --device cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (automatic when stderr is not a "
                    "terminal: then one log line per trial)")
     p.add_argument("--pack", metavar="K", help="train K trials at once in one batched program: auto (the default, "

@@ -152,10 +152,11 @@ def train(export_file: str | Path, out: str | Path | None = None, *, validate: b
 def run_workers(study_file: str | Path, workers: int, *, storage: Store | str | None = None,
                 n_trials: int | None = None, timeout: float | None = None, device: str | None = None,
                 data_root: str | None = None, artifacts: str | None = None, pack: int | str | None = None,
-                log: Callable[[str], None] = print) -> list[int]:
-    """Start `workers` local processes of `adamtune run` on the study and wait for them; their exit codes."""
+                devices: list[str] | None = None, log: Callable[[str], None] = print) -> list[int]:
+    """Start `workers` local processes of `adamtune run` on the study and wait for them; their exit codes.
+    Each worker gets one GPU in turn: of `devices`, else of the visible ones (none with `device` "cpu")."""
     from adamtune.storage import Store
-    from adamtune.studies import check_artifacts_dir, run_local_workers
+    from adamtune.studies import check_artifacts_dir, run_local_workers, visible_gpus
 
     # Bad input fails here, once, not in K children; the user's image folder is cached for them.
     spec = check(study_file, data_root=data_root)
@@ -164,7 +165,8 @@ def run_workers(study_file: str | Path, workers: int, *, storage: Store | str | 
     store.open()  # one process creates a new store's tables, and an unreachable store is one line here, not K
     options = {"--n-trials": n_trials, "--timeout": timeout, "--device": device, "--data-root": data_root,
                "--artifacts": artifacts, "--pack": pack}
-    return run_local_workers(study_file, store, workers, options=options,
+    gpus = [] if device == "cpu" else devices if devices is not None else visible_gpus()
+    return run_local_workers(study_file, store, workers, options=options, gpus=gpus,
                              log=lambda msg: log(f"{msg} (study {spec.name!r})"))
 
 

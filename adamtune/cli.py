@@ -104,10 +104,18 @@ def _run(args) -> int:
         except ValueError:
             size = args.pack
         args.pack = check_pack(size, args.study_file, "--pack")
+    devices = None
+    if args.devices is not None:
+        from adamtune.studies import parse_devices
+
+        if args.workers < 2:
+            raise InputError(args.study_file, "--devices", "places two or more --workers; one worker takes a GPU "
+                             "with --device cuda:N")
+        devices = parse_devices(args.devices, args.study_file)
     if args.workers > 1:
         codes = api.run_workers(args.study_file, args.workers, storage=args.storage, n_trials=args.n_trials,
                                 timeout=args.timeout, device=args.device, data_root=args.data_root,
-                                artifacts=args.artifacts, pack=args.pack, log=_stderr)
+                                artifacts=args.artifacts, pack=args.pack, devices=devices, log=_stderr)
         print(f"{args.workers} workers finished; exit codes {codes}", file=sys.stderr)
         return next((code for code in codes if code != 0), 0)
     quiet = args.quiet or not sys.stderr.isatty()

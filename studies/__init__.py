@@ -13,6 +13,7 @@ from ._artifacts_dir import ArtifactsDirError, TrialFileError, check_artifacts_d
 from ._errors import StudyError
 from ._export import EXPORT_KEYS, export_trial, load_export, train_from_export
 from ._join import create_or_join
+from ._placement import parse_devices, visible_gpus
 from ._prepare import prepare
 from ._spec import StudySpec, check_pack, load_study_file
 from ._workers import run_local_workers
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EXPORT_KEYS", "ArtifactsDirError", "RunSummary", "StudyError", "StudySpec", "Terminated", "TrialFileError",
            "check_artifacts_dir", "check_pack", "create_or_join", "export_trial", "load_export", "load_study_file",
-           "prepare", "run_local_workers", "run_study", "train_from_export"]
+           "parse_devices", "prepare", "run_local_workers", "run_study", "train_from_export", "visible_gpus"]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,11 +11,14 @@ from pathlib import Path
 
 from adamtune.storage import Store, is_sqlite
 
+from ._placement import place, placement_line
+
 
 def run_local_workers(study_file: str | Path, store: Store, workers: int, *, options: dict[str, object],
-                      log=print) -> list[int]:
+                      gpus: list[str] | None = None, log=print) -> list[int]:
     """Start `workers` copies of `adamtune run STUDY_FILE --quiet` with `options` (flag -> value) and wait for
-    them; returns their exit codes. The URL travels in the environment, never on a command line that `ps`
+    them; returns their exit codes. Worker i sees only GPU `gpus[i % len(gpus)]` (none: no GPU named, each
+    inherits this process's view). The URL travels in the environment, never on a command line that `ps`
     shows. SIGTERM to this process is passed on to every child."""
     if is_sqlite(store.url):
         log("note: several processes on SQLite wait for each other's writes (busy timeout 60 s); "
@@ -27,8 +30,10 @@ def run_local_workers(study_file: str | Path, store: Store, workers: int, *, opt
     # K processes x all cores each would oversubscribe the CPU (OpenMP threads spin-wait on each other).
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     env = {**os.environ, "ADAMTUNE_STORAGE": store.url, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads)}
-    log(f"starting {workers} workers in {store.masked}")
-    children = [subprocess.Popen(argv, env=env) for _ in range(workers)]
+    places = place(workers, gpus or [])
+    log(f"starting {workers} workers in {store.masked}: {placement_line(places)}")
+    children = [subprocess.Popen(argv, env=env if gpu is None else {**env, "CUDA_VISIBLE_DEVICES": gpu})
+                for gpu in places]
 
     def forward(signum, _frame) -> None:
         for child in children:
