@@ -27,13 +27,17 @@ def write_idx(path, array: np.ndarray) -> None:
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-def test_mnist_is_read_from_a_data_root_of_idx_files(tmp_path):
+def write_mnist_files(root, n_train: int, n_test: int) -> None:
+    """Random MNIST-format IDX files of `n_train` and `n_test` images under root/MNIST/raw."""
     rng = np.random.default_rng(0)
-    raw = tmp_path / "MNIST" / "raw"
-    write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 256, (12_000, 28, 28)))
-    write_idx(raw / "train-labels-idx1-ubyte", rng.integers(0, 10, 12_000))
-    write_idx(raw / "t10k-images-idx3-ubyte", rng.integers(0, 256, (500, 28, 28)))
-    write_idx(raw / "t10k-labels-idx1-ubyte", rng.integers(0, 10, 500))
+    raw = root / "MNIST" / "raw"
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n))
+
+
+def test_mnist_is_read_from_a_data_root_of_idx_files(tmp_path):
+    write_mnist_files(tmp_path, 12_000, 500)
     d = load_dataset("mnist", tmp_path)
     assert d.shape == (1, 28, 28) and d.scale == 255.0
     assert (len(d.train), len(d.val), len(d.test)) == (2_000, 10_000, 500)
@@ -43,12 +47,7 @@ def test_mnist_is_read_from_a_data_root_of_idx_files(tmp_path):
 def test_a_truncated_mnist_too_small_for_its_validation_split_is_one_line(tmp_path):
     """A copy with no more images than the validation split takes would leave nothing to train on (it crashed
     deep in the schedule or the pack): refused with the place and the reason."""
-    rng = np.random.default_rng(0)
-    raw = tmp_path / "MNIST" / "raw"
-    write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 256, (10_000, 28, 28)))
-    write_idx(raw / "train-labels-idx1-ubyte", rng.integers(0, 10, 10_000))
-    write_idx(raw / "t10k-images-idx3-ubyte", rng.integers(0, 256, (50, 28, 28)))
-    write_idx(raw / "t10k-labels-idx1-ubyte", rng.integers(0, 10, 50))
+    write_mnist_files(tmp_path, 10_000, 50)
     with pytest.raises(DataError) as info:
         load_dataset("mnist", tmp_path)
     assert str(info.value) == (f"mnist under {tmp_path} has 10,000 training images, but its validation split "
