@@ -1,7 +1,7 @@
 """Declarative search spaces: YAML fragments composed by a study, compiled to `trial.suggest_*` calls, and the
 one owner of what a stored value means (stored and public names, `when`, defaults, a stored trial's values)."""
 
-from ._space import SearchSpace, builtin_fragments, compose, read_yaml
+from ._space import SearchSpace, builtin_fragments, compose, fragment_label, read_yaml
 from ._spec import ParamSpec, SpaceError, from_complement, parse_param, stored_name
 from ._stored import StoredSpace
 
@@ -12,6 +12,7 @@ __all__ = [
     "StoredSpace",
     "builtin_fragments",
     "compose",
+    "fragment_label",
     "from_complement",
     "parse_param",
     "read_yaml",

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ._spec import ParamSpec, SpaceError, is_active, parse_param
+from ._spec import ParamSpec, SpaceError, follow_default, is_active, parse_param
 from ._stored import StoredSpace
 from ._yaml import read_yaml
 
@@ -29,6 +29,12 @@ def fragment_path(name: str, relative_to: Path | None = None) -> Path:
             path = relative_to / path
         return path
     return Path(str(resources.files(__package__).joinpath(f"{name}.yaml")))
+
+
+def fragment_label(source: str) -> str:
+    """How a study names the fragment file `source`: a built-in by its name (`augmentation`), any other by its path."""
+    path = Path(source)
+    return path.stem if path == fragment_path(path.stem) else source
 
 
 @dataclass(frozen=True)
@@ -142,12 +148,16 @@ def compose(fragments: Iterable[str], overrides: dict[str, Any] | None = None,
             if pname in raw:
                 raise SpaceError(str(path), key, f"duplicate parameter name (also defined in {raw[pname][1]})")
             raw[pname] = (mapping, str(path), key)
+    inherited: dict[str, Any] = {}  # a fragment's default under an override that gives none: it follows the range
     for pname, change in (overrides or {}).items():
         key = f"params.{pname}"
         if not isinstance(change, dict):
             raise SpaceError(study_file, key, "expected a mapping of keys to override")
         if pname in raw and ("type" not in change or change["type"] == raw[pname][0].get("type")):
-            raw[pname] = ({**raw[pname][0], **change}, study_file, key)
+            merged = {**raw[pname][0], **change}
+            if "default" not in change and "default" in merged:
+                inherited[pname] = merged.pop("default")
+            raw[pname] = (merged, study_file, key)
         else:
             raw[pname] = (change, study_file, key)
     for pname in exclude:
@@ -155,6 +165,7 @@ def compose(fragments: Iterable[str], overrides: dict[str, Any] | None = None,
             raise SpaceError(study_file, f"exclude[{pname}]", "no such parameter in the search space")
         del raw[pname]
     specs = [parse_param(n, m, src, key) for n, (m, src, key) in raw.items()]
+    specs = [follow_default(s, inherited[s.name]) if s.name in inherited else s for s in specs]
     return SearchSpace(tuple(_parents_first(specs)))
 
 

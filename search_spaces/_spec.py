@@ -60,6 +60,19 @@ class ParamSpec:
             return self.default
         return self.choices[0] if self.kind == "categorical" else self.low
 
+    def nearest(self, value: Any) -> Any:
+        """The value this parameter can take that is nearest `value` (`value` itself when it can): the default a
+        fragment gave follows a study's override that moves the range away from it. A numeric choice nearest
+        in value (the first of a tie), else the first choice; a range's end."""
+        if self.contains(value) or self.kind == "fixed":
+            return value
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self.kind == "categorical":
+            numbers = [c for c in self.choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
+            return min(numbers, key=lambda c: abs(c - value)) if number and numbers else self.choices[0]
+        assert self.low is not None and self.high is not None
+        return min(max(value, self.low), self.high) if number else self.low
+
     def suggest(self, trial) -> Any:
         """The only place that calls `trial.suggest_*`; returns the value under the public name."""
         if self.kind == "fixed":
@@ -183,6 +196,15 @@ def _parse_range(kind: str, raw: dict, source: str, key: str, common: dict) -> P
     if complement and not (0 <= low < high < 1):
         raise SpaceError(source, f"{key}.log_complement", f"needs 0 <= low < high < 1, got [{low}, {high}]")
     return ParamSpec(low=low, high=high, log=log, step=step, log_complement=complement, **common)
+
+
+def follow_default(spec: ParamSpec, default: Any) -> ParamSpec:
+    """`spec`, parsed from a fragment's parameter under a study's override that gives no default, with the
+    fragment's `default` moved to the nearest value the override allows (`batch_size: {choices: [16, 32]}`
+    under the fragment's default 64: 32), rather than refused as outside a range the user never gave it."""
+    if spec.kind in ("float", "int") and isinstance(default, str):
+        default = _number(default, spec.kind, spec.source, f"{spec.name}.default")
+    return replace(spec, default=spec.nearest(default))
 
 
 def _with_default(spec: ParamSpec, raw: dict, source: str, key: str) -> ParamSpec:

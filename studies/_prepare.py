@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from adamtune.data import DataError
-from adamtune.search_spaces import SpaceError
+from adamtune.data import KIND_SHAPES, DataError
+from adamtune.search_spaces import SpaceError, fragment_label
 from adamtune.training import augmentation_reason
 
 from ._errors import StudyError
@@ -69,11 +69,38 @@ def waiting_on(what: str, *, announce: bool = True) -> Iterator[None]:
 
 
 def check_augmentations(spec: StudySpec, kind: str, shape: tuple[int, ...]) -> None:
-    """A searched augmentation that can take a non-zero value must have a meaning for the data."""
-    for p in spec.space.params:
-        reason = augmentation_reason(p.name, kind, shape) if any(p.extremes) else None
-        if reason:
-            raise SpaceError(p.source, f"params.{p.name}", f"{reason}; exclude it (exclude: [{p.name}])")
+    """A searched augmentation that can take a non-zero value must have a meaning for the data; all of those
+    that have none are named in one error, with the one change that fixes them (a fragment whose every
+    parameter is refused is dropped whole). Then `hflip` needs data marked flip_safe."""
+    refused = [p for p in spec.space.params if any(p.extremes) and augmentation_reason(p.name, kind, shape)]
+    if refused:
+        raise StudyError(spec.source, "search_space", _refusal(spec, refused, kind, shape))
+    hflip = next((p for p in spec.space.params if p.name == "hflip" and True in p.extremes), None)
+    if hflip is not None and spec.data_source.user and not spec.data_source.flip_safe:
+        raise SpaceError(hflip.source, "params.hflip", f"{spec.data_source.describe()} is not marked flip_safe (a "
+                         "mirrored image may not keep its label); set flip_safe: true in dataset, or exclude hflip")
+
+
+def _refusal(spec: StudySpec, refused: list, kind: str, shape: tuple[int, ...]) -> str:
+    """What the data cannot take, by where it comes from, and how to change the study file."""
+    what = f"the data are {KIND_SHAPES[kind]} of shape {shape}"
+    takes = "which take no augmentation" if kind == "features" else "which take only translate (a shift along " \
+        "the length)"
+    by_source: dict[str, list[str]] = {}
+    for p in refused:
+        by_source.setdefault(p.source, []).append(p.name)
+    found, fixes = [], []
+    for source, names in by_source.items():
+        listed = ", ".join(names)
+        if source == spec.source:
+            found.append(f"the study's params search {listed}")
+            fixes.append(f"remove {listed} from params")
+            continue
+        fragment = fragment_label(source)
+        found.append(f"the fragment {fragment} searches {listed}")
+        whole = all(p.name in names or not any(p.extremes) for p in spec.space.params if p.source == source)
+        fixes.append(f"remove {fragment} from search_space" if whole else f"add exclude: [{listed}]")
+    return f"{what}, {takes}, but {' and '.join(found)}; {' and '.join(fixes)}"
 
 
 def probe_values(spec: StudySpec) -> list[dict[str, Any]]:

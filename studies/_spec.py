@@ -214,7 +214,10 @@ def check_space_values(spec: StudySpec) -> None:
                     raise StudyError(spec.source, exc.key, f"{exc.reason} (with params.{p.name} = {value!r} "
                                      f"from {p.source})") from None
                 raise SpaceError(p.source, f"params.{p.name}", f"value {value!r} is invalid: {exc.reason}") from None
-        if p.name == "hflip" and True in candidates and spec.data_source.user and not spec.data_source.flip_safe:
+        # An image folder is images: hflip needs flip_safe. Arrays are checked once loaded (prepare), where what
+        # they hold is known: feature vectors take no augmentation at all, which is said first.
+        if p.name == "hflip" and True in candidates and spec.data_source.type == "image_folder" \
+                and not spec.data_source.flip_safe:
             raise SpaceError(p.source, "params.hflip", f"{spec.data_source.describe()} is not marked flip_safe (a "
                              "mirrored image may not keep its label); set flip_safe: true in dataset, or exclude hflip")
 

@@ -100,10 +100,22 @@ CASES = {
                                             "model.entry: my_nets:not_a_model returned int, not a torch.nn.Module"),
     "model output shape": (lambda t: with_module(t, model={"entry": "my_nets:wrong_classes"}),
                            "model.entry: model returned (64, 7) logits for 10 classes"),
-    "augmentation on feature vectors": (
-        lambda t: features(t, search_space=["adam", "augmentation", "batch", "mlp"], exclude=["hflip"]),
-        "augmentation.yaml: params.rotation: rotation applies to images only (the data are feature vectors of "
-        "shape (64,); no augmentation applies to feature vectors); exclude it (exclude: [rotation])"),
+    "augmentation on feature vectors": (  # one line for the whole fragment, not flip_safe, then one run per parameter
+        lambda t: features(t, search_space=["adam", "augmentation", "batch", "mlp"]),
+        "own_bad.yaml: search_space: the data are feature vectors (D,) of shape (64,), which take no augmentation, "
+        "but the fragment augmentation searches rotation, translate, hflip, random_crop, random_erasing; remove "
+        "augmentation from search_space\n"),
+    "augmentation on feature vectors, a parameter overridden": (
+        lambda t: features(t, search_space=["adam", "augmentation", "batch", "mlp"], params={"rotation": {"high": 5}}),
+        "own_bad.yaml: search_space: the data are feature vectors (D,) of shape (64,), which take no augmentation, "
+        "but the study's params search rotation and the fragment augmentation searches translate, hflip, "
+        "random_crop, random_erasing; remove rotation from params and remove augmentation from search_space\n"),
+    "augmentation on signals": (
+        lambda t: {**arrays(t, x=np.ones((40, 2, 16), np.float32), y=np.arange(40) % 2),
+                   "search_space": ["adam", "augmentation", "batch", "mlp"]},
+        "own_bad.yaml: search_space: the data are 1-D signals (C, L) of shape (2, 16), which take only translate (a "
+        "shift along the length), but the fragment augmentation searches rotation, hflip, random_crop, "
+        "random_erasing; add exclude: [rotation, hflip, random_crop, random_erasing]\n"),
     "built-in cnn on feature vectors": (lambda t: features(t, model="cnn"),
                                         "model: cnn needs images (C, H, W), but one sample has shape (64,)"),
     "hflip on a folder not flip_safe": (

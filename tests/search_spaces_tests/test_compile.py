@@ -119,6 +119,18 @@ def test_overrides_change_ranges_and_exclude_removes(tmp_path):
     assert "hflip" not in space.names
 
 
+def test_a_fragments_default_follows_an_override_that_moves_the_range_away_from_it():
+    """`batch_size: {choices: [16, 32, 128]}` under the batch fragment's default 64 is not an error about a
+    default the study never wrote: the default moves to the nearest value the override allows."""
+    space = compose(["batch", "regularization"], {"batch_size": {"choices": [16, 32, 128]}, "dropout": {"low": 0.1},
+                                                  "patience": {"low": 2, "high": 5}})
+    assert (space["batch_size"].default, space["dropout"].default, space["patience"].default) == (32, 0.1, 2)
+    assert space.baseline()["batch_size"] == 32, "the baseline trial trains with the default that followed"
+    assert compose(["batch"], {"batch_size": {"choices": [64, 128]}})["batch_size"].default == 64, "still allowed"
+    with pytest.raises(SpaceError, match="64 lies outside the parameter's range"):
+        compose(["batch"], {"batch_size": {"choices": [16, 32], "default": 64}})  # one the study gives is checked
+
+
 def test_every_builtin_fragment_parses():
     assert {"adam", "schedule", "regularization", "augmentation", "batch", "mlp", "cnn"} <= set(builtin_fragments())
     for name in builtin_fragments():
