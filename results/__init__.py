@@ -8,7 +8,7 @@ from ._curve_drawing import CurveDrawingStore
 from ._dashboard import is_loopback, serve_dashboard
 from ._format import describe, fmt, table
 from ._outputs import output_dir, output_file, writing
-from ._record import CURVE_KEYS, StudyContext, TrialRecord, curve_to_store, full_curve, read_trial
+from ._record import CURVE_KEYS, StudyContext, TrialRecord, curve_to_store, full_curve, own_params, read_trial
 from ._report import write_report
 from ._status import status_text
 from ._tables import best_table, default_selection, studies_table, trials_lines, trials_table
@@ -31,6 +31,7 @@ __all__ = [
     "is_loopback",
     "output_dir",
     "output_file",
+    "own_params",
     "read_trial",
     "serve_dashboard",
     "status_text",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -21,8 +21,9 @@ def fmt_param(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def describe(config: dict[str, Any]) -> str:
-    """The configuration in words, for tables and the dashboard."""
+def describe(config: dict[str, Any], own: Mapping[str, Any] | None = None) -> str:
+    """The configuration in words, for tables and the dashboard. With the user's model, `own` holds its own
+    parameters' values (see `own_params`), shown instead of the built-in models' width, which it has none of."""
     optimizer = str(config.get("optimizer", "adam")).replace("adamw", "AdamW").replace("adam", "Adam")
     parts = [f"{optimizer} lr={config.get('lr', 1e-3):.2g}"]
     if config.get("scheduler", "none") != "none":
@@ -33,7 +34,10 @@ def describe(config: dict[str, Any]) -> str:
         parts.append(f"dropout {config['dropout']:.2f}")
     if config.get("rotation"):
         parts.append(f"rotation {config['rotation']:.0f}°")
-    parts.append(f"batch {config.get('batch_size')}, width {config.get('width')}")
+    if own is None:
+        parts.append(f"batch {config.get('batch_size')}, width {config.get('width')}")
+    else:
+        parts.append(", ".join([f"batch {config.get('batch_size')}", *(f"{k} {fmt_param(v)}" for k, v in own.items())]))
     return ", ".join(parts)
 
 

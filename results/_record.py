@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial
 
 from adamtune.search_spaces import StoredSpace
 from adamtune.storage import Attr, StudyAttr, TrialRow
-from adamtune.training import TrainConfig
+from adamtune.training import TrainConfig, model_params
 
 from ._format import describe
 
@@ -41,6 +41,15 @@ def full_curve(trial: FrozenTrial, objective: str) -> dict[str, list]:
     if curve and objective not in curve:
         curve[objective] = [trial.intermediate_values[epoch] for epoch in sorted(trial.intermediate_values)]
     return curve
+
+
+def own_params(values: dict[str, Any], space: StoredSpace) -> dict[str, Any]:
+    """Of a trial's values (public names), those of the user's model's own parameters: the ones that are not
+    training settings, except a switch whose `when` gates a training setting (`use_weight_decay`)."""
+    own = model_params(values)
+    switches = {parent for name, entry in space.description.items() if name not in own
+                for parent in entry.get("when") or {}}
+    return {name: value for name, value in own.items() if name not in switches}
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,11 @@ class StudyContext:
         """The values a sampler chose, by public name (fixed parameters left out)."""
         return self.space.sampled(self.space.public_values(params))
 
+    def own_params(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The user's model's own parameters' values, as the configuration in words shows them; None for a
+        built-in model."""
+        return own_params(self.space.public_values(params), self.space) if self.model is not None else None
+
     def model_params(self, params: dict[str, Any]) -> dict[str, Any] | None:
         """What the user's model builder was handed (every value by public name, fixed ones included); None
         for a built-in model."""
@@ -96,6 +110,7 @@ class TrialRecord:
     params: dict[str, Any]  # sampled values by public name
     config: dict[str, Any] | None
     model_params: dict[str, Any] | None  # what the user's model builder got; None for a built-in model
+    own_params: dict[str, Any] | None  # of those, the user's own parameters (the configuration shows them)
     baseline: bool
     worker: str | None
     device: str | None
@@ -114,7 +129,7 @@ class TrialRecord:
     @property
     def summary(self) -> str:
         """The configuration in words, as tables and the dashboard show it."""
-        return describe(self.config) if self.config else ""
+        return describe(self.config, self.own_params) if self.config else ""
 
     @property
     def val_loss(self) -> float | None:
@@ -154,7 +169,7 @@ def read_trial(trial: TrialRow | FrozenTrial, context: StudyContext) -> TrialRec
     return TrialRecord(
         number=trial.number, state=trial.state.lower(), value=trial.value,
         params=context.sampled_values(trial.params), config=context.config(trial.params, origin),
-        model_params=context.model_params(trial.params),
+        model_params=context.model_params(trial.params), own_params=context.own_params(trial.params),
         baseline=bool(a.get(Attr.BASELINE)), worker=a.get(Attr.WORKER), device=a.get(Attr.DEVICE),
         param_count=a.get(Attr.PARAM_COUNT), retry_of=a.get(Attr.RETRY_OF), curve=a.get(Attr.CURVE) or {},
         objective=context.objective, best_epoch=a.get(Attr.BEST_EPOCH), resumed_epochs=a.get(Attr.RESUMED_EPOCHS, 0),

@@ -23,6 +23,7 @@ from adamtune.results import (
     artifact_store,
     curve_to_store,
     describe,
+    own_params,
     upload_config,
     write_note,
 )
@@ -123,7 +124,8 @@ class Objective:
         values = self.spec.space.sample(trial)
         config = self.spec.config_for(values, seed=self.spec.seed + origin)
         checkpoint = trial_checkpoint(self.artifacts, trial.study, origin)
-        summary = describe(config.to_dict())
+        own = own_params(values, self.spec.space.stored) if self.spec.model_source.user else None
+        summary = describe(config.to_dict(), own)
         trial.set_user_attr(Attr.WORKER, WORKER)
         write_note(trial, summary, self.spec.space.sampled(values))
         return TrialPlan(trial, origin, values, config, checkpoint, summary)

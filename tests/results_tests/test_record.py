@@ -9,11 +9,12 @@ from pathlib import Path
 import optuna
 import pytest
 
-from adamtune.results import StudyView
+from adamtune.results import StudyView, best_table, trials_table
 from adamtune.storage import Attr
 from adamtune.studies import export_trial, load_study_file, run_study
 from adamtune.training import TrainConfig
 from conftest import write_study
+from own_data import write_module
 
 V0_1 = Path(__file__).parent / "data" / "v0_1_study.json"  # dumped from a real adamtune 0.1 study (3 trials)
 DERIVED_NOW = {"params", "config", "summary", "val_loss", "val_accuracy", "epochs_trained"}
@@ -66,3 +67,22 @@ def test_trials_written_by_adamtune_0_1_read_as_they_were_exported(v0_1_study):
         assert exported["trial"] == t["export"]["trial"]
         assert exported["metrics"] == t["export"]["metrics"] and exported["value"] == t["export"]["value"]
         assert exported["params"] == pytest.approx(t["export"]["params"])
+
+
+def test_a_model_of_your_own_shows_its_own_parameters_instead_of_a_width(tmp_path):
+    """Your model has no `width` (the built-ins' setting, 128 by default): its configuration in words names your
+    own searched values, in tables, the best-trial summary and the dashboard's note, and no fragment switch."""
+    write_module(tmp_path)
+    spec = load_study_file(write_study(
+        tmp_path, "own_columns", n_trials=3, epochs=1, model={"entry": "my_nets:build"},
+        search_space=["adam", "batch"], exclude=[], params={
+            "batch_size": {"choices": [32]}, "units": {"type": "categorical", "choices": [16, 32], "default": 16}}))
+    study = run_study(spec, f"sqlite:///{tmp_path / 'own.db'}", device="cpu", progress=False).study
+    view = StudyView.of(study)
+    for trial, record in zip(study.trials, view.trials, strict=True):
+        assert record.summary.endswith(f", batch 32, units {trial.params['units']}"), record.summary
+        assert "width" not in record.summary and "use_weight_decay" not in record.summary
+    assert view.baseline is not None and view.baseline.summary == "Adam lr=0.001, batch 32, units 16"
+    notes = " ".join(map(str, study._storage.get_study_system_attrs(study._study_id).values()))
+    assert "**Adam lr=0.001, batch 32, units 16**" in notes, "the dashboard's note says it too"
+    assert "units" in best_table(view).splitlines()[2] and "width" not in trials_table(view.trials)
