@@ -180,10 +180,14 @@ def dashboard(storage: Store | str | None = None, *, host: str = "127.0.0.1", po
     store = Store.of(storage)
     opened = store.opened
     read_only = not is_loopback(host) if read_only is None else read_only
-    log(f"optuna-dashboard ({'read-only' if read_only else 'read-write'}) for {store.masked} on http://{host}:{port}/")
-    if not is_loopback(host):
-        log(f"warning: bound to {host}, reachable from other hosts; optuna-dashboard has no authentication")
-    serve_dashboard(opened, host, port, read_only=read_only, artifacts=artifacts)
+
+    def listening() -> None:  # said once it accepts connections: the URL works when a person reads it
+        log(f"optuna-dashboard ({'read-only' if read_only else 'read-write'}) for {store.masked} on "
+            f"http://{host}:{port}/")
+        if not is_loopback(host):
+            log(f"warning: bound to {host}, reachable from other hosts; optuna-dashboard has no authentication")
+
+    serve_dashboard(opened, host, port, read_only=read_only, artifacts=artifacts, on_listening=listening)
 
 
 def storage_proxy(storage: Store | str | None = None, *, host: str = "127.0.0.1", port: int = 13000,

@@ -8,6 +8,7 @@ app and answers 403 to every request that is not a read.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from pathlib import Path
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -47,9 +48,11 @@ HEADER_TIMEOUT = 10
 CLEANUP_INTERVAL = 1
 
 
-def serve_dashboard(storage, host: str, port: int, *, read_only: bool, artifacts: str | None = None) -> None:
+def serve_dashboard(storage, host: str, port: int, *, read_only: bool, artifacts: str | None = None,
+                    on_listening: Callable[[], None] | None = None) -> None:
     """Serve until interrupted; trial artifacts (learning curves, best config) come from `artifacts`, where
-    each learning curve is drawn the first time someone opens it."""
+    each learning curve is drawn the first time someone opens it. `on_listening` is called once the socket
+    listens (a connection made from then on is answered), so a URL printed there works when it is read."""
     import optuna_dashboard
 
     from ._artifacts import artifact_store
@@ -67,6 +70,8 @@ def serve_dashboard(storage, host: str, port: int, *, read_only: bool, artifacts
     for listener in list(sockets.values()):  # one per address `host` resolves to
         if hasattr(listener, "maintenance") and hasattr(listener, "active_channels"):
             bound_header_time(listener, HEADER_TIMEOUT)
+    if on_listening is not None:
+        on_listening()
     server.run()
 
 

@@ -71,6 +71,24 @@ def test_dashboard_lists_the_studies_of_the_store(tmp_path):
     assert f"on http://127.0.0.1:{port}/" in err
 
 
+def test_the_url_is_printed_once_the_dashboard_accepts_connections(tmp_path):
+    """A person (or a script) that opens the URL the moment it is printed is answered, not refused."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    optuna.create_study(storage=url, study_name="opened")
+    port = free_port()
+    server = subprocess.Popen([ADAMTUNE, "dashboard", "--storage", url, "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stderr.readline()  # the first line it prints; '' if it died first
+        assert line == f"optuna-dashboard (read-write) for {url} on http://127.0.0.1:{port}/\n", line
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()  # at once, no retry: it listens
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=30) as response:
+            assert "opened" in {s["study_name"] for s in json.loads(response.read())["study_summaries"]}
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+
+
 def test_dashboard_shows_each_trials_note_and_learning_curve(tmp_path):
     from adamtune.studies import load_study_file, run_study
     from conftest import write_study
