@@ -20,7 +20,7 @@ from typing import TextIO
 
 from adamtune import api
 from adamtune._arguments import build_parser
-from adamtune.errors import AdamtuneError, InputError
+from adamtune.errors import AdamtuneError, InputError, StudyNotFound
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,16 +112,12 @@ def _run(args) -> int:
             raise InputError(args.study_file, "--devices", "places two or more --workers; one worker takes a GPU "
                              "with --device cuda:N")
         devices = parse_devices(args.devices, args.study_file)
+    store = api.resolve_store(args.storage)
     if args.workers > 1:
-        codes = api.run_workers(args.study_file, args.workers, storage=args.storage, n_trials=args.n_trials,
-                                timeout=args.timeout, device=args.device, data_root=args.data_root,
-                                artifacts=args.artifacts, pack=args.pack, devices=devices, log=_stderr)
-        print(f"{args.workers} workers finished; exit codes {codes}", file=sys.stderr)
-        return next((code for code in codes if code != 0), 0)
+        return _run_workers(args, store, devices)
     quiet = args.quiet or not sys.stderr.isatty()
     if quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    store = api.resolve_store(args.storage)
     summary = api.run(args.study_file, storage=store, n_trials=args.n_trials, timeout=args.timeout,
                       device=args.device, data_root=args.data_root, artifacts=args.artifacts, progress=not quiet,
                       pack=args.pack, on_ready=lambda spec: _stderr(f"study {spec.name!r} in {store.masked}"))
@@ -130,8 +126,33 @@ def _run(args) -> int:
     name = summary.study.study_name
     print(f"{verb} study {name!r}: this worker finished {summary.ran} trials in {summary.seconds:.1f}s "
           f"wall time; the study holds {view.counts_text()}")
+    if summary.ran == 0 and view.counts["complete"] + view.counts["pruned"] >= summary.budget:
+        print(f"its budget of {summary.budget} finished trials was already spent: --n-trials N with N above "
+              f"{summary.budget} runs more")
     print(best_table(view) if view.counts["complete"] else "no complete trial yet")
     return 0
+
+
+def _run_workers(args, store, devices: list[str] | None) -> int:
+    """K worker processes, then one summary of the study they worked on (theirs are not printed)."""
+    import time
+
+    from adamtune.results import best_table
+
+    start = time.perf_counter()
+    codes = api.run_workers(args.study_file, args.workers, storage=store, n_trials=args.n_trials,
+                            timeout=args.timeout, device=args.device, data_root=args.data_root,
+                            artifacts=args.artifacts, pack=args.pack, devices=devices, log=_stderr)
+    print(f"{args.workers} workers finished; exit codes {codes}", file=sys.stderr)
+    name = api.check(args.study_file, load_data=False).name
+    try:
+        view = api.study(name, store)
+    except StudyNotFound:  # every worker failed before creating it; their errors are above
+        return next((code for code in codes if code != 0), 1)
+    print(f"{args.workers} workers on study {name!r} finished in {time.perf_counter() - start:.1f}s wall time; "
+          f"the study holds {view.counts_text() or 'no trials'}")
+    print(best_table(view) if view.counts["complete"] else "no complete trial yet")
+    return next((code for code in codes if code != 0), 0)
 
 
 def _stderr(message: str) -> None:
@@ -160,8 +181,9 @@ def _trials(args) -> int:
     chosen = default_selection(view) if args.limit is None else view.latest(args.limit)
     print(trials_table(chosen))
     if len(chosen) < view.total:
-        print(f"\n{len(chosen)} of {view.total} trials ({view.counts_text()}): the baseline, the 10 best and the 20 "
-              "latest; --all for every trial, --state STATE for one state, --limit N for the N latest")
+        shown = "the baseline, the 10 best and the 20 latest" if args.limit is None else f"the {len(chosen)} latest"
+        print(f"\n{len(chosen)} of {view.total} trials ({view.counts_text()}): {shown}; --all for every trial, "
+              "--state STATE for one state, --limit N for the N latest")
     return 0
 
 

@@ -35,6 +35,7 @@ class RunSummary:
     created: bool
     ran: int  # trials this worker finished
     seconds: float
+    budget: int  # the study-wide budget it worked to: COMPLETE + PRUNED trials
 
 
 def run_study(spec: StudySpec, store: Store | str, *, n_trials: int | None = None, timeout: float | None = None,
@@ -66,7 +67,7 @@ def run_study(spec: StudySpec, store: Store | str, *, n_trials: int | None = Non
         study, created = store.call(lambda: create_or_join(spec, store.opened))
     with store.errors():
         if finished_count(study) >= budget:
-            return RunSummary(study, created, 0, time.perf_counter() - start)
+            return RunSummary(study, created, 0, time.perf_counter() - start, budget)
         if chosen is not None:  # said once there is work: a refused study, or a spent one, never had a pack
             log.warning("%s", chosen)
         store.call(lambda: queue_owed_retries(study, spec))
@@ -102,7 +103,7 @@ def run_study(spec: StudySpec, store: Store | str, *, n_trials: int | None = Non
         finally:
             optuna.logging.set_verbosity(level)
             bar.close()
-    return RunSummary(study, created, ran, time.perf_counter() - start)
+    return RunSummary(study, created, ran, time.perf_counter() - start, budget)
 
 
 def _best_text(study: optuna.Study) -> str:

@@ -32,8 +32,10 @@ def run_local_workers(study_file: str | Path, store: Store, workers: int, *, opt
     env = {**os.environ, "ADAMTUNE_STORAGE": store.url, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads)}
     places = place(workers, gpus or [])
     log(f"starting {workers} workers in {store.masked}: {placement_line(places)}")
-    children = [subprocess.Popen(argv, env=env if gpu is None else {**env, "CUDA_VISIBLE_DEVICES": gpu})
-                for gpu in places]
+    # Each child's summary would repeat the study's: the caller prints one for all of them (their logs and
+    # errors stay on stderr).
+    children = [subprocess.Popen(argv, env=env if gpu is None else {**env, "CUDA_VISIBLE_DEVICES": gpu},
+                                 stdout=subprocess.DEVNULL) for gpu in places]
 
     def forward(signum, _frame) -> None:
         for child in children:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import optuna
@@ -141,3 +142,51 @@ def test_a_reader_that_closes_the_pipe_gets_no_traceback(tmp_path):
     result = subprocess.run(f"'{ADAMTUNE}' check '{path}' | head -1", shell=True, capture_output=True, text=True,
                             executable="/bin/bash")
     assert result.stdout.startswith(f"{path}: ok") and result.stderr == ""
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A study of 4 finished trials whose budget is spent, and a fifth trial that failed (told FAIL through
+    Optuna on the same store): (folder, storage URL, study file)."""
+    folder = tmp_path_factory.mktemp("finished")
+    url = f"sqlite:///{folder / 'finished.db'}"
+    study_file = write_study(folder, "finished", n_trials=4, epochs=3)
+    ran = adamtune("run", str(study_file), "--storage", url)
+    assert ran.returncode == 0, ran.stderr
+    study = load(url, "finished")
+    study.tell(study.ask(), state=TrialState.FAIL)
+    return folder, url, study_file
+
+
+def test_running_a_spent_study_again_says_that_n_trials_raises_its_budget(finished):
+    _, url, study_file = finished
+    again = adamtune("run", str(study_file), "--storage", url)
+    assert again.returncode == 0, again.stderr
+    first, second = again.stdout.splitlines()[:2]
+    assert first.startswith("joined study 'finished': this worker finished 0 trials in ")
+    assert second == "its budget of 4 finished trials was already spent: --n-trials N with N above 4 runs more"
+    more = adamtune("run", str(study_file), "--storage", url, "--n-trials", "5")
+    assert more.returncode == 0 and "this worker finished 1 trials" in more.stdout
+    assert "already spent" not in more.stdout
+
+
+def test_trials_limit_says_it_shows_the_latest_trials_not_the_baseline(finished):
+    _, url, _ = finished
+    listed = adamtune("trials", "finished", "--limit", "2", "--storage", url)
+    assert listed.returncode == 0, listed.stderr
+    table, footer = listed.stdout.split("\n\n")
+    numbers = [int(line.split()[0]) for line in table.splitlines()[2:]]
+    total = len(load(url, "finished").trials)
+    assert numbers == [total - 2, total - 1] and "baseline" not in table
+    assert re.fullmatch(rf"2 of {total} trials \(.*\): the 2 latest; --all for every trial, --state STATE for one "
+                        r"state, --limit N for the N latest\n", footer), footer
+
+
+def test_workers_print_one_summary_of_the_study(tmp_path):
+    study_file = write_study(tmp_path, "together", n_trials=4, epochs=2)
+    ran = adamtune("run", str(study_file), "--workers", "2", "--storage", f"sqlite:///{tmp_path / 'w.db'}")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.count("best trial #") == 1 and ran.stdout.count("the study holds") == 1, ran.stdout
+    assert re.match(r"2 workers on study 'together' finished in [0-9.]+s wall time; the study holds \d+ complete",
+                    ran.stdout), ran.stdout
+    assert "this worker finished" not in ran.stdout + ran.stderr
