@@ -79,10 +79,12 @@ def build_parser(handlers: Mapping[str, Callable[[argparse.Namespace], int]]) ->
     p.add_argument("name")
     storage_flag(p)
 
-    p = command("export", "write the best configuration as JSON (--top K: the K best, best first; "
-                "--format csv: one row per trial)", "adamtune export digits_mlp -o best.json")
+    p = command("export", "write the best configuration as JSON (--trial N: trial N's; --top K: the K best, "
+                "best first; --format csv: one row per trial)", "adamtune export digits_mlp -o best.json")
     p.add_argument("name")
     p.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    p.add_argument("--trial", type=int, metavar="N", help="export trial N instead of the best (the baseline is "
+                   "trial 0); it must be complete")
     p.add_argument("--top", type=int, metavar="K", help="a JSON list of the K best complete trials, best first, "
                    "each as the single export writes it")
     p.add_argument("--format", choices=("json", "csv"), default="json", help="csv: number, state, value, "
@@ -99,14 +101,26 @@ def build_parser(handlers: Mapping[str, Callable[[argparse.Namespace], int]]) ->
     p = command("train", "retrain an exported configuration and evaluate it on the test split",
                 "adamtune train best.json --out model/")
     p.add_argument("config_json")
-    p.add_argument("--out", default="model", help="directory for model.pt, config.json, metrics.json")
+    p.add_argument("--out", default="model", help="directory for model.pt, model.json, config.json, metrics.json")
     p.add_argument("--validate", action="store_true", help="train on the training split alone and report "
                    "validation metrics, as the trial did")
     p.add_argument("--device", help="cpu, cuda (default: cuda when available)")
     p.add_argument("--data-root", help="where torchvision datasets live (default: $ADAMTUNE_DATA)")
     p.add_argument("--allow-changed-data", action="store_true", help="train even when your data's fingerprint "
                    "differs from the one the export records")
+    p.add_argument("--trial", type=int, metavar="N", help="of a list `export --top K` wrote, train trial N")
     trust_flag(p, "export")
+
+    p = command("predict", "predict the class of each input with a model `adamtune train` saved: one line per "
+                "input (input, class, probability), or a CSV with --out", "adamtune predict model digit.png "
+                "more_digits/ samples.npz")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="the folder `adamtune train --out` wrote")
+    p.add_argument("inputs", nargs="+", metavar="INPUTS", help="image files, folders of images (every image "
+                   "below, sorted), or .npz files holding x as in training")
+    p.add_argument("--out", metavar="CSV", help="write input,label,probability rows to this file instead")
+    p.add_argument("--device", default="cpu", help="cpu, cuda (default: cpu)")
+    p.add_argument("--trust-entries", action="store_true", help="let a model of your own be imported from a "
+                   "module of any name (as train --trust-entries does); only for a model folder you trust")
 
     p = command("dashboard", "serve optuna-dashboard on the study store",
                 "adamtune dashboard --port 8080")

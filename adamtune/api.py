@@ -9,7 +9,7 @@ URL, else None for $ADAMTUNE_STORAGE, else ./adamtune.db.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,17 +99,34 @@ def status(name: str, storage: Store | str | None = None) -> tuple[StudyView, di
     return view, heartbeat_ages(store.opened, name) if view.counts["running"] else {}
 
 
-def export(name: str, storage: Store | str | None = None, *,
-           top: int | None = None) -> dict[str, Any] | list[dict[str, Any]]:
-    """The best trial as `adamtune train` reads it; with `top`, a list of the `top` best, best first."""
-    from adamtune.studies import StudyError, export_trial
+def export(name: str, storage: Store | str | None = None, *, top: int | None = None, trial: int | None = None,
+           out: str | Path | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+    """The best trial as `adamtune train` reads it; with `trial`, that trial (the baseline is 0; it must be
+    complete); with `top`, a list of the `top` best, best first. With `out`, also written there as JSON
+    (checked before the store is read), as `adamtune export -o` writes it."""
+    from adamtune.results import output_file, writing
+    from adamtune.studies import StudyError, export_chosen, export_trial
 
     if top is not None and top < 1:
         raise StudyError("export", "--top", f"must be >= 1, got {top}")
+    if top is not None and trial is not None:
+        raise StudyError("export", "--trial", "exports one trial; --top K exports the K best: give one of them")
+    if out is not None:
+        output_file(out, "export -o")
     view = study(name, storage)
-    if top is None:
-        return export_trial(view, view.best)
-    return [export_trial(view, t) for t in view.top(top)]
+    exported: dict[str, Any] | list[dict[str, Any]]
+    if trial is not None:
+        exported = export_chosen(view, trial)
+    elif top is None:
+        exported = export_trial(view, view.best)
+    else:
+        exported = [export_trial(view, t) for t in view.top(top)]
+    if out is not None:
+        import json
+
+        with writing(out, "export -o", partial=Path(out)):
+            Path(out).write_text(json.dumps(exported, indent=2) + "\n")
+    return exported
 
 
 def export_csv(name: str, storage: Store | str | None = None, *, top: int | None = None) -> Iterator[str]:
@@ -137,16 +154,36 @@ def report(name: str, out_dir: str | Path, storage: Store | str | None = None) -
         return write_report(found, out_dir)
 
 
-def train(export_file: str | Path, out: str | Path | None = None, *, validate: bool = False,
+def train(export: str | Path | Mapping[str, Any], out: str | Path | None = None, *, validate: bool = False,
           device: str | None = None, data_root: str | None = None, allow_changed_data: bool = False,
-          log=None) -> dict[str, Any]:
-    """Retrain an exported configuration with the shared loop and return its metrics (test metrics, or with
-    `validate` the validation metrics the trial had); saves model.pt, config.json, metrics.json to `out`.
+          trial: int | None = None, log=None) -> dict[str, Any]:
+    """Retrain an exported configuration (an export file, or the mapping `export` returns; from a `--top`
+    list, the one of `trial`) with the shared loop and return its metrics (test metrics, or with `validate` the
+    validation metrics the trial had); saves model.pt, model.json, config.json, metrics.json to `out`.
     The user's data must still have the fingerprint the export records, unless `allow_changed_data`."""
     from adamtune.studies import train_from_export
 
-    return train_from_export(export_file, out, validate=validate, device=device, data_root=data_root,
-                             allow_changed_data=allow_changed_data, log=log or (lambda _msg: None))
+    return train_from_export(export, out, validate=validate, device=device, data_root=data_root,
+                             allow_changed_data=allow_changed_data, trial=trial, log=log or (lambda _msg: None))
+
+
+def load_model(directory: str | Path, *, device: str | None = "cpu"):
+    """The model `train` saved in `directory`, as a torch.nn.Module in eval mode that takes inputs in the units
+    the training data had (uint8 images, or the arrays' numbers; one sample or a batch) and applies the
+    training's normalisation itself: `model(x)` gives logits, `model.predict(x)` class names and probabilities,
+    `model.classes` the class names. A model of your own is imported from its folder (`adamtune.data.
+    trust_entries()` allows any module, as --trust-entries does)."""
+    from adamtune.studies import load_model as load
+
+    return load(directory, device=device)
+
+
+def predict(directory: str | Path, inputs: list[str | Path], *, device: str | None = "cpu") -> list:
+    """One Prediction (input, label, probability) per input: image files, folders of them, or .npz files holding
+    x as the training arrays did, each read as training read its data."""
+    from adamtune.studies import predict as predict_inputs
+
+    return predict_inputs(directory, list(inputs), device=device)
 
 
 def run_workers(study_file: str | Path, workers: int, *, storage: Store | str | None = None,

@@ -59,7 +59,7 @@ def _stopped_what(exc: KeyboardInterrupt) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     return build_parser({"check": _check, "run": _run, "studies": _studies, "trials": _trials, "status": _status,
-                         "best": _best, "export": _export, "report": _report, "train": _train,
+                         "best": _best, "export": _export, "report": _report, "train": _train, "predict": _predict,
                          "dashboard": _dashboard, "storage-proxy": _storage_proxy})
 
 
@@ -204,33 +204,32 @@ def _best(args) -> int:
 def _export(args) -> int:
     from adamtune.results import output_file, writing
 
-    if args.output != "-":
-        output_file(args.output, "export -o")  # before the store is read
+    out = None if args.output == "-" else args.output
     if args.format == "csv":
+        if args.trial is not None:
+            raise InputError("export", "--trial", "exports one trial as JSON; --format csv writes every trial "
+                             "(or the --top K best)")
+        if out is not None:
+            output_file(out, "export -o")  # before the store is read
         lines = api.export_csv(args.name, args.storage, top=args.top)
-        if args.output == "-":
+        if out is None:
             _write_lines(sys.stdout, lines)
         else:
-            with writing(args.output, "export -o", partial=Path(args.output)), \
-                    open(args.output, "w", encoding="utf-8", newline="") as out:
-                rows = _write_lines(out, lines) - 1
-            print(f"wrote {rows} trials of {args.name!r} to {args.output}", file=sys.stderr)
+            with writing(out, "export -o", partial=Path(out)), open(out, "w", encoding="utf-8", newline="") as file:
+                rows = _write_lines(file, lines) - 1
+            print(f"wrote {rows} trials of {args.name!r} to {out}", file=sys.stderr)
         return 0
+    exported = api.export(args.name, args.storage, top=args.top, trial=args.trial, out=out)
+    if isinstance(exported, dict):
+        what = f"trial #{exported['trial']}"
     else:
-        exported = api.export(args.name, args.storage, top=args.top)
-        text = json.dumps(exported, indent=2) + "\n"
-        if isinstance(exported, dict):
-            what = f"trial #{exported['trial']}"
-        else:
-            what = f"the {len(exported)} best trials"
-            if len(exported) < args.top:
-                print(f"note: study {args.name!r} has only {len(exported)} complete trials", file=sys.stderr)
-    if args.output == "-":
-        sys.stdout.write(text)
+        what = f"the {len(exported)} best trials"
+        if len(exported) < args.top:
+            print(f"note: study {args.name!r} has only {len(exported)} complete trials", file=sys.stderr)
+    if out is None:
+        sys.stdout.write(json.dumps(exported, indent=2) + "\n")
     else:
-        with writing(args.output, "export -o", partial=Path(args.output)):
-            Path(args.output).write_text(text)
-        print(f"wrote {what} of {args.name!r} to {args.output}", file=sys.stderr)
+        print(f"wrote {what} of {args.name!r} to {out}", file=sys.stderr)
     return 0
 
 
@@ -254,14 +253,36 @@ def _report(args) -> int:
 def _train(args) -> int:
     _trust(args)
     metrics = api.train(args.config_json, args.out, validate=args.validate, device=args.device,
-                        data_root=args.data_root, allow_changed_data=args.allow_changed_data,
+                        data_root=args.data_root, allow_changed_data=args.allow_changed_data, trial=args.trial,
                         log=lambda msg: print(msg, file=sys.stderr))
     if args.validate:
         print(f"validation loss {metrics['val_loss']:.6f}  validation accuracy {metrics['val_accuracy']:.4f}")
     else:
         print(f"test loss {metrics['test_loss']:.4f}  test accuracy {metrics['test_accuracy']:.4f} "
               f"({metrics['test_samples']} test samples)")
-    print(f"saved model.pt, config.json, metrics.json to {args.out}", file=sys.stderr)
+    print(f"saved model.pt, model.json, config.json, metrics.json to {args.out}; use it with "
+          f"`adamtune predict {args.out} INPUTS` or adamtune.load_model({str(args.out)!r})", file=sys.stderr)
+    return 0
+
+
+def _predict(args) -> int:
+    from adamtune.results import output_file, writing
+
+    _trust(args)
+    if args.out is not None:
+        output_file(args.out, "predict --out")  # before anything is read
+    predictions = api.predict(args.model_dir, args.inputs, device=args.device)
+    if args.out is None:
+        _write_lines(sys.stdout, (f"{p.input}\t{p.label}\t{p.probability:.4f}\n" for p in predictions))
+        return 0
+    import csv
+
+    with writing(args.out, "predict --out", partial=Path(args.out)), \
+            open(args.out, "w", encoding="utf-8", newline="") as file:
+        rows = csv.writer(file)
+        rows.writerow(["input", "label", "probability"])
+        rows.writerows([p.input, p.label, f"{p.probability:.6f}"] for p in predictions)
+    print(f"wrote {len(predictions)} predictions to {args.out}", file=sys.stderr)
     return 0
 
 

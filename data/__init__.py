@@ -17,14 +17,17 @@ from ._stored_file import StoredFile
 
 if TYPE_CHECKING:
     from ._datasets import BUILTIN_LOADERS, Dataset, Split, load_dataset
+    from ._inputs import Inputs, InputSpec, read_inputs
     from ._memory import free_memory, gib
 
 _LAZY = {"BUILTIN_LOADERS": "_datasets", "Dataset": "_datasets", "Split": "_datasets", "load_dataset": "_datasets",
-         "free_memory": "_memory", "gib": "_memory"}
+         "free_memory": "_memory", "gib": "_memory", "Inputs": "_inputs", "InputSpec": "_inputs",
+         "read_inputs": "_inputs"}
 
 __all__ = ["BUILTIN_DATASETS", "BUILTIN_LOADERS", "DATA_TYPES", "KIND_SHAPES", "DataError", "DataFacts",
-           "DataSource", "Dataset", "DatasetFacts", "SourceError", "Split", "StoredFile", "check_entry",
-           "free_memory", "gib", "is_entry", "load_dataset", "load_entry", "one_line", "trust_entries"]
+           "DataSource", "Dataset", "DatasetFacts", "InputSpec", "Inputs", "SourceError", "Split", "StoredFile",
+           "check_entry", "free_memory", "gib", "is_entry", "load_dataset", "load_entry", "one_line", "read_inputs",
+           "trust_entries"]
 
 
 def __getattr__(name: str) -> Any:

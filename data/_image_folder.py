@@ -30,7 +30,7 @@ from ._image_files import SKIP_HINT, BadFile, Listing, list_images, read_image_f
 from ._image_modes import GREY_MODES, ModeError, eight_bit
 from ._stored_file import StoredFile
 
-__all__ = ["FolderImages", "Listing", "first_image_size", "list_images", "load_image_folder"]
+__all__ = ["FolderImages", "Listing", "decode_image", "first_image_size", "list_images", "load_image_folder"]
 
 CACHE_VERSION = 2  # 2: ctime and inode in the key, bad entries, every image mode over its real range
 
@@ -94,7 +94,7 @@ def load_image_folder(listing: Listing, *, size: tuple[int, int] | None, channel
 def _decode_all(listing: Listing, size, channels, skip_bad: bool, origin: str, key: str) -> FolderImages:
     paths = [listing.folder / rel for rel, *_ in listing.files]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        results = list(pool.map(lambda p: _decode(p, size, channels), paths, chunksize=64))
+        results = list(pool.map(lambda p: decode_image(p, size, channels), paths, chunksize=64))
     digest = hashlib.sha256()
     arrays, labels, skipped = [], [], [rel for rel, _ in listing.bad]
     for rel, reason in listing.bad:
@@ -124,8 +124,9 @@ def _decode_all(listing: Listing, size, channels, skip_bad: bool, origin: str, k
                         tuple(skipped), from_cache=False)
 
 
-def _decode(path: Path, size: tuple[int, int] | None, channels: int | None):
-    """(array (C, H, W) uint8 or None, SHA-256 of the file, problem or None)."""
+def decode_image(path: Path, size: tuple[int, int] | None, channels: int | None):
+    """(array (C, H, W) uint8 or None, SHA-256 of the file, problem or None): one image as a folder's images
+    are read (8 bits over its mode's range, grey or RGB, resized to `size`); a trained model's inputs too."""
     from PIL import Image
 
     try:

@@ -69,6 +69,11 @@ class StudyView:
         row = self.rows.baseline()
         return self.record(row) if row is not None else None
 
+    def trial(self, number: int) -> TrialRecord | None:
+        """Trial `number`, or None when the study has none of that number."""
+        rows = self.rows.page(number - 1, 1) if number >= 0 else []
+        return self.record(rows[0]) if rows and rows[0].number == number else None
+
     def latest(self, n: int, states: Iterable[str] | None = None) -> list[TrialRecord]:
         return [self.record(r) for r in self.rows.latest(n, _upper(states))]
 

@@ -1,10 +1,12 @@
-"""The best configuration as one self-contained JSON object, and `train`, which turns it back into a model."""
+"""A trial's configuration (the best, or one chosen) as one self-contained JSON object, and `train`, which turns it
+back into a model."""
 
 from __future__ import annotations
 
 import io
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from adamtune.results import StudyView, TrialRecord, output_dir, writing
 from adamtune.training import BUILTIN_MODELS, ConfigError, ModelSource, TrainConfig
 
 from ._errors import StudyError
+from ._saved_model import MODEL_FILE, WEIGHTS_FILE, model_card
 from ._spec import check_entries
 from ._versions import versions
 
@@ -56,17 +59,46 @@ def _json_number(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
 
 
-def load_export(path: str | Path) -> tuple[dict[str, Any], TrainConfig]:
-    """Read an exported JSON file; unknown keys and invalid values raise ConfigError naming them."""
-    source = str(path)
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(source, "<file>", "file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(source, "<json>", f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(source, "<json>", "expected a JSON object as written by `adamtune export`")
+def export_chosen(view: StudyView, number: int) -> dict[str, Any]:
+    """Trial `number` of the study as `export_trial` writes it (the baseline is trial 0); a trial that does not
+    exist or did not complete is a StudyError: only a complete trial has a best epoch for `train` to stop at."""
+    trial = view.trial(number)
+    if trial is None:
+        held = f"the study holds trials 0 to {view.total - 1}" if view.total else "the study has no trial yet"
+        raise StudyError(f"study {view.name!r}", "--trial", f"there is no trial {number} ({held})")
+    if trial.state != "complete":
+        raise StudyError(f"study {view.name!r}", "--trial", f"trial {number} {_NOT_COMPLETE[trial.state]}; only a "
+                         f"complete trial can be exported (adamtune trials {view.name} --state complete lists them)")
+    return export_trial(view, trial)
+
+
+_NOT_COMPLETE = {"pruned": "was pruned", "fail": "failed", "running": "is still running",
+                 "waiting": "is waiting to run"}
+Export = str | Path | Mapping[str, Any]  # an export file, or the mapping `adamtune.export` returns
+
+
+def export_origin(export: Export) -> tuple[str, Path]:
+    """How messages name an export, and the folder its relative paths resolve against: the file's own folder,
+    or for a mapping (as `adamtune.export` returns it, paths absolute) the working directory."""
+    if isinstance(export, Mapping):
+        return "export", Path.cwd()
+    return str(export), Path(export).resolve().parent
+
+
+def load_export(export: Export, trial: int | None = None) -> tuple[dict[str, Any], TrainConfig]:
+    """Read an exported JSON file (or the mapping itself); unknown keys and invalid values raise ConfigError
+    naming them. A list of exports (`export --top K`) needs `trial`, the number of the one to read."""
+    source, _ = export_origin(export)
+    if isinstance(export, Mapping):
+        data: Any = dict(export)
+    else:
+        try:
+            data = json.loads(Path(export).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(source, "<file>", "file not found") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(source, "<json>", f"not valid JSON: {exc}") from None
+    data = _chosen(data, trial, source)
     unknown = sorted(set(data) - set(EXPORT_KEYS))
     if unknown:
         raise ConfigError(source, unknown[0], f"unknown key (allowed: {', '.join(EXPORT_KEYS)})")
@@ -85,15 +117,34 @@ def load_export(path: str | Path) -> tuple[dict[str, Any], TrainConfig]:
     if best_epoch is not None and best_epoch >= config.epochs:
         raise ConfigError(source, "metrics.best_epoch", f"{best_epoch} is not an epoch of a {config.epochs}-epoch run "
                           "(0-based: at most epochs - 1)")
-    export_sources(data, config, path)
+    export_sources(data, config, export)
     return data, config
 
 
-def export_sources(exported: dict[str, Any], config: TrainConfig, path: str | Path
+def _chosen(data: Any, trial: int | None, source: str) -> dict[str, Any]:
+    """The export to read: the object itself, or from a list (`export --top K`) the one of trial `trial`."""
+    if isinstance(data, list):
+        numbers = [d.get("trial") if isinstance(d, dict) else None for d in data]
+        listed = ", ".join(map(str, numbers))
+        if trial is None:
+            raise ConfigError(source, "<json>", f"a list of {len(data)} exported trials (`export --top`: trials "
+                              f"{listed}); choose one with --trial N")
+        if trial not in numbers:
+            raise ConfigError(source, "--trial", f"trial {trial} is not among this export's trials ({listed})")
+        data = data[numbers.index(trial)]
+    if not isinstance(data, dict):
+        raise ConfigError(source, "<json>", "expected a JSON object as written by `adamtune export`")
+    if trial is not None and data.get("trial") != trial:
+        raise ConfigError(source, "--trial", f"this export holds trial {data.get('trial')}, not {trial} "
+                          f"(adamtune export STUDY --trial {trial} exports that one)")
+    return data
+
+
+def export_sources(exported: dict[str, Any], config: TrainConfig, export: Export
                    ) -> tuple[DataSource | None, ModelSource | None, dict[str, Any]]:
     """The user's data and model an export names, with relative paths and folders resolved against the
     export file's folder (absolute ones stay), and the values the model builder gets."""
-    source, folder = str(path), Path(path).resolve().parent
+    source, folder = export_origin(export)
     data, model = exported.get("data"), exported.get("model")
     if config.dataset in DATA_TYPES and not isinstance(data, dict):
         raise ConfigError(source, "data", f"required for {config.dataset} data: the dataset mapping "
@@ -121,14 +172,16 @@ def export_sources(exported: dict[str, Any], config: TrainConfig, path: str | Pa
     return data_source, model_source, params
 
 
-def train_from_export(path: str | Path, out: str | Path | None, *, validate: bool = False,
+def train_from_export(export: Export, out: str | Path | None, *, validate: bool = False,
                       device: str | None = None, data_root: str | None = None, allow_changed_data: bool = False,
-                      log=print) -> dict[str, Any]:
-    """Retrain an exported configuration with the shared loop.
+                      trial: int | None = None, log=print) -> dict[str, Any]:
+    """Retrain an exported configuration (a file, or the mapping `adamtune.export` returns; of a list, the one of
+    `trial`) with the shared loop.
 
     With `validate`, train on the training split alone and report validation metrics, exactly as the
     trial did. Otherwise train on train+validation for as many epochs as the trial needed to reach its
-    best validation loss, evaluate once on the test split, and save weights, config and metrics to `out`.
+    best validation loss, evaluate once on the test split, and save weights, config and metrics to `out`,
+    with model.json: what using the model needs (studies/_saved_model.py).
     The schedule is kept, not stretched: laid out over the configured epochs (a per-batch one over
     that many epochs of train+validation batches) and cut after the best epoch, as `fit`'s `stop_after` does.
     The user's data must have the fingerprint the export records, unless `allow_changed_data`.
@@ -138,10 +191,10 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
     from adamtune.data import load_dataset
     from adamtune.training import evaluate, fit, fit_packed, pick_device
 
-    exported, config = load_export(path)
+    exported, config = load_export(export, trial)
     if out is not None:
         output_dir(out, "train --out", create=False)  # before training, not after
-    data_source, model_source, params = export_sources(exported, config, path)
+    data_source, model_source, params = export_sources(exported, config, export)
     dev = pick_device(device)
     data = load_dataset(data_source or config.dataset, data_root, dev)
     recorded = (exported.get("data") or {}).get("fingerprint")
@@ -149,7 +202,8 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
         changed = (f"the data changed since the study ran: the export records fingerprint {recorded}, "
                    f"{data.name} now has {data.fingerprint}")
         if not allow_changed_data:
-            raise ConfigError(str(path), "data.fingerprint", f"{changed}; pass --allow-changed-data to train anyway")
+            raise ConfigError(export_origin(export)[0], "data.fingerprint", f"{changed}; pass --allow-changed-data "
+                              "to train anyway")
         log(f"warning: {changed}; training anyway (--allow-changed-data)")
     packed = bool(exported.get("packed"))
 
@@ -174,17 +228,19 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
                    "epochs": epochs}
     metrics.update(device=str(dev), param_count=result.param_count)
     if out is not None:
+        card = model_card(exported, config, data, data_source, model_source, params)
         with writing(out, "train --out"):
-            _save(Path(out), model, config, metrics)
+            _save(Path(out), model, config, metrics, card)
     return metrics
 
 
-def _save(out: Path, model, config: TrainConfig, metrics: dict) -> None:
+def _save(out: Path, model, config: TrainConfig, metrics: dict, card: dict) -> None:
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()  # torch.save reports a failed write as a RuntimeError; a plain write says OSError
     torch.save(model.state_dict(), buffer)
-    (out / "model.pt").write_bytes(buffer.getbuffer())
+    (out / WEIGHTS_FILE).write_bytes(buffer.getbuffer())
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / MODEL_FILE).write_text(json.dumps(card, indent=2) + "\n")

@@ -27,18 +27,19 @@ if TYPE_CHECKING:
         unpackable,
     )
     from .loop import evaluate, fit, pick_device
-    from .models import probe_model
+    from .models import make_model, probe_model
+    from .predictor import Predictor
     from .rules import EpochRecord, FitResult
 
 _LAZY = {"EpochRecord": "rules", "FitResult": "rules", "evaluate": "loop", "fit": "loop", "pick_device": "loop",
-         "probe_model": "models",
+         "probe_model": "models", "make_model": "models", "Predictor": "predictor",
          **dict.fromkeys(("Pack", "SlotOutcome", "UnpackableError", "fit_packed", "packed_params", "shared_settings",
                           "structure_key", "unpackable"), "_packed")}
 
 __all__ = ["BUILTIN_MODELS", "LIMITS", "MAX_PACK", "Checkpoint", "ConfigError", "DivergedError", "EpochRecord",
-           "FitResult", "ModelSource", "Pack", "SlotOutcome", "TrainConfig", "UnpackableError",
-           "augmentation_reason", "evaluate", "fit", "fit_packed", "model_params", "packed_params", "pick_device",
-           "probe_model", "shared_settings", "structure_key", "unpackable"]
+           "FitResult", "ModelSource", "Pack", "Predictor", "SlotOutcome", "TrainConfig", "UnpackableError",
+           "augmentation_reason", "evaluate", "fit", "fit_packed", "make_model", "model_params", "packed_params",
+           "pick_device", "probe_model", "shared_settings", "structure_key", "unpackable"]
 
 
 def __getattr__(name: str) -> Any:

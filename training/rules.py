@@ -114,12 +114,26 @@ def train_chunk(train: Split, idx: torch.Tensor, data: Dataset, aug: Augmentatio
     return images, train.labels.index_select(0, idx)
 
 
+class Normalize(torch.nn.Module):
+    """(x - mean) / std per channel (dim 1) for images and signals, per feature for vectors, with the training
+    split's statistics. A module, so a saved model (`adamtune.load_model`) carries the same step with it."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], sample_dims: int) -> None:
+        super().__init__()
+        view = (1, -1, *([1] * (sample_dims - 1)))
+        self.register_buffer("mean", torch.tensor(mean).view(view))
+        self.register_buffer("std", torch.tensor(std).view(view))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
 def normalizer(data: Dataset, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Per channel (dim 1) for images and signals, per feature for vectors."""
-    view = (1, -1, *([1] * (len(data.shape) - 1)))
-    mean = torch.tensor(data.mean, device=device).view(view)
-    std = torch.tensor(data.std, device=device).view(view)
-    return lambda x: (x - mean) / std
+    """The data's `Normalize` on `device`."""
+    return Normalize(data.mean, data.std, len(data.shape)).to(device)
 
 
 def unit(x: torch.Tensor, scale: float) -> torch.Tensor:

@@ -27,12 +27,20 @@ def test_run_best_export_train_from_python(tmp_path, capsys):
     assert sum(view.counts.values()) == 3 and view.baseline is not None
     best = adamtune.best("api", storage=url)
     assert isinstance(best, TrialRecord) and best.value == min(t.value for t in view.complete)
-    exported = adamtune.export("api", storage=url)
+    exported = adamtune.export("api", storage=url, out=tmp_path / "best.json")
     assert (exported["trial"], exported["config"]["lr"]) == (best.number, best.config["lr"])
-    (tmp_path / "best.json").write_text(json.dumps(exported))
-    metrics = adamtune.train(tmp_path / "best.json", validate=True, device="cpu")
+    assert json.loads((tmp_path / "best.json").read_text()) == exported, "out= writes what it returns"
+    metrics = adamtune.train(exported, validate=True, device="cpu")  # the mapping itself, no file needed
     assert metrics["val_loss"] == pytest.approx(best.value, rel=1e-5)
+    assert adamtune.train(tmp_path / "best.json", validate=True, device="cpu") == metrics, "or the file"
+    baseline = adamtune.export("api", storage=url, trial=0)
+    assert baseline["trial"] == 0 and baseline["config"]["lr"] == 1e-3
     assert capsys.readouterr().out == "", "the API returns results; it prints nothing"
+
+
+def test_dir_lists_the_api():
+    """`dir(adamtune)` (and a notebook's completion) shows the functions, which are imported on first use."""
+    assert {"run", "study", "best", "export", "train", "load_model", "predict", "check", "report"} <= set(dir(adamtune))
 
 
 def test_errors_are_raised_with_the_exit_code_their_class_carries(tmp_path):

@@ -158,6 +158,36 @@ def finished(tmp_path_factory):
     return folder, url, study_file
 
 
+def test_a_chosen_trial_is_exported_and_trained_and_one_that_did_not_complete_is_refused(finished, tmp_path):
+    _, url, _ = finished
+    baseline = adamtune("export", "finished", "--trial", "0", "-o", str(tmp_path / "baseline.json"), "--storage", url)
+    assert baseline.returncode == 0, baseline.stderr
+    assert baseline.stderr == f"wrote trial #0 of 'finished' to {tmp_path / 'baseline.json'}\n"
+    exported = json.loads((tmp_path / "baseline.json").read_text())
+    assert exported["trial"] == 0 and exported["config"]["lr"] == 1e-3 and exported["config"]["batch_size"] == 64
+    assert exported["value"] == load(url, "finished").trials[0].value
+
+    for trial, reason in (("4", "trial 4 failed; only a complete trial can be exported (adamtune trials finished "
+                                "--state complete lists them)"),
+                          ("9", "there is no trial 9 (the study holds trials 0 to 4)")):
+        refused = adamtune("export", "finished", "--trial", trial, "-o", str(tmp_path / "x.json"), "--storage", url)
+        assert (refused.returncode, refused.stderr) == (2, f"adamtune: error: study 'finished': --trial: {reason}\n")
+        assert not (tmp_path / "x.json").exists()
+
+    top = tmp_path / "top.json"
+    assert adamtune("export", "finished", "--top", "2", "-o", str(top), "--storage", url).returncode == 0
+    second = json.loads(top.read_text())[1]
+    unchosen = adamtune("train", str(top), "--out", str(tmp_path / "m"))
+    numbers = ", ".join(str(t["trial"]) for t in json.loads(top.read_text()))
+    assert (unchosen.returncode, unchosen.stderr) == (2, f"adamtune: error: {top}: <json>: a list of 2 exported "
+                                                         f"trials (`export --top`: trials {numbers}); choose one with "
+                                                         "--trial N\n")
+    validated = adamtune("train", str(top), "--trial", str(second["trial"]), "--validate", "--out", str(tmp_path / "v"))
+    assert validated.returncode == 0, validated.stderr
+    assert json.loads((tmp_path / "v" / "metrics.json").read_text())["val_loss"] == pytest.approx(second["value"],
+                                                                                                  rel=1e-5)
+
+
 def test_running_a_spent_study_again_says_that_n_trials_raises_its_budget(finished):
     _, url, study_file = finished
     again = adamtune("run", str(study_file), "--storage", url)

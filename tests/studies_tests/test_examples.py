@@ -1,6 +1,6 @@
 """The two shipped examples of the user's own data, end to end and offline, with README's commands: write
 the data with the example's script, run the study (a short budget), export the best trial, train it from
-another directory."""
+another directory, and predict with the trained model (README's last line of each example)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO, adamtune
@@ -19,6 +20,7 @@ EXAMPLES = {
     "image_folder": ("make_digits_folder.py", "digits_folder.yaml", "digits_folder", 0.9),
     "arrays": ("make_signals.py", "signals.yaml", "signals_conv1d", 0.5),
 }
+PREDICT = {"image_folder": "examples/image_folder/data/digits/3", "arrays": "examples/arrays/signals.npz"}
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -39,3 +41,14 @@ def test_example_runs_exports_and_trains_offline(tmp_path, example):
     assert trained.returncode == 0, trained.stderr
     metrics = json.loads((tmp_path / "elsewhere" / "model" / "metrics.json").read_text())
     assert metrics["test_accuracy"] > accuracy
+
+    predicted = adamtune("predict", "model", f"../{PREDICT[example]}", "--out", "predictions.csv",
+                         cwd=tmp_path / "elsewhere")  # the arrays example's own model, imported from its folder
+    assert predicted.returncode == 0, predicted.stderr
+    rows = (tmp_path / "elsewhere" / "predictions.csv").read_text().splitlines()[1:]
+    if example == "image_folder":
+        threes = list((tmp_path / PREDICT[example]).iterdir())
+        assert len(rows) == len(threes) and sum(row.split(",")[1] == "3" for row in rows) > accuracy * len(rows)
+    else:
+        with np.load(tmp_path / PREDICT[example]) as arrays:
+            assert len(rows) == len(arrays["x"])
