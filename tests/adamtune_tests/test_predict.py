@@ -83,6 +83,8 @@ def test_predict_prints_one_line_per_input_or_writes_a_csv(digits_model, tmp_pat
     assert [row[0] for row in rows] == names
     expected, _ = adamtune.load_model(digits_model).predict(test.images[:4])
     assert [row[1] for row in rows[:4]] == expected and [row[1] for row in rows[4:]] == expected[:2]
+    for png, array in zip(rows[4:], rows[:2]):  # 8 bits back to the digits' 0..16: the same input but rounding
+        assert abs(float(png[2]) - float(array[2])) < 0.01, (png, array)
     assert all(0 < float(row[2]) <= 1 for row in rows)
 
     written = adamtune_cli("predict", str(digits_model), *inputs, "--out", str(tmp_path / "predictions.csv"))
