@@ -99,7 +99,8 @@ def _refusal(spec: StudySpec, refused: list, kind: str, shape: tuple[int, ...]) 
         fragment = fragment_label(source)
         found.append(f"the fragment {fragment} searches {listed}")
         whole = all(p.name in names or not any(p.extremes) for p in spec.space.params if p.source == source)
-        fixes.append(f"remove {fragment} from search_space" if whole else f"add exclude: [{listed}]")
+        fixes.append(f"remove {fragment} from search_space (and its parameters from exclude, if it lists any)"
+                     if whole else f"add exclude: [{listed}]")
     return f"{what}, {takes}, but {' and '.join(found)}; {' and '.join(fixes)}"
 
 

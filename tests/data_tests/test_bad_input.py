@@ -104,12 +104,13 @@ CASES = {
         lambda t: features(t, search_space=["adam", "augmentation", "batch", "mlp"]),
         "own_bad.yaml: search_space: the data are feature vectors (D,) of shape (64,), which take no augmentation, "
         "but the fragment augmentation searches rotation, translate, hflip, random_crop, random_erasing; remove "
-        "augmentation from search_space\n"),
+        "augmentation from search_space (and its parameters from exclude, if it lists any)\n"),
     "augmentation on feature vectors, a parameter overridden": (
         lambda t: features(t, search_space=["adam", "augmentation", "batch", "mlp"], params={"rotation": {"high": 5}}),
         "own_bad.yaml: search_space: the data are feature vectors (D,) of shape (64,), which take no augmentation, "
         "but the study's params search rotation and the fragment augmentation searches translate, hflip, "
-        "random_crop, random_erasing; remove rotation from params and remove augmentation from search_space\n"),
+        "random_crop, random_erasing; remove rotation from params and remove augmentation from search_space (and "
+        "its parameters from exclude, if it lists any)\n"),
     "augmentation on signals": (
         lambda t: {**arrays(t, x=np.ones((40, 2, 16), np.float32), y=np.arange(40) % 2),
                    "search_space": ["adam", "augmentation", "batch", "mlp"]},
