@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from adamtune.data import DataError, DataSource, SourceError, load_dataset
+from conftest import adamtune, write_study
 from own_data import write_images
 
 N = 20
@@ -229,3 +230,15 @@ def test_the_task_is_a_data_fact_stored_with_the_study_only_when_not_classificat
                 "assert f.task == 'multilabel' and 'torch' not in sys.modules and 'numpy' not in sys.modules")
     assert subprocess.run([sys.executable, "-c", no_torch], check=False).returncode == 0
 
+
+@pytest.mark.slow  # runs the adamtune command
+def test_check_says_the_task_and_how_it_was_decided(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=rng.normal(size=(60, 4)).astype(np.float32),
+             y=rng.normal(size=(60, 2)))
+    study = write_study(tmp_path, "targets", dataset={"type": "arrays", "path": "data.npz"},
+                        search_space=["adam", "batch", "mlp"], exclude=[])
+    checked = adamtune("check", str(study), env={"ADAMTUNE_DATA": str(tmp_path / "cache")})
+    assert checked.returncode == 0, checked.stderr
+    assert "(features), 2 targets (y0, y1), fingerprint" in checked.stdout, checked.stdout
+    assert "\n  task: regression (inferred: y is float)\n" in checked.stdout, checked.stdout
