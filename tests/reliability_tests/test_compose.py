@@ -1,6 +1,6 @@
 """docker-compose.yml and docker-compose.gpu.yml as Docker Compose itself merges and interpolates them
-(`docker compose config`: the compose binary needs no engine, and there is none here), README's compose lines
-as written, and the worker's actual command line run against the local PostgreSQL."""
+(`docker compose config` needs no engine, and there is none here), README's compose lines as written, and the
+worker's actual command line run against the local PostgreSQL."""
 
 from __future__ import annotations
 
