@@ -127,6 +127,10 @@ class TrialRecord:
     def val_accuracy(self) -> float | None:
         return self._at_best("val_accuracy")
 
+    def at_best(self, key: str) -> float | None:
+        """Series `key` (val_loss, val_rmse, ...) at the best epoch."""
+        return self._at_best(key)
+
     @property
     def seconds(self) -> float | None:
         return self.duration.total_seconds() if self.duration is not None else None
