@@ -30,12 +30,14 @@ def artifact_store(root: str | Path) -> optuna.artifacts.FileSystemArtifactStore
     return optuna.artifacts.FileSystemArtifactStore(str(path))
 
 
-def write_note(trial: optuna.Trial, summary: str, params: dict) -> None:
-    """The trial's configuration in words, shown as its note in the dashboard. A new trial has no note, so
+def write_note(trial: optuna.Trial, summary: str, params: dict, warm_start: str | None = None) -> None:
+    """The trial's configuration in words (and, warm-started, where its values came from), shown as its note
+    in the dashboard. A new trial has no note, so
     it is written as version 1 without reading the study's notes, which optuna-dashboard's `save_note` reads
     twice (every note of the study: 0.2 s a trial at 500 trials); its key layout is checked to exist."""
     rows = "\n".join(f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in params.items())
-    body = f"**{summary}**\n\n| parameter | value |\n|---|---|\n{rows}\n"
+    origin = f"warm start: {warm_start}\n\n" if warm_start else ""
+    body = f"**{summary}**\n\n{origin}| parameter | value |\n|---|---|\n{rows}\n"
     try:
         from optuna_dashboard._note import note_ver_key, split_body
     except ImportError:  # pragma: no cover - another optuna-dashboard

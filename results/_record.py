@@ -113,6 +113,7 @@ class TrialRecord:
     packed: int | None  # the pack size its worker trained it in; None: trained alone by `fit`
     epochs: int  # epochs reported to the trial
     duration: timedelta | None
+    warm_start: str | None = None  # where a warm-started trial's values came from ("study NAME #N", "export FILE")
 
     @property
     def summary(self) -> str:
@@ -137,8 +138,9 @@ class TrialRecord:
 
     @property
     def note(self) -> str:
-        """Why this trial is special or ended early: baseline, pruned, failed."""
-        return "; ".join(x for x in ("baseline" if self.baseline else "", self.pruned_reason or "",
+        """Why this trial is special or ended early: baseline, warm-started (from where), pruned, failed."""
+        warm = f"warm start: {self.warm_start}" if self.warm_start else ""
+        return "; ".join(x for x in ("baseline" if self.baseline else "", warm, self.pruned_reason or "",
                                      self.fail_reason or "") if x)
 
     def _at_best(self, key: str) -> float | None:
@@ -166,4 +168,4 @@ def read_trial(trial: TrialRow | FrozenTrial, context: StudyContext) -> TrialRec
         param_count=a.get(Attr.PARAM_COUNT), retry_of=a.get(Attr.RETRY_OF), curve=a.get(Attr.CURVE) or {},
         objective=context.objective, best_epoch=a.get(Attr.BEST_EPOCH), resumed_epochs=a.get(Attr.RESUMED_EPOCHS, 0),
         pruned_reason=a.get(Attr.PRUNED_REASON), fail_reason=a.get(Attr.FAIL_REASON), packed=a.get(Attr.PACKED),
-        epochs=trial.reported, duration=trial.duration)
+        epochs=trial.reported, duration=trial.duration, warm_start=a.get(Attr.WARM_START))

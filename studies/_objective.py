@@ -126,7 +126,7 @@ class Objective:
         checkpoint = trial_checkpoint(self.artifacts, trial.study, origin)
         summary = describe(config.to_dict())
         trial.set_user_attr(Attr.WORKER, WORKER)
-        write_note(trial, summary, self.spec.space.sampled(values))
+        write_note(trial, summary, self.spec.space.sampled(values), frozen.user_attrs.get(Attr.WARM_START))
         return TrialPlan(trial, origin, values, config, checkpoint, summary)
 
     def epoch_done(self, plan: TrialPlan, record: EpochRecord) -> None:

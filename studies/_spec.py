@@ -27,6 +27,7 @@ from adamtune.training import (
 
 from ._errors import StudyError
 from ._factories import build_pruner, build_sampler
+from ._warm_start import WarmStart, parse_warm_start
 
 DIRECTIONS = ("minimize", "maximize")
 # Bounds of the study file's own numbers, beyond which a library refuses them mid-run: Optuna's samplers seed
@@ -37,7 +38,7 @@ MAX_TRIALS = 10**9
 AUTO = "auto"  # `pack: auto`: the worker chooses K (studies/_pack_size.py)
 _KEYS = {"name", "description", "dataset", "model", "epochs", "seed", "search_space", "params", "exclude",
          "sampler", "pruner", "objective", "direction", "n_trials", "timeout", "baseline", "heartbeat",
-         "artifacts", "reconnect_timeout", "pack", "task"}
+         "artifacts", "reconnect_timeout", "pack", "task", "warm_start"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class StudySpec:
     pack: int | str = AUTO  # trials one worker trains at once (`--pack`): see studies/_pack_size.py
     reconnect_timeout: float = 300.0  # how long a worker waits out a lost database before giving up
     facts: DataFacts | None = None  # what loading the data found (studies.prepare); joins the fingerprint
+    warm_start: WarmStart | None = None  # earlier configurations queued at creation; not agreed on by joiners
 
     @property
     def direction(self) -> str:
@@ -203,6 +205,7 @@ def load_study_file(path: str | Path) -> StudySpec:
         keep_checkpoints=artifacts.get("keep_checkpoints", False),
         reconnect_timeout=float(reconnect), checkpoint_every=float(every),
         pack=check_pack(data.get("pack", AUTO), source, "pack"),
+        warm_start=parse_warm_start(data.get("warm_start"), source, path.parent),
     )
     check_space_values(spec)
     spec.sampler_object()  # bad sampler/pruner options fail now, not mid-run
