@@ -81,8 +81,8 @@ def curve_metric(curve: dict) -> str | None:
 
 
 def curve_png(curve: dict, title: str) -> bytes:
-    """A PNG of a trial's loss, accuracy (or its objective's metric) and learning rate per epoch (so pruned trials show where they
-    stopped). The learning rate is the one each epoch's last batch trained with, so a per-batch
+    """A PNG of a trial's loss, accuracy (or its objective's metric) and learning rate per epoch (so pruned
+    trials show where they stopped). The learning rate is the one each epoch's last batch trained with, so a per-batch
     schedule (a one-cycle, a decay every N batches) shows its shape at epoch ends."""
     from matplotlib.figure import Figure
 

@@ -27,7 +27,8 @@ EXAMPLES = {  # the script, the study, its name, and a test metric the trained m
 def test_example_runs_exports_and_trains_offline(tmp_path, example):
     script, study, name, metric, floor = EXAMPLES[example]
     folder = tmp_path / "examples" / example
-    shutil.copytree(REPO / "examples" / example, folder, ignore=shutil.ignore_patterns("data", "*.npz", "baselines.json"))
+    shutil.copytree(REPO / "examples" / example, folder,
+                    ignore=shutil.ignore_patterns("data", "*.npz", "baselines.json"))
     written = subprocess.run([sys.executable, str(folder / script)], capture_output=True, text=True, timeout=120)
     assert written.returncode == 0, written.stderr
     # One OpenMP thread: on a shared CI machine two threads spin-wait on each other (benchmarks/RESULTS.md).
