@@ -27,7 +27,7 @@ from adamtune.training import (
 
 from ._errors import StudyError
 from ._factories import build_pruner, build_sampler
-from ._warm_start import WarmStart, parse_warm_start
+from ._warm_start_key import WarmStart, parse_warm_start
 
 DIRECTIONS = ("minimize", "maximize")
 # Bounds of the study file's own numbers, beyond which a library refuses them mid-run: Optuna's samplers seed
