@@ -82,8 +82,9 @@ def _check(args) -> int:
         facts = spec.facts
         skipped = f", {len(facts.skipped)} unreadable images skipped" if facts.skipped else ""
         print(f"  data: {'/'.join(map(str, facts.counts))} train/validation/test samples of shape {facts.shape} "
-              f"({facts.kind}), {len(facts.classes)} classes ({', '.join(facts.classes[:10])}"
+              f"({facts.kind}), {len(facts.classes)} {facts.outputs} ({', '.join(facts.classes[:10])}"
               f"{', ...' if len(facts.classes) > 10 else ''}), fingerprint {facts.fingerprint or '-'}{skipped}")
+        print(f"  task: {facts.task}" + (f" ({facts.task_reason})" if facts.task_reason else ""))
     for p in spec.space.params:
         print(f"  {p.name:18} {p.describe()}")
     return 0
@@ -255,11 +256,10 @@ def _train(args) -> int:
     metrics = api.train(args.config_json, args.out, validate=args.validate, device=args.device,
                         data_root=args.data_root, allow_changed_data=args.allow_changed_data, trial=args.trial,
                         log=lambda msg: print(msg, file=sys.stderr))
-    if args.validate:
-        print(f"validation loss {metrics['val_loss']:.6f}  validation accuracy {metrics['val_accuracy']:.4f}")
-    else:
-        print(f"test loss {metrics['test_loss']:.4f}  test accuracy {metrics['test_accuracy']:.4f} "
-              f"({metrics['test_samples']} test samples)")
+    prefix, split = ("val_", "validation") if args.validate else ("test_", "test")
+    values = "  ".join(f"{split} {key.removeprefix(prefix).replace('_', ' ')} {value:.6g}"
+                       for key, value in metrics.items() if key.startswith(prefix) and isinstance(value, float))
+    print(values + ("" if args.validate else f" ({metrics['test_samples']} test samples)"))
     print(f"saved model.pt, model.json, config.json, metrics.json to {args.out}; use it with "
           f"`adamtune predict {args.out} INPUTS` or adamtune.load_model({str(args.out)!r})", file=sys.stderr)
     return 0
@@ -272,16 +272,26 @@ def _predict(args) -> int:
     if args.out is not None:
         output_file(args.out, "predict --out")  # before anything is read
     predictions = api.predict(args.model_dir, args.inputs, device=args.device)
+    if not predictions:
+        return 0
+    # classification: input, label, probability; multilabel: input, labels, one probability per label;
+    # regression: input, one value per target
+    label = {"classification": ["label"], "multilabel": ["labels"]}.get(predictions[0].task, [])
+    columns = [*label, *predictions[0].values]
+
+    def cells(p) -> list[str]:
+        return [*([p.label] if label else []), *(f"{v:.6g}" for v in p.values.values())]
+
     if args.out is None:
-        _write_lines(sys.stdout, (f"{p.input}\t{p.label}\t{p.probability:.4f}\n" for p in predictions))
+        _write_lines(sys.stdout, ("\t".join([p.input, *cells(p)]) + "\n" for p in predictions))
         return 0
     import csv
 
     with writing(args.out, "predict --out", partial=Path(args.out)), \
             open(args.out, "w", encoding="utf-8", newline="") as file:
         rows = csv.writer(file)
-        rows.writerow(["input", "label", "probability"])
-        rows.writerows([p.input, p.label, f"{p.probability:.6f}"] for p in predictions)
+        rows.writerow(["input", *columns])
+        rows.writerows([p.input, *cells(p)] for p in predictions)
     print(f"wrote {len(predictions)} predictions to {args.out}", file=sys.stderr)
     return 0
 

@@ -34,8 +34,15 @@ def describe(config: dict[str, Any], own: Mapping[str, Any] | None = None) -> st
         parts.append(f"dropout {config['dropout']:.2f}")
     if config.get("rotation"):
         parts.append(f"rotation {config['rotation']:.0f}°")
+    loss = config.get("loss")
+    if loss in ("l1", "huber"):  # not the task's default (cross-entropy, MSE, BCE)
+        parts.append("L1" if loss == "l1" else f"Huber δ={config.get('huber_delta', 1.0):.2g}")
+    if config.get("class_weights"):
+        parts.append("class weights")
+    depth = config.get("depth", 1)
     if own is None:
-        parts.append(f"batch {config.get('batch_size')}, width {config.get('width')}")
+        parts.append(f"batch {config.get('batch_size')}, width {config.get('width')}"
+                     + (f" x {depth} layers" if depth != 1 else ""))
     else:
         parts.append(", ".join([f"batch {config.get('batch_size')}", *(f"{k} {fmt_param(v)}" for k, v in own.items())]))
     return ", ".join(parts)

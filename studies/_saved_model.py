@@ -2,7 +2,8 @@
 model.json (the task, class names, the input's shape and units, the normalisation statistics, and what rebuilds
 the network), and both read back as one `Predictor` that applies the training's preprocessing itself.
 
-model.json is versioned (`format`); `task` says how outputs are read (today every study trains a classifier).
+model.json is versioned (`format`); `task` says how the outputs are read: classification (class probabilities),
+regression (values, the targets' standardisation undone with `targets`), multilabel (label probabilities).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adamtune.data import KIND_SHAPES, DataSource
+from adamtune.data import KIND_SHAPES, TASKS, DataSource
 from adamtune.errors import InputError
 from adamtune.training import BUILTIN_MODELS, ConfigError, ModelSource, TrainConfig
 
@@ -26,25 +27,31 @@ if TYPE_CHECKING:
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "model.pt"  # the network's state_dict, loaded with weights_only=True
 FORMAT = 1
-TASKS = ("classification",)  # how a model's outputs are read: classification = logits, one per class
 
 
 def model_card(exported: dict[str, Any], config: TrainConfig, data: Dataset, data_source: DataSource | None,
                model_source: ModelSource | None, params: dict[str, Any]) -> dict[str, Any]:
-    """model.json: what using the trained model needs. `input` is one sample as the training data held it (raw
-    units: `scale` is the value meaning white, 255 for 8-bit images, 16 for scikit-learn's digits, 1 for numbers)
-    and the statistics it is normalised with after dividing by `scale`; `model` rebuilds the network (a built-in
-    from `config`, the user's entry from its folder, keyword arguments and the values its builder got)."""
+    """model.json: what using the trained model needs. `classes` names the outputs (classes, regression targets
+    or labels); `input` is one sample as the training data held it (raw units: `scale` is the value meaning
+    white, 255 for 8-bit images, 16 for scikit-learn's digits, 1 for numbers) and the statistics it is
+    normalised with after dividing by `scale`; `targets` (regression) the training targets' mean and std the
+    network's outputs are standardised with; `model` rebuilds the network (a built-in from `config`, the user's
+    entry from its folder, keyword arguments and the values its builder got)."""
     model: dict[str, Any] = {"name": config.model}
     if model_source is not None:
         model = {"entry": model_source.entry, "kwargs": dict(model_source.kwargs), "folder": model_source.folder,
                  "params": dict(params)}
-    return {
+    card: dict[str, Any] = {
         "format": FORMAT,
-        "task": "classification",
+        "task": data.task,
         "classes": list(data.facts.classes),
         "input": {"kind": data.kind, "shape": list(data.shape), "scale": data.scale, "mean": list(data.mean),
                   "std": list(data.std), "resize": bool(data_source is not None and data_source.size is not None)},
+    }
+    if data.task == "regression":
+        card["targets"] = {"mean": list(data.target_mean), "std": list(data.target_std)}
+    return {
+        **card,
         "model": model,
         "weights": WEIGHTS_FILE,
         "config": config.to_dict(),
@@ -56,9 +63,14 @@ def model_card(exported: dict[str, Any], config: TrainConfig, data: Dataset, dat
 
 @dataclass(frozen=True)
 class Prediction:
+    """One input's prediction. classification: `label` the most likely class, `values` {"probability": p};
+    multilabel: `label` the labels predicted, joined by '|', `values` each label's probability; regression:
+    `label` "", `values` each target's value."""
+
     input: str  # the file, or `file.npz[i]`
-    label: str  # the class name
-    probability: float  # of that class (softmax of the logits)
+    task: str
+    label: str
+    values: dict[str, float]
 
 
 def load_model(directory: str | Path, *, device: Any = "cpu") -> Predictor:
@@ -82,9 +94,10 @@ def load_model(directory: str | Path, *, device: Any = "cpu") -> Predictor:
         reason = " ".join(str(exc).split())[:300]
         raise InputError(str(weights), "<file>", f"cannot be loaded into the network model.json describes "
                          f"({type(exc).__name__}: {reason})") from None
-    inputs = card["input"]
+    inputs, targets = card["input"], card.get("targets") or {}
     predictor = Predictor(network, input_shape=shape, scale=float(inputs["scale"]), mean=inputs["mean"],
-                          std=inputs["std"], classes=card["classes"], task=card["task"], card=card)
+                          std=inputs["std"], classes=card["classes"], task=card["task"], card=card,
+                          target_mean=targets.get("mean"), target_std=targets.get("std"))
     return predictor.to(device).eval()
 
 
@@ -97,8 +110,15 @@ def predict(directory: str | Path, inputs: list[str | Path], *, device: Any = "c
     card, _ = read_card(directory)
     read = read_inputs(inputs, input_spec(card))
     model = load_model(directory, device=device)
-    labels, confidence = model.predict(read.x)
-    return [Prediction(name, label, float(p)) for name, label, p in zip(read.names, labels, confidence.tolist())]
+    predicted = model.predict(read.x)
+    answers = model.answers(predicted)
+    if model.task == "classification":
+        return [Prediction(name, model.task, label, {"probability": float(row.max())})
+                for name, label, row in zip(read.names, answers, predicted)]
+    if model.task == "multilabel":
+        return [Prediction(name, model.task, "|".join(labels), dict(zip(model.classes, row)))
+                for name, labels, row in zip(read.names, answers, predicted.tolist())]
+    return [Prediction(name, model.task, "", values) for name, values in zip(read.names, answers)]
 
 
 def input_spec(card: dict[str, Any]) -> InputSpec:
@@ -140,9 +160,14 @@ def _check_card(card: dict[str, Any], where: str) -> None:
     need(fmt <= FORMAT, "format", f"{fmt} was written by a newer adamtune (this one reads format {FORMAT})")
     task = card.get("task")
     need(task in TASKS, "task", f"{task!r} is not a task this adamtune knows ({', '.join(TASKS)})")
-    classes = card.get("classes")
-    need(isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes), "classes",
-         "a list of at least two class names")
+    classes: Any = card.get("classes")
+    need(isinstance(classes, list) and len(classes) >= 1 and all(isinstance(c, str) for c in classes), "classes",
+         "a list of the outputs' names (classes, targets or labels)")
+    if task == "regression":
+        targets: Any = card.get("targets")
+        need(isinstance(targets, dict) and all(
+            isinstance(targets.get(k), list) and len(targets[k]) == len(classes) for k in ("mean", "std")),
+            "targets", f"the training targets' mean and std, {len(classes)} numbers each")
     inputs: Any = card.get("input")
     need(isinstance(inputs, dict), "input", "an object: kind, shape, scale, mean, std")
     kind = inputs.get("kind")

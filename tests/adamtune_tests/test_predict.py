@@ -54,15 +54,16 @@ def test_the_loaded_model_takes_raw_inputs_and_scores_what_train_measured(digits
     model = adamtune.load_model(digits_model)
     assert isinstance(model, torch.nn.Module) and not model.training and model.input_shape == (1, 8, 8)
     test = load_dataset("digits").test  # uint8 0..16, as scikit-learn's digits hold them
-    labels, probabilities = model.predict(test.images)
+    probabilities = model.predict(test.images)
+    assert probabilities.shape == (len(test), 10) and torch.allclose(probabilities.sum(1), torch.ones(len(test)))
+    labels = model.answers(probabilities)
     accuracy = sum(int(label) == y for label, y in zip(labels, test.labels.tolist())) / len(test)
     assert accuracy == json.loads((digits_model / "metrics.json").read_text())["test_accuracy"], \
         "the module preprocesses as training evaluated: the same test accuracy, exactly"
-    assert probabilities.shape == (len(test),) and bool(((probabilities > 0) & (probabilities <= 1)).all())
-    logits = model(test.images[:3])
-    assert logits.shape == (3, 10)
-    assert torch.allclose(model(test.images[0]), logits[:1], atol=1e-6), "one sample"
-    assert torch.equal(model(test.images[:3, 0].numpy()), logits), "grey images without their channel, numpy"
+    first = model(test.images[:3])
+    assert first.shape == (3, 10)
+    assert torch.allclose(model(test.images[0]), first[:1], atol=1e-6), "one sample"
+    assert torch.equal(model(test.images[:3, 0].numpy()), first), "grey images without their channel, numpy"
     with pytest.raises(InputError, match=r"has shape \(2, 9, 9\); the model takes a batch \(N, 1, 8, 8\)"):
         model(torch.zeros(2, 9, 9, dtype=torch.uint8))
 
@@ -81,7 +82,8 @@ def test_predict_prints_one_line_per_input_or_writes_a_csv(digits_model, tmp_pat
     names = [f"{tmp_path / 'samples.npz'}[{i}]" for i in range(4)] + [str(tmp_path / "pngs" / f"{i}.png")
                                                                       for i in range(2)]
     assert [row[0] for row in rows] == names
-    expected, _ = adamtune.load_model(digits_model).predict(test.images[:4])
+    model = adamtune.load_model(digits_model)
+    expected = model.answers(model.predict(test.images[:4]))
     assert [row[1] for row in rows[:4]] == expected and [row[1] for row in rows[4:]] == expected[:2]
     for png, array in zip(rows[4:], rows[:2]):  # 8 bits back to the digits' 0..16: the same input but rounding
         assert abs(float(png[2]) - float(array[2])) < 0.01, (png, array)
@@ -183,3 +185,53 @@ def test_a_model_of_your_own_on_an_image_folder_predicts_image_files_as_training
     assert len(rows) == 50
     accuracy = sum(row[1] == row[0].split("/")[-2] for row in rows) / len(rows)  # the class folder is the truth
     assert accuracy == json.loads((elsewhere / "m" / "metrics.json").read_text())["test_accuracy"]
+
+
+def _tasks_data(tmp_path, task: str):
+    """Features whose targets follow them: regression values far from 0 (standardising them matters), or three
+    0/1 labels; a test part given, and the same x_test alone in inputs.npz."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5)).astype(np.float32)
+    if task == "regression":
+        y = (1000 + 50 * x[:, :2].sum(1, keepdims=True)).astype(np.float32)
+    else:
+        y = (x[:, :3] > 0).astype(np.int64)
+    np.savez(tmp_path / "data.npz", x=x[:300], y=y[:300], x_test=x[300:], y_test=y[300:],
+             classes=np.array(["value"] if task == "regression" else ["a", "b", "c"]))
+    np.savez(tmp_path / "inputs.npz", x=x[300:])
+    return y[300:]
+
+
+@pytest.mark.parametrize("task,metric", [("regression", "test_rmse"), ("multilabel", "test_subset_accuracy")])
+def test_a_regression_or_multilabel_model_predicts_in_the_targets_units_and_names(tmp_path, task, metric):
+    """A regression model's outputs are standardised values: `predict` gives them back in the targets' units; a
+    multi-label model's labels are those at probability 0.5 or more. Scored as `train` scored them, exactly."""
+    targets = _tasks_data(tmp_path, task)
+    study = write_study(tmp_path, f"{task}_saved", dataset={"type": "arrays", "path": "data.npz"}, task=task,
+                        objective="val_loss", search_space=["adam", "batch", "mlp"], exclude=[], n_trials=2, epochs=5)
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    assert adamtune_cli("run", str(study), "--storage", url).returncode == 0
+    assert adamtune_cli("export", f"{task}_saved", "-o", str(tmp_path / "best.json"), "--storage", url).returncode == 0
+    trained = adamtune_cli("train", str(tmp_path / "best.json"), "--out", str(tmp_path / "m"))
+    assert trained.returncode == 0, trained.stderr
+    card = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert card["task"] == task and card["classes"] == (["value"] if task == "regression" else ["a", "b", "c"])
+    assert ("targets" in card) == (task == "regression")
+
+    written = adamtune_cli("predict", str(tmp_path / "m"), str(tmp_path / "inputs.npz"), "--out",
+                           str(tmp_path / "p.csv"))
+    assert written.returncode == 0, written.stderr
+    with open(tmp_path / "p.csv", newline="") as file:
+        header, *rows = list(csv.reader(file))
+    measured = json.loads((tmp_path / "m" / "metrics.json").read_text())[metric]
+    if task == "regression":
+        assert header == ["input", "value"]
+        values = np.array([float(row[1]) for row in rows])
+        assert abs(values.mean() - 1000) < 100, "in the targets' units, not standardised"
+        assert np.sqrt(np.mean((values - targets[:, 0]) ** 2)) == pytest.approx(measured, rel=1e-4)
+    else:
+        assert header == ["input", "labels", "a", "b", "c"]
+        probabilities = np.array([[float(v) for v in row[2:]] for row in rows])
+        chosen = probabilities >= 0.5
+        assert [row[1] for row in rows] == ["|".join(n for n, on in zip("abc", r) if on) for r in chosen]
+        assert np.mean((chosen == targets.astype(bool)).all(1)) == pytest.approx(measured, abs=1e-9)
