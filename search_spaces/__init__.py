@@ -2,7 +2,7 @@
 one owner of what a stored value means (stored and public names, `when`, defaults, a stored trial's values)."""
 
 from ._space import SearchSpace, builtin_fragments, compose, read_yaml
-from ._spec import ParamSpec, SpaceError, from_complement, parse_param, stored_name
+from ._spec import ParamSpec, SpaceError, from_complement, param_schema, parse_param, stored_name
 from ._stored import StoredSpace
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "builtin_fragments",
     "compose",
     "from_complement",
+    "param_schema",
     "parse_param",
     "read_yaml",
     "stored_name",

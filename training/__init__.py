@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .checkpoint import Checkpoint
 from .config import LIMITS, MAX_PACK, TrainConfig, augmentation_reason, model_params
 from .errors import ConfigError, DivergedError
-from .model_source import BUILTIN_MODELS, ModelSource
+from .model_source import BUILTIN_MODELS, ModelSource, model_schema
 
 if TYPE_CHECKING:
     from ._packed import (
@@ -37,8 +37,8 @@ _LAZY = {"EpochRecord": "rules", "FitResult": "rules", "evaluate": "loop", "fit"
 
 __all__ = ["BUILTIN_MODELS", "LIMITS", "MAX_PACK", "Checkpoint", "ConfigError", "DivergedError", "EpochRecord",
            "FitResult", "ModelSource", "Pack", "SlotOutcome", "TrainConfig", "UnpackableError",
-           "augmentation_reason", "evaluate", "fit", "fit_packed", "model_params", "packed_params", "pick_device",
-           "probe_model", "shared_settings", "structure_key", "unpackable"]
+           "augmentation_reason", "evaluate", "fit", "fit_packed", "model_params", "model_schema", "packed_params",
+           "pick_device", "probe_model", "shared_settings", "structure_key", "unpackable"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,105 @@
+"""The study file's keys, declared once: what each takes, its default and a line on what it is for.
+load_study_file checks every file against STUDY_FILE, and `adamtune schema` writes it as JSON Schema for
+editors (studies/study.schema.json); the dataset, model and parameter mappings take their schemas from their
+own parsers. What needs more than one value (direction against objective, grace_period against interval), the
+file system or an import (fragments, entries, data) stays in load_study_file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adamtune.data import dataset_schema
+from adamtune.search_spaces import param_schema
+from adamtune.storage import Heartbeat
+from adamtune.training import LIMITS, MAX_PACK, model_schema
+
+from ._factories import PRUNERS, SAMPLERS
+from ._keys import MAX_SECONDS, Choice, Flag, Key, Mapping, NameOrMapping, Names, Parsed, Seconds, Table, Text, Whole
+
+# Bounds of the study file's own numbers, beyond which a library refuses them mid-run: Optuna's samplers seed
+# numpy (at most 2**32 - 1), a timer waits at most MAX_SECONDS.
+MAX_SEED = 2**32 - 1
+MAX_TRIALS = 10**9
+AUTO = "auto"  # `pack: auto`: the worker chooses K (studies/_pack_size.py)
+DIRECTIONS = ("minimize", "maximize")
+TASKS = ("classification", "regression", "multilabel")
+SCHEMA_FILE = "studies/study.schema.json"  # the copy editors read, relative to the repository root
+
+
+def _component(what: str, names: dict, default: str, note: str = "") -> NameOrMapping:
+    """`sampler:` or `pruner:`: a name, or a mapping of `type` and the options of Optuna's class."""
+    kind = Choice(help=f"the {what}", choices=tuple(names), default=default)
+    return NameOrMapping(help=f"the {what}: {', '.join(names)}, or a mapping {{type: NAME, OPTION: VALUE, ...}} "
+                         f"with the options of Optuna's {what}{note}", names=tuple(names),
+                         mapping=Mapping(help="", keys={"type": kind}, open=True),
+                         expects="a name or a mapping with 'type' and options", default=default)
+
+
+HEARTBEAT = Heartbeat()
+STUDY_FILE = Mapping(help="An adamtune study: what to train, which space to search, how to sample and prune, and "
+                     "the budget.", keys={
+    "name": Text(help="the study's name in the store (workers with the same name join it) and its artifacts "
+                 "directory: at most 255 bytes in UTF-8, no '/', '\\' or '..'", required=True),
+    "description": Text(help="what the study is for, in a line"),
+    "dataset": Parsed(help="a built-in dataset, or your image folder, arrays or Python entry point",
+                      form=dataset_schema(), required=True),
+    "model": Parsed(help="a built-in model, or your entry point {entry: 'module:callable', ...keyword arguments}",
+                    form=model_schema(), required=True),
+    "task": Choice(help="what the model predicts (default: inferred from the data)", choices=TASKS),
+    "epochs": Whole(help="epochs each trial trains at most", low=1, high=int(LIMITS["epochs"]), default=10),
+    "seed": Whole(help="trial n trains with seed + n; its settings are drawn from a sampler seeded from (seed, n)",
+                  low=0, high=MAX_SEED, default=0),
+    "n_trials": Whole(help="study-wide budget of COMPLETE + PRUNED trials", low=1, high=MAX_TRIALS, default=20),
+    "timeout": Seconds(help="seconds per worker; a trial still training then stops after its epoch and is "
+                       "retried later", positive=True, nullable=True),
+    "objective": NameOrMapping(
+        help="the value trials are compared on: a metric's name (default val_loss), or your function "
+        "{entry: 'module:function', direction: minimize|maximize}", default="val_loss",
+        mapping=Mapping(help="your own objective", keys={
+            "entry": Text(help="module:function", required=True),
+            "direction": Choice(help="whether lower or higher is better", choices=DIRECTIONS, required=True)}),
+        expects="a metric name or a mapping {entry: 'module:function', direction: minimize|maximize}"),
+    "direction": Choice(help="minimize or maximize; must agree with the objective (default: the objective's)",
+                        choices=DIRECTIONS),
+    "search_space": Names(help="search-space fragments, in order: built-in names or YAML files relative to the "
+                          "study file", expects="a list of fragment names or paths", default=[]),
+    "params": Table(help="per-study changes of the fragments' parameters (only the keys that change), or new "
+                    "parameters", values=param_schema(), nullable=True,
+                    expects="a mapping of parameter names to (partial) parameter specs"),
+    "exclude": Names(help="parameters of the fragments left out of the search", nullable=True,
+                     expects="a list of parameter names"),
+    "sampler": _component("sampler", SAMPLERS, "tpe"),
+    "pruner": _component("pruner", PRUNERS, "median", note="; `patience: N` wraps it in PatientPruner"),
+    "baseline": Flag(help="enqueue the defaults as the first trial", default=True),
+    "heartbeat": Mapping(help="how a dead worker's trial is noticed and retried (PostgreSQL and SQLite stores)",
+                         keys={
+        "interval": Whole(help="seconds between a live worker's beats", low=1, high=MAX_SECONDS, unit="seconds",
+                          default=HEARTBEAT.interval),
+        "grace_period": Whole(help="seconds of silence after which a running trial is failed and retried; at "
+                              "least twice the interval", low=1, high=MAX_SECONDS, unit="seconds",
+                              default=HEARTBEAT.grace_period),
+        "max_retry": Whole(help="retries of a failed trial", low=0, high=MAX_SECONDS, unit="retries",
+                           default=HEARTBEAT.max_retry)}),
+    "artifacts": Mapping(help="where trials keep checkpoints and the best weights", keys={
+        "path": Text(help="the artifacts root (a shared volume for workers on many machines)",
+                     default="adamtune-artifacts"),
+        "keep_checkpoints": Flag(help="keep finished trials' checkpoints", default=False),
+        "checkpoint_every": Seconds(help="seconds between a trial's checkpoints (0: every epoch)",
+                                    what=" between a trial's checkpoints (0: every epoch)", default=60)}),
+    "warm_start": Mapping(help="start from another study's best trials", open=True, keys={
+        "study": Key(help="the study whose trials are enqueued first"),
+        "storage": Key(help="its store (default: this study's)"),
+        "top": Key(help="how many of its best trials"),
+        "exports": Key(help="exported configurations (adamtune export) to enqueue")}),
+    "reconnect_timeout": Seconds(help="how long a worker waits out a lost database before giving up", default=300),
+    "pack": Whole(help="trials a worker trains at once: auto (GPU: chosen from the budget and memory; CPU: 1) or "
+                  f"1 to {MAX_PACK}", low=1, high=MAX_PACK, word=AUTO, what="trials trained at once", default=AUTO),
+})
+
+
+def study_schema() -> dict[str, Any]:
+    """The study file as JSON Schema (draft 2020-12), for editors: what `check` checks of each value."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "adamtune study file",
+            "description": f"{STUDY_FILE.help} Generated by `adamtune schema --out {SCHEMA_FILE}`; "
+            "`adamtune check` also checks what needs more than one value, files or imports.",
+            **STUDY_FILE.shape()}
