@@ -82,8 +82,9 @@ def _check(args) -> int:
         facts = spec.facts
         skipped = f", {len(facts.skipped)} unreadable images skipped" if facts.skipped else ""
         print(f"  data: {'/'.join(map(str, facts.counts))} train/validation/test samples of shape {facts.shape} "
-              f"({facts.kind}), {len(facts.classes)} classes ({', '.join(facts.classes[:10])}"
+              f"({facts.kind}), {len(facts.classes)} {facts.outputs} ({', '.join(facts.classes[:10])}"
               f"{', ...' if len(facts.classes) > 10 else ''}), fingerprint {facts.fingerprint or '-'}{skipped}")
+        print(f"  task: {facts.task}" + (f" ({facts.task_reason})" if facts.task_reason else ""))
     for p in spec.space.params:
         print(f"  {p.name:18} {p.describe()}")
     return 0

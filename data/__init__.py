@@ -3,7 +3,7 @@ points (with the image cache and the data's fingerprint), split with one fixed s
 models or Optuna; `training` reads what it loads.
 
 `DataSource`, the catalog of built-in datasets, entries and the errors import without torch (`adamtune
-check` needs only them); the names that need torch are imported on first use."""
+check` needs only them); the names that need torch (or numpy: `TASKS`) are imported on first use."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ from ._stored_file import StoredFile
 if TYPE_CHECKING:
     from ._datasets import BUILTIN_LOADERS, Dataset, Split, load_dataset
     from ._memory import free_memory, gib
+    from ._targets import TASKS
 
-_LAZY = {"BUILTIN_LOADERS": "_datasets", "Dataset": "_datasets", "Split": "_datasets", "load_dataset": "_datasets",
+_LAZY = {"TASKS": "_targets",
+         "BUILTIN_LOADERS": "_datasets", "Dataset": "_datasets", "Split": "_datasets", "load_dataset": "_datasets",
          "free_memory": "_memory", "gib": "_memory"}
 
-__all__ = ["BUILTIN_DATASETS", "BUILTIN_LOADERS", "DATA_TYPES", "ENTRY_PATTERN", "KIND_SHAPES", "DataError",
+__all__ = ["BUILTIN_DATASETS", "BUILTIN_LOADERS", "DATA_TYPES", "ENTRY_PATTERN", "KIND_SHAPES", "TASKS", "DataError",
            "DataFacts", "DataSource", "Dataset", "DatasetFacts", "SourceError", "Split", "StoredFile", "check_entry",
            "dataset_schema", "free_memory", "gib", "is_entry", "load_dataset", "load_entry", "one_line",
            "trust_entries"]

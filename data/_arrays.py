@@ -2,7 +2,8 @@
 entry point returns, both holding x, y and optionally x_val, y_val, x_test, y_test and classes.
 
 `x` is uint8 images (N, H, W) / (N, C, H, W), or numbers: feature vectors (N, D) or 1-D signals (N, C, L);
-`y` integer labels 0..K-1. Every check names the array and the reason.
+`y` the targets of the task (see _targets: class labels 0..K-1, numbers, or 0/1 per label). Every check
+names the array and the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from ._entry import one_line
 from ._errors import SourceError
+from ._targets import check_targets
 
 PARTS = (("x", "y"), ("x_val", "y_val"), ("x_test", "y_test"))
 ALLOWED = {name for pair in PARTS for name in pair} | {"classes"}
@@ -25,12 +27,16 @@ ALLOWED = {name for pair in PARTS for name in pair} | {"classes"}
 
 @dataclass(frozen=True)
 class Arrays:
-    """Checked arrays: `parts` maps train/val/test (those given) to (x, y int64)."""
+    """Checked arrays: `parts` maps train/val/test (those given) to (x, y), y converted for the task (int64
+    (N,) class labels, float32 (N, T) targets or (N, C) 0/1 labels); `classes` names the classes, targets or
+    labels."""
 
     parts: dict[str, tuple[np.ndarray, np.ndarray]]
     classes: tuple[str, ...]
     kind: str  # image, signal or features
     fingerprint: str
+    task: str = "classification"
+    task_reason: str = ""  # how the task was decided: "stated", or "inferred: y is float"
 
 
 def npz_nbytes(path: Path, *, origin: str, key: str) -> int:
@@ -93,8 +99,10 @@ def call_entry(function: Callable[..., Any], entry: str, kwargs: dict, *, origin
     return out
 
 
-def check_arrays(arrays: dict[str, np.ndarray], *, where: str, origin: str, key: str) -> Arrays:
-    """Validate x/y pairs, labels and classes; `where` names the file or entry point in messages."""
+def check_arrays(arrays: dict[str, np.ndarray], *, where: str, origin: str, key: str,
+                 task: str | None = None) -> Arrays:
+    """Validate x/y pairs, and the targets and classes for `task` (None: inferred from y); `where` names the
+    file or entry point in messages."""
 
     def bad(reason: str) -> SourceError:
         return SourceError(origin, key, f"{where}: {reason}")
@@ -104,7 +112,8 @@ def check_arrays(arrays: dict[str, np.ndarray], *, where: str, origin: str, key:
         raise bad(f"unknown array {unknown[0]!r} (allowed: {', '.join(sorted(ALLOWED))})")
     for name in ("x", "y"):
         if name not in arrays:
-            raise bad(f"no array {name!r}; it needs x (samples) and y (integer labels 0..K-1)")
+            raise bad(f"no array {name!r}; it needs x (samples) and y (targets: integer labels 0..K-1, "
+                      "numbers, or 0/1 per label)")
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     kind = ""
     for split, (xn, yn) in zip(("train", "val", "test"), PARTS, strict=True):
@@ -120,23 +129,19 @@ def check_arrays(arrays: dict[str, np.ndarray], *, where: str, origin: str, key:
         kind = kind or part_kind
         if len(x) == 0:
             raise bad(f"{xn} holds no samples")
-        if y.ndim != 1:
-            raise bad(f"{yn} has shape {y.shape}; labels are one integer per sample, shape (N,)")
+        if y.ndim == 0:
+            raise bad(f"{yn} is a single value; it holds one target per sample")
         if len(x) != len(y):
             raise bad(f"{xn} has {len(x)} samples but {yn} has {len(y)} labels")
         if part_kind != "image":
             finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1) if x.dtype.kind == "f" else None
             if finite is not None and not finite.all():
                 raise bad(f"{xn} holds NaN or inf (first in sample {int(np.argmin(finite))})")
-        _check_labels(y, yn, bad)
         parts[split] = (x, y)
-    samples = sum(len(y) for _, y in parts.values())
-    classes = _classes(arrays.get("classes"), parts, samples, bad)
-    parts = {split: (x, y.astype(np.int64)) for split, (x, y) in parts.items()}
-    present = np.unique(parts["train"][1])
-    if len(present) < 2:
-        raise bad(f"y holds a single class ({classes[int(present[0])]!r}); a classifier needs at least two")
-    return Arrays(parts, classes, kind, _fingerprint(arrays))
+    y_name = {split: yn for split, (_, yn) in zip(("train", "val", "test"), PARTS, strict=True)}
+    targets = check_targets({y_name[split]: y for split, (_, y) in parts.items()}, arrays.get("classes"), bad, task)
+    parts = {split: (x, targets.ys[y_name[split]]) for split, (x, _) in parts.items()}
+    return Arrays(parts, targets.names, kind, _fingerprint(arrays), targets.task, targets.reason)
 
 
 def _is_images(dtype: np.dtype, ndim: int) -> bool:
@@ -157,55 +162,6 @@ def _kind(x: np.ndarray, name: str, bad: Callable[[str], SourceError]) -> str:
         return "signal"
     raise bad(f"{name} has shape {x.shape} ({x.dtype}); x is uint8 images (N, H, W) or (N, C, H, W), "
               "feature vectors (N, D) or 1-D signals (N, C, L)")
-
-
-def _check_labels(y: np.ndarray, name: str, bad: Callable[[str], SourceError]) -> None:
-    """Whole numbers, not negative; their upper bound is checked once the class count is known."""
-    if y.dtype.kind == "f":
-        whole = np.isfinite(y) & (y == np.round(y))
-        if not whole.all():
-            i = int(np.argmin(whole))
-            raise bad(f"{name}[{i}] = {y[i]} is not an integer label; labels are 0..K-1")
-    elif y.dtype.kind not in "iu":
-        raise bad(f"{name} has dtype {y.dtype}; labels are integers 0..K-1 (class names go in 'classes')")
-    negative = y < 0
-    if negative.any():
-        i = int(np.argmax(negative))
-        raise bad(f"{name}[{i}] = {y[i]} is negative; labels are 0..K-1")
-
-
-def _classes(raw: np.ndarray | None, parts: dict, samples: int, bad: Callable[[str], SourceError]) -> tuple[str, ...]:
-    """The class names: `classes` as given, else 0..K-1 with K = the largest label + 1. K is at most the number
-    of samples (a stray label of 10^9 would make 10^9 classes), and every label is below K: the first one that
-    is not is named with its array and index, before any label is converted to int64 (where a uint64 label of
-    2^63 or a float of 1e30 would wrap)."""
-    names = None
-    if raw is not None:
-        raw = np.asarray(raw)
-        if raw.ndim != 1:
-            raise bad(f"classes has shape {raw.shape}; it holds one name per class, shape (K,)")
-        names = tuple(str(c) for c in raw)
-        if len(names) > samples:
-            raise bad(f"classes names {len(names)} classes but there are {samples} samples; more classes than "
-                      "samples is refused")
-        seen: dict[str, int] = {}
-        for i, c in enumerate(names):
-            if c in seen:
-                raise bad(f"classes[{i}] = {c!r} repeats classes[{seen[c]}]; every class needs its own name")
-            seen[c] = i
-    limit = len(names) if names is not None else samples
-    for split, (_, y) in parts.items():
-        over = y >= limit
-        if over.any():
-            i, name = int(np.argmax(over)), PARTS[("train", "val", "test").index(split)][1]
-            if names is not None:
-                raise bad(f"{name}[{i}] = {y[i]} but classes names only {len(names)} classes; labels are 0..K-1 "
-                          "indexing classes")
-            raise bad(f"{name}[{i}] = {y[i]} would make more classes than the {samples} samples; labels are "
-                      "0..K-1, K at most the number of samples")
-    if names is not None:
-        return names
-    return tuple(str(i) for i in range(max(int(y.max()) for _, y in parts.values()) + 1))
 
 
 def _fingerprint(arrays: dict[str, np.ndarray]) -> str:

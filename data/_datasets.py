@@ -91,15 +91,23 @@ assert BUILTIN_LOADERS.keys() == BUILTIN_DATASETS.keys()
 
 
 def load_dataset(source: str | DataSource, root: str | Path | None = None,
-                 device: str | torch.device = "cpu") -> Dataset:
+                 device: str | torch.device = "cpu", task: str | None = None) -> Dataset:
     """The dataset with train/val/test splits on `device`. A built-in is cached per process so workers load
     once; the user's image folders are cached on disk under `root`/cache (see _image_folder), their arrays
-    are read again (a changed file must be seen)."""
+    are read again (a changed file must be seen).
+
+    `task` (classification, regression or multilabel; None: inferred from the targets) applies to the user's
+    arrays and Python entries. Image folders and built-ins are classification: another task is a SourceError
+    for a folder, and for a built-in a DataError (its study file and key are not known here: the caller
+    names them)."""
     if isinstance(source, str):
         source = DataSource.builtin(source)
     if source.user:
-        return load_user_data(source, data_root(root), torch.device(device))
+        return load_user_data(source, data_root(root), torch.device(device), task)
     name = source.name
+    if task not in (None, "classification"):
+        raise DataError(f"{name} is a classification dataset (labels are its classes); task: regression and "
+                        "multilabel need arrays or a python entry")
     return _load(name, str(data_root(root)) if name != "digits" else None, str(torch.device(device)))
 
 
@@ -114,4 +122,5 @@ def _load(name: str, root: str | None, device: str) -> Dataset:
     train, val = carve(full, n_val)
     mean, std = channel_stats(train.images, scale)
     num_classes = int(full.labels.max()) + 1
-    return Dataset(name, train.to(device), val.to(device), test.to(device), num_classes, scale, mean, std)
+    return Dataset(name, train.to(device), val.to(device), test.to(device), num_classes, scale, mean, std,
+                   task_reason="a built-in dataset: its classes")

@@ -48,7 +48,9 @@ KIND_SHAPES = {"image": "images (C, H, W)", "signal": "1-D signals (C, L)", "fea
 
 @dataclass(frozen=True)
 class DataFacts:
-    """What loading the data found; the fingerprint and class names are stored with the study and exported."""
+    """What loading the data found; the fingerprint, class names and (when not classification) the task are
+    stored with the study and exported. `task_reason` (how the task was decided) is only said, never stored:
+    the same data and task train the same whether the task was stated or inferred."""
 
     fingerprint: str  # of the files (image folders) or the arrays; "" for a built-in dataset
     classes: tuple[str, ...]
@@ -57,6 +59,13 @@ class DataFacts:
     counts: tuple[int, int, int]  # train, validation, test samples
     skipped: tuple[str, ...] = ()  # unreadable images skipped (skip_bad_images: true)
     split: dict[str, Any] = field(default_factory=dict)  # how validation and test were made: "given", or a share
+    task: str = "classification"  # classification, regression or multilabel (data._targets.TASKS)
+    task_reason: str = ""  # "stated", "inferred: y is float", ...
+
+    @property
+    def outputs(self) -> str:
+        """What `classes` names: the classes, the regression targets or the labels."""
+        return {"regression": "targets", "multilabel": "labels"}.get(self.task, "classes")
 
 
 @dataclass(frozen=True)
@@ -135,7 +144,8 @@ class DataSource:
 
     def to_dict(self, facts: DataFacts | None = None) -> dict[str, Any]:
         """The mapping as the study file gives it (paths as written), plus the data's fingerprint and class
-        names when `facts` are given: what the study stores."""
+        names when `facts` are given: what the study stores. The task is added only when it is not
+        classification, so the fingerprints of studies made before tasks existed do not change."""
         out: dict[str, Any] = {"type": self.type}
         for name in ("path", "val", "test"):
             value = getattr(self, name)
@@ -156,6 +166,8 @@ class DataSource:
             out["fingerprint"] = facts.fingerprint
             out["classes"] = list(facts.classes)
             out["split"] = dict(facts.split)
+            if facts.task != "classification":
+                out["task"] = facts.task
         return out
 
     def _check_paths(self) -> None:

@@ -17,7 +17,7 @@ HELD_OUT = 0.2  # without explicit parts: test is this share of all samples, val
 @dataclass(frozen=True)
 class Split:
     images: torch.Tensor  # uint8 images (N, C, H, W), or float32 feature vectors (N, D) / signals (N, C, L)
-    labels: torch.Tensor  # int64, (N,)
+    labels: torch.Tensor  # int64 (N,) class labels; float32 (N, T) regression targets or (N, C) 0/1 labels
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -32,7 +32,7 @@ class Dataset:
     train: Split
     val: Split
     test: Split
-    num_classes: int
+    num_classes: int  # the model's output width: classes, regression targets (T) or labels (C)
     scale: float  # raw value that means "white": 255, or 16 for scikit-learn's digits; 1 for float data
     mean: tuple[float, ...]  # per channel (per feature for vectors), of the training split divided by scale
     std: tuple[float, ...]
@@ -41,6 +41,10 @@ class Dataset:
     fingerprint: str = ""  # of the user's files or arrays; "" for a built-in dataset
     skipped: tuple[str, ...] = ()  # unreadable images skipped (skip_bad_images: true)
     split: dict | None = None  # how validation and test were made (the user's data): "given", or a share
+    task: str = "classification"  # classification, regression or multilabel: what `labels` hold
+    task_reason: str = ""  # how the task was decided, for what check says: "stated", "inferred: y is float"
+    target_mean: tuple[float, ...] = ()  # regression: per target, of the training split (targets are
+    target_std: tuple[float, ...] = ()  # standardised with these; a constant target gets std 1); else ()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -50,7 +54,8 @@ class Dataset:
     def facts(self) -> DataFacts:
         classes = self.classes or tuple(str(i) for i in range(self.num_classes))
         return DataFacts(self.fingerprint, classes, self.shape, self.kind,
-                         (len(self.train), len(self.val), len(self.test)), self.skipped, self.split or {})
+                         (len(self.train), len(self.val), len(self.test)), self.skipped, self.split or {},
+                         self.task, self.task_reason)
 
 
 def carve(split: Split, n: int) -> tuple[Split, Split]:

@@ -22,23 +22,32 @@ MEMORY_SHARE = 0.8  # the data may take at most this share of the device's free 
 _PART_KEYS = {"train": "path", "val": "val", "test": "test"}
 
 
-def load_user_data(source: DataSource, root: Path, device: torch.device) -> Dataset:
-    """The user's data on `device`, with its fingerprint, class names and split; image folders are cached
-    under `root`/cache/image_folder. Every problem is a SourceError naming the source's file and key."""
+def load_user_data(source: DataSource, root: Path, device: torch.device, task: str | None = None) -> Dataset:
+    """The user's data on `device`, with its fingerprint, class names, split and task (`task`, else inferred
+    from the arrays' targets; an image folder is classification); image folders are cached under
+    `root`/cache/image_folder. Every problem is a SourceError naming the source's file and key."""
     if source.type == "image_folder":
+        if task not in (None, "classification"):
+            raise SourceError(source.origin, "task", f"{source.describe()} is a classification dataset (labels are "
+                              "its folders); task: regression and multilabel need arrays or a python entry")
         parts, classes, fingerprint, skipped = _image_folder(source, root / "cache" / "image_folder", device)
         kind, scale = "image", 255.0
+        task, reason = "classification", "stated" if task else "an image folder: its folders are the classes"
     else:
-        arrays = _arrays(source, device)
+        arrays = _arrays(source, device, task)
         parts = {split: _tensors(x, y) for split, (x, y) in arrays.parts.items()}
         classes, fingerprint, skipped, kind = arrays.classes, arrays.fingerprint[:16], (), arrays.kind
         scale = 255.0 if kind == "image" else 1.0
+        task, reason = arrays.task, arrays.task_reason
     train, val, test = _splits(source, parts)
     mean, std = channel_stats(train.images, scale)
+    # Regression targets are standardised with the training split's statistics, as inputs are.
+    target_mean, target_std = channel_stats(train.labels, 1.0) if task == "regression" else ((), ())
     # test: HELD_OUT of the training part; val: HELD_OUT of what remains; both by SPLIT_SEED (unless given).
     split = {"seed": SPLIT_SEED, **{part: "given" if part in parts else HELD_OUT for part in ("test", "val")}}
     return Dataset(source.describe(), train.to(device), val.to(device), test.to(device), len(classes), scale,
-                   mean, std, kind=kind, classes=classes, fingerprint=fingerprint, skipped=skipped, split=split)
+                   mean, std, kind=kind, classes=classes, fingerprint=fingerprint, skipped=skipped, split=split,
+                   task=task, task_reason=reason, target_mean=target_mean, target_std=target_std)
 
 
 def check_fits(nbytes: int, device: torch.device, source: DataSource, key: str) -> None:
@@ -97,7 +106,7 @@ def _same_image_shape(source: DataSource, parts: dict[str, tuple[torch.Tensor, t
                               "[height, width] to resize them all")
 
 
-def _arrays(source: DataSource, device: torch.device) -> Arrays:
+def _arrays(source: DataSource, device: torch.device, task: str | None) -> Arrays:
     if source.type == "arrays":
         key, path = f"{source.key}.path", source.resolve(source.path)
         check_fits(npz_nbytes(path, origin=source.origin, key=key), device, source, key)
@@ -107,7 +116,7 @@ def _arrays(source: DataSource, device: torch.device) -> Arrays:
         function = load_entry(source.entry, source.folder, origin=source.origin, key=key)
         raw, where = call_entry(function, source.entry, source.kwargs, origin=source.origin, key=key), source.entry
         check_fits(sum(a.size * (1 if a.dtype == np.uint8 else 4) for a in raw.values()), device, source, key)
-    return check_arrays(raw, where=where, origin=source.origin, key=key)
+    return check_arrays(raw, where=where, origin=source.origin, key=key, task=task)
 
 
 def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -104,7 +104,7 @@ def export_sources(exported: dict[str, Any], config: TrainConfig, path: str | Pa
     data_source = model_source = None
     params: dict[str, Any] = {}
     if isinstance(data, dict):
-        mapping = {k: v for k, v in data.items() if k not in ("fingerprint", "classes", "split")}
+        mapping = {k: v for k, v in data.items() if k not in ("fingerprint", "classes", "split", "task")}
         data_source = DataSource.parse(mapping, origin=source, folder=folder, key="data")
         if data_source.label != config.dataset:
             raise ConfigError(source, "data.type", f"{data_source.label!r} but config.dataset is {config.dataset!r}")

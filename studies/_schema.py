@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adamtune.data import dataset_schema
+from adamtune.data import TASKS, dataset_schema
 from adamtune.search_spaces import param_schema
 from adamtune.storage import Heartbeat
 from adamtune.training import LIMITS, MAX_PACK, model_schema
@@ -22,7 +22,6 @@ MAX_SEED = 2**32 - 1
 MAX_TRIALS = 10**9
 AUTO = "auto"  # `pack: auto`: the worker chooses K (studies/_pack_size.py)
 DIRECTIONS = ("minimize", "maximize")
-TASKS = ("classification", "regression", "multilabel")
 SCHEMA_FILE = "studies/study.schema.json"  # the copy editors read, relative to the repository root
 
 

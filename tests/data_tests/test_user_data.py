@@ -300,4 +300,4 @@ def test_labels_outside_0_to_k_minus_1_are_refused_naming_the_array_and_index(tm
         {"type": "python", "entry": "labels_entry:load", "path": str(tmp_path / "data.npz")}
     where = f"dataset.path: {tmp_path}/data.npz" if kind == "arrays" else "dataset.entry: labels_entry:load"
     with pytest.raises(SourceError, match=re.escape(f"study.yaml: {where}: {reason}")):
-        load_dataset(DataSource.parse(raw, origin="study.yaml", folder=tmp_path))
+        load_dataset(DataSource.parse(raw, origin="study.yaml", folder=tmp_path), task="classification")
