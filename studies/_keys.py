@@ -167,15 +167,12 @@ class Mapping(Key):
         check_keys(value, self, source, f"{key}.")
 
     def filled(self, data: dict) -> dict:
-        """Checked `data` with each absent or null key's default, in nested mappings too (one absent and
-        without defaults stays absent, so that its absence still says "not asked for")."""
+        """Checked `data` with each absent or null key's default, in nested mappings too."""
         out = dict(data)
         for name, key in self.keys.items():
             value = data.get(name)
             if isinstance(key, Mapping):
                 value = key.filled(value or {})
-                if not value and name not in data:
-                    continue
             elif isinstance(key, NameOrMapping) and isinstance(value, dict):
                 value = key.mapping.filled(value)
             elif value is None:
@@ -194,11 +191,11 @@ class Mapping(Key):
 
 @dataclass(frozen=True, kw_only=True)
 class NameOrMapping(Key):
-    """A name, or a `mapping` (`{type: tpe, n_startup_trials: 6}`); `names` are the names the schema offers
-    (none: any string). Whether a name is known is checked where the names live."""
+    """One of `names`, or a `mapping` (`{type: tpe, n_startup_trials: 6}`). Whether a name is known is checked
+    where the names live (a registry), which names the key in its message."""
 
+    names: tuple[str, ...]
     mapping: Mapping
-    names: tuple[str, ...] = ()
     expects: str
 
     def check(self, value: Any, source: str, key: str) -> None:
@@ -208,8 +205,7 @@ class NameOrMapping(Key):
             raise StudyError(source, key, self.expects)
 
     def shape(self) -> dict[str, Any]:
-        name = {"enum": list(self.names)} if self.names else {"type": "string"}
-        return {"anyOf": [name, self.mapping.shape()]}
+        return {"anyOf": [{"enum": list(self.names)}, self.mapping.shape()]}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from adamtune.data import TASKS, dataset_schema
+from adamtune.data import ENTRY_PATTERN, TASKS, dataset_schema
 from adamtune.search_spaces import param_schema
 from adamtune.storage import Heartbeat
 from adamtune.training import LIMITS, MAX_PACK, model_schema
 
 from ._factories import PRUNERS, SAMPLERS
-from ._keys import MAX_SECONDS, Choice, Flag, Key, Mapping, NameOrMapping, Names, Parsed, Seconds, Table, Text, Whole
+from ._keys import MAX_SECONDS, Choice, Flag, Mapping, NameOrMapping, Names, Parsed, Seconds, Table, Text, Whole
 
 # Bounds of the study file's own numbers, beyond which a library refuses them mid-run: Optuna's samplers seed
 # numpy (at most 2**32 - 1), a timer waits at most MAX_SECONDS.
@@ -34,7 +34,7 @@ def _component(what: str, names: dict, default: str, note: str = "") -> NameOrMa
                          expects="a name or a mapping with 'type' and options", default=default)
 
 
-HEARTBEAT = Heartbeat()
+_HEARTBEAT = Heartbeat()
 STUDY_FILE = Mapping(help="An adamtune study: what to train, which space to search, how to sample and prune, and "
                      "the budget.", keys={
     "name": Text(help="the study's name in the store (workers with the same name join it) and its artifacts "
@@ -51,13 +51,12 @@ STUDY_FILE = Mapping(help="An adamtune study: what to train, which space to sear
     "n_trials": Whole(help="study-wide budget of COMPLETE + PRUNED trials", low=1, high=MAX_TRIALS, default=20),
     "timeout": Seconds(help="seconds per worker; a trial still training then stops after its epoch and is "
                        "retried later", positive=True, nullable=True),
-    "objective": NameOrMapping(
-        help="the value trials are compared on: a metric's name (default val_loss), or your function "
-        "{entry: 'module:function', direction: minimize|maximize}", default="val_loss",
-        mapping=Mapping(help="your own objective", keys={
-            "entry": Text(help="module:function", required=True),
-            "direction": Choice(help="whether lower or higher is better", choices=DIRECTIONS, required=True)}),
-        expects="a metric name or a mapping {entry: 'module:function', direction: minimize|maximize}"),
+    "objective": Parsed(help="the value trials are compared on: a metric's name, or your function {entry: "
+                        "'module:function', direction: minimize|maximize}", default="val_loss", form={"anyOf": [
+                            {"type": "string"},  # which names are metrics is load_study_file's to say
+                            {"type": "object", "required": ["entry", "direction"], "additionalProperties": False,
+                             "properties": {"entry": {"type": "string", "pattern": ENTRY_PATTERN},
+                                            "direction": {"enum": list(DIRECTIONS)}}}]}),
     "direction": Choice(help="minimize or maximize; must agree with the objective (default: the objective's)",
                         choices=DIRECTIONS),
     "search_space": Names(help="search-space fragments, in order: built-in names or YAML files relative to the "
@@ -73,23 +72,24 @@ STUDY_FILE = Mapping(help="An adamtune study: what to train, which space to sear
     "heartbeat": Mapping(help="how a dead worker's trial is noticed and retried (PostgreSQL and SQLite stores)",
                          keys={
         "interval": Whole(help="seconds between a live worker's beats", low=1, high=MAX_SECONDS, unit="seconds",
-                          default=HEARTBEAT.interval),
+                          default=_HEARTBEAT.interval),
         "grace_period": Whole(help="seconds of silence after which a running trial is failed and retried; at "
                               "least twice the interval", low=1, high=MAX_SECONDS, unit="seconds",
-                              default=HEARTBEAT.grace_period),
+                              default=_HEARTBEAT.grace_period),
         "max_retry": Whole(help="retries of a failed trial", low=0, high=MAX_SECONDS, unit="retries",
-                           default=HEARTBEAT.max_retry)}),
+                           default=_HEARTBEAT.max_retry)}),
     "artifacts": Mapping(help="where trials keep checkpoints and the best weights", keys={
         "path": Text(help="the artifacts root (a shared volume for workers on many machines)",
                      default="adamtune-artifacts"),
         "keep_checkpoints": Flag(help="keep finished trials' checkpoints", default=False),
         "checkpoint_every": Seconds(help="seconds between a trial's checkpoints (0: every epoch)",
                                     what=" between a trial's checkpoints (0: every epoch)", default=60)}),
-    "warm_start": Mapping(help="start from another study's best trials", open=True, keys={
-        "study": Key(help="the study whose trials are enqueued first"),
-        "storage": Key(help="its store (default: this study's)"),
-        "top": Key(help="how many of its best trials"),
-        "exports": Key(help="exported configurations (adamtune export) to enqueue")}),
+    "warm_start": Parsed(help="begin, after the baseline, with an earlier study's best trials and exported ones",
+                         form={"type": "object", "properties": {  # open: its own parser checks it
+                             "study": {"description": "the earlier study's name"},
+                             "storage": {"description": "its store's URL (default: this study's store)"},
+                             "top": {"description": "how many of its best complete trials"},
+                             "exports": {"description": "files written by `adamtune export`"}}}),
     "reconnect_timeout": Seconds(help="how long a worker waits out a lost database before giving up", default=300),
     "pack": Whole(help="trials a worker trains at once: auto (GPU: chosen from the budget and memory; CPU: 1) or "
                   f"1 to {MAX_PACK}", low=1, high=MAX_PACK, word=AUTO, what="trials trained at once", default=AUTO),
