@@ -249,11 +249,10 @@ def _train(args) -> int:
     metrics = api.train(args.config_json, args.out, validate=args.validate, device=args.device,
                         data_root=args.data_root, allow_changed_data=args.allow_changed_data,
                         log=lambda msg: print(msg, file=sys.stderr))
-    if args.validate:
-        print(f"validation loss {metrics['val_loss']:.6f}  validation accuracy {metrics['val_accuracy']:.4f}")
-    else:
-        print(f"test loss {metrics['test_loss']:.4f}  test accuracy {metrics['test_accuracy']:.4f} "
-              f"({metrics['test_samples']} test samples)")
+    prefix, split = ("val_", "validation") if args.validate else ("test_", "test")
+    values = "  ".join(f"{split} {key.removeprefix(prefix).replace('_', ' ')} {value:.6g}"
+                       for key, value in metrics.items() if key.startswith(prefix) and isinstance(value, float))
+    print(values + ("" if args.validate else f" ({metrics['test_samples']} test samples)"))
     print(f"saved model.pt, config.json, metrics.json to {args.out}", file=sys.stderr)
     return 0
 

@@ -30,12 +30,14 @@ def artifact_store(root: str | Path) -> optuna.artifacts.FileSystemArtifactStore
     return optuna.artifacts.FileSystemArtifactStore(str(path))
 
 
-def write_note(trial: optuna.Trial, summary: str, params: dict) -> None:
-    """The trial's configuration in words, shown as its note in the dashboard. A new trial has no note, so
+def write_note(trial: optuna.Trial, summary: str, params: dict, warm_start: str | None = None) -> None:
+    """The trial's configuration in words (and, warm-started, where its values came from), shown as its note
+    in the dashboard. A new trial has no note, so
     it is written as version 1 without reading the study's notes, which optuna-dashboard's `save_note` reads
     twice (every note of the study: 0.2 s a trial at 500 trials); its key layout is checked to exist."""
     rows = "\n".join(f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in params.items())
-    body = f"**{summary}**\n\n| parameter | value |\n|---|---|\n{rows}\n"
+    origin = f"warm start: {warm_start}\n\n" if warm_start else ""
+    body = f"**{summary}**\n\n{origin}| parameter | value |\n|---|---|\n{rows}\n"
     try:
         from optuna_dashboard._note import note_ver_key, split_body
     except ImportError:  # pragma: no cover - another optuna-dashboard
@@ -70,9 +72,17 @@ def upload_curve(trial: optuna.Trial, curve: dict, store, title: str) -> None:
     _upload_bytes(trial, store, f"trial-{trial.number}{CURVE_SUFFIX}", curve_png(curve, title), "image/png")
 
 
+def curve_metric(curve: dict) -> str | None:
+    """The series a curve's middle panel shows: a classifier's accuracy, else the objective's metric
+    (val_rmse, val_macro_f1, ...), else none (a regression judged by its loss)."""
+    present = [k for k, series in curve.items() if k.startswith("val_") and k != "val_loss"
+               and any(v is not None for v in series)]
+    return "val_accuracy" if "val_accuracy" in present else (present[0] if present else None)
+
+
 def curve_png(curve: dict, title: str) -> bytes:
-    """A PNG of a trial's loss, accuracy and learning rate per epoch (so pruned trials show where they
-    stopped). The learning rate is the one each epoch's last batch trained with, so a per-batch
+    """A PNG of a trial's loss, accuracy (or its objective's metric) and learning rate per epoch (so pruned
+    trials show where they stopped). The learning rate is the one each epoch's last batch trained with, so a per-batch
     schedule (a one-cycle, a decay every N batches) shows its shape at epoch ends."""
     from matplotlib.figure import Figure
 
@@ -83,9 +93,11 @@ def curve_png(curve: dict, title: str) -> bytes:
     loss_ax.plot(epochs, curve["val_loss"], label="validation loss")
     loss_ax.set_xlabel("epoch")
     loss_ax.legend()
-    acc_ax.plot(epochs, curve["val_accuracy"], color="tab:green")
+    metric = curve_metric(curve)
+    if metric is not None:
+        acc_ax.plot(epochs, curve[metric], color="tab:green")
     acc_ax.set_xlabel("epoch")
-    acc_ax.set_ylabel("validation accuracy")
+    acc_ax.set_ylabel(metric.replace("val_", "validation ").replace("_", " ") if metric else "(no metric)")
     lr_ax.plot(epochs, curve["lr"], color="tab:purple", marker=".")
     lr_ax.set_yscale("log")
     lr_ax.set_xlabel("epoch")

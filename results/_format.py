@@ -33,7 +33,14 @@ def describe(config: dict[str, Any]) -> str:
         parts.append(f"dropout {config['dropout']:.2f}")
     if config.get("rotation"):
         parts.append(f"rotation {config['rotation']:.0f}°")
-    parts.append(f"batch {config.get('batch_size')}, width {config.get('width')}")
+    loss = config.get("loss")
+    if loss in ("l1", "huber"):  # not the task's default (cross-entropy, MSE, BCE)
+        parts.append("L1" if loss == "l1" else f"Huber δ={config.get('huber_delta', 1.0):.2g}")
+    if config.get("class_weights"):
+        parts.append("class weights")
+    depth = config.get("depth", 1)
+    parts.append(f"batch {config.get('batch_size')}, width {config.get('width')}"
+                 + (f" x {depth} layers" if depth != 1 else ""))
     return ", ".join(parts)
 
 

@@ -27,8 +27,10 @@ CURVE_KEYS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")
 def curve_to_store(curve: dict[str, list], objective: str) -> dict[str, list]:
     """The curve attribute as stored: without the objective's series, which Optuna already holds as the
     trial's intermediate values (reported live, read by pruners and the dashboard), and epoch times to the
-    millisecond (their other digits are noise, and every stored byte is read by the dashboard)."""
-    stored = {key: series for key, series in curve.items() if key != objective}
+    millisecond (their other digits are noise, and every stored byte is read by the dashboard). A series the
+    task has none of (a regression's accuracy) is left out."""
+    stored = {key: series for key, series in curve.items()
+              if key != objective and any(value is not None for value in series)}
     if "seconds" in stored:
         stored["seconds"] = [round(seconds, 3) for seconds in stored["seconds"]]
     return stored
@@ -55,11 +57,12 @@ class StudyContext:
     data: dict[str, Any] | None = None  # the user's dataset as stored: the study file's mapping, fingerprint, classes
     model: dict[str, Any] | None = None  # the user's model as stored: entry and kwargs
     root: str | None = None  # the creating worker's study-file folder: relative paths and modules resolve there
+    metric: dict[str, Any] | None = None  # the user's metric as stored (entry, direction); None for a built-in one
 
     @classmethod
     def of(cls, study_name: str, user_attrs: dict[str, Any]) -> StudyContext:
         spec = user_attrs.get(StudyAttr.SPEC) or {}
-        base = {k: spec[k] for k in ("dataset", "model", "epochs") if k in spec}
+        base = {k: spec[k] for k in ("dataset", "model", "task", "epochs") if k in spec}
         data = base.get("dataset") if isinstance(base.get("dataset"), dict) else None
         model = base.get("model") if isinstance(base.get("model"), dict) else None
         if data is not None:
@@ -67,7 +70,7 @@ class StudyContext:
         if model is not None:
             base["model"] = model.get("entry")
         return cls(study_name, spec.get("objective", "val_loss"), base, int(spec.get("seed", 0)),
-                   StoredSpace(spec.get("space")), data, model, spec.get("root"))
+                   StoredSpace(spec.get("space")), data, model, spec.get("root"), spec.get("metric"))
 
     def sampled_values(self, params: dict[str, Any]) -> dict[str, Any]:
         """The values a sampler chose, by public name (fixed parameters left out)."""
@@ -102,7 +105,7 @@ class TrialRecord:
     param_count: int | None
     retry_of: int | None
     curve: dict[str, list]  # as stored: every series but the objective's (see `full_curve`)
-    objective: str  # val_loss or val_accuracy: `value` is its value at `best_epoch`
+    objective: str  # val_loss, val_accuracy, val_<metric>: `value` is its value at `best_epoch`
     best_epoch: int | None
     resumed_epochs: int
     pruned_reason: str | None
@@ -110,6 +113,7 @@ class TrialRecord:
     packed: int | None  # the pack size its worker trained it in; None: trained alone by `fit`
     epochs: int  # epochs reported to the trial
     duration: timedelta | None
+    warm_start: str | None = None  # where a warm-started trial's values came from ("study NAME #N", "export FILE")
 
     @property
     def summary(self) -> str:
@@ -124,14 +128,19 @@ class TrialRecord:
     def val_accuracy(self) -> float | None:
         return self._at_best("val_accuracy")
 
+    def at_best(self, key: str) -> float | None:
+        """Series `key` (val_loss, val_rmse, ...) at the best epoch."""
+        return self._at_best(key)
+
     @property
     def seconds(self) -> float | None:
         return self.duration.total_seconds() if self.duration is not None else None
 
     @property
     def note(self) -> str:
-        """Why this trial is special or ended early: baseline, pruned, failed."""
-        return "; ".join(x for x in ("baseline" if self.baseline else "", self.pruned_reason or "",
+        """Why this trial is special or ended early: baseline, warm-started (from where), pruned, failed."""
+        warm = f"warm start: {self.warm_start}" if self.warm_start else ""
+        return "; ".join(x for x in ("baseline" if self.baseline else "", warm, self.pruned_reason or "",
                                      self.fail_reason or "") if x)
 
     def _at_best(self, key: str) -> float | None:
@@ -159,4 +168,4 @@ def read_trial(trial: TrialRow | FrozenTrial, context: StudyContext) -> TrialRec
         param_count=a.get(Attr.PARAM_COUNT), retry_of=a.get(Attr.RETRY_OF), curve=a.get(Attr.CURVE) or {},
         objective=context.objective, best_epoch=a.get(Attr.BEST_EPOCH), resumed_epochs=a.get(Attr.RESUMED_EPOCHS, 0),
         pruned_reason=a.get(Attr.PRUNED_REASON), fail_reason=a.get(Attr.FAIL_REASON), packed=a.get(Attr.PACKED),
-        epochs=trial.reported, duration=trial.duration)
+        epochs=trial.reported, duration=trial.duration, warm_start=a.get(Attr.WARM_START))

@@ -60,11 +60,14 @@ def _fixed(cells: Sequence[str]) -> str:
 def best_table(view: StudyView) -> str:
     """The best trial next to the baseline trial, the best trial's sampled values and the gain."""
     best, baseline = view.best, view.baseline
-    rows = [["best", best.number, best.state, best.val_loss, best.val_accuracy, best.summary]]
+    # Beside the loss: the objective's metric (val_rmse, val_macro_f1, ...), or a classifier's accuracy.
+    metric = view.context.objective if view.context.objective != "val_loss" else "val_accuracy"
+    rows = [["best", best.number, best.state, best.val_loss, best.at_best(metric), best.summary]]
     if baseline is not None:
-        rows.append(["baseline", baseline.number, baseline.state, baseline.val_loss, baseline.val_accuracy,
+        rows.append(["baseline", baseline.number, baseline.state, baseline.val_loss, baseline.at_best(metric),
                      baseline.summary])
-    text = table(["", "trial", "state", "val_loss", "val_acc", "configuration"], rows)
+    text = table(["", "trial", "state", "val_loss", "val_acc" if metric == "val_accuracy" else metric,
+                  "configuration"], rows)
     params = "\n".join(f"  {k} = {fmt_param(v)}" for k, v in best.params.items())
     text += f"\n\nbest trial #{best.number} sampled:\n{params}"
     gain = view.gain_over_baseline()

@@ -17,7 +17,7 @@ from ._reconnect import with_reconnect
 from ._rows import StudyRows, TrialRow, study_rows
 from ._store import Store
 from ._transient import describe_error
-from ._url import DEFAULT_URL, has_heartbeats, is_sqlite, mask_url, normalize_url, redact, resolve_url
+from ._url import DEFAULT_URL, has_heartbeats, is_sqlite, mask_url, normalize_url, redact, resolve_url, sqlite_file
 
 __all__ = [
     "APPLICATION_NAME",
@@ -45,6 +45,7 @@ __all__ = [
     "redact",
     "resolve_url",
     "STATES",
+    "sqlite_file",
     "storage_errors",
     "StudyAttr",
     "StudyRows",

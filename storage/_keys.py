@@ -9,6 +9,7 @@ class Attr:
     """The user-attr keys adamtune writes on a trial; nothing else names them."""
 
     BASELINE = "baseline"  # set when the baseline trial is enqueued
+    WARM_START = "warm_start"  # where a warm-started trial's values came from: "study NAME #N (URL)", "export FILE"
     WORKER = "worker"  # host:pid of the worker that ran it
     RETRY_OF = "retry_of"  # the original trial's number, on a retry
     DEVICE = "device"

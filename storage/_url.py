@@ -94,6 +94,18 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def sqlite_file(url: str) -> str | None:
+    """The database file of an SQLite URL (None for another store, or SQLite in memory): a reader can see
+    that it is missing before opening it, which would create it."""
+    if not is_sqlite(url):
+        return None
+    try:
+        database = make_url(url).database
+    except ArgumentError:
+        return None
+    return database if database and database != ":memory:" else None
+
+
 def has_heartbeats(url: str) -> bool:
     """Optuna keeps heartbeats in RDB stores only, not in journal files or behind the gRPC proxy."""
     return not url.startswith(("journal:", "grpc:"))

@@ -16,7 +16,8 @@ from ._errors import StudyError
 from ._spec import check_entries
 from ._versions import versions
 
-EXPORT_KEYS = ("study", "trial", "value", "params", "config", "data", "model", "metrics", "versions", "packed")
+EXPORT_KEYS = ("study", "trial", "value", "params", "config", "data", "model", "metrics", "metric", "versions",
+               "packed")
 _PATH_KEYS = ("path", "val", "test")
 
 
@@ -43,8 +44,13 @@ def export_trial(view: StudyView, trial: TrialRecord) -> dict[str, Any]:
     if context.model is not None:
         out["model"] = {"entry": context.model.get("entry"), "kwargs": context.model.get("kwargs") or {},
                         "params": trial.model_params, "folder": str(root)}
-    out["metrics"] = {"val_loss": _json_number(trial.val_loss), "val_accuracy": _json_number(trial.val_accuracy),
-                      "best_epoch": trial.best_epoch, "epochs_trained": trial.epochs}
+    out["metrics"] = {"objective": trial.objective, "val_loss": _json_number(trial.val_loss),
+                      "val_accuracy": _json_number(trial.val_accuracy), "best_epoch": trial.best_epoch,
+                      "epochs_trained": trial.epochs}
+    if trial.objective not in out["metrics"]:
+        out["metrics"][trial.objective] = _json_number(trial.value)
+    if context.metric is not None:  # the user's metric: `train --validate` computes it again
+        out["metric"] = {**context.metric, "folder": str(root)}
     out["versions"] = versions()
     if trial.packed:  # trained in a pack: `train` uses the packed engine too (its own dropout masks)
         out["packed"] = trial.packed
@@ -81,6 +87,9 @@ def load_export(path: str | Path) -> tuple[dict[str, Any], TrainConfig]:
     packed = data.get("packed")
     if packed is not None and (isinstance(packed, bool) or not isinstance(packed, int) or packed < 1):
         raise ConfigError(source, "packed", f"the pack size the trial was trained in, an integer >= 1, got {packed!r}")
+    objective = metrics.get("objective", "val_loss")
+    if not isinstance(objective, str) or not objective.startswith("val_"):
+        raise ConfigError(source, "metrics.objective", f"the study's objective, val_<metric>, got {objective!r}")
     config = TrainConfig.from_dict(data["config"], source=f"{source}: config")
     if best_epoch is not None and best_epoch >= config.epochs:
         raise ConfigError(source, "metrics.best_epoch", f"{best_epoch} is not an epoch of a {config.epochs}-epoch run "
@@ -136,14 +145,15 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
     numbers in a pack are those it has alone there (its dropout masks are drawn as the pack draws them).
     """
     from adamtune.data import load_dataset
-    from adamtune.training import evaluate, fit, fit_packed, pick_device
+    from adamtune.training import Scoring, applicable, evaluate, fit, fit_packed, pick_device
 
     exported, config = load_export(path)
     if out is not None:
         output_dir(out, "train --out", create=False)  # before training, not after
     data_source, model_source, params = export_sources(exported, config, path)
     dev = pick_device(device)
-    data = load_dataset(data_source or config.dataset, data_root, dev)
+    data = load_dataset(data_source or config.dataset, data_root, dev,
+                        task=config.task if data_source is not None else None)
     recorded = (exported.get("data") or {}).get("fingerprint")
     if recorded and data.fingerprint != recorded:
         changed = (f"the data changed since the study ran: the export records fingerprint {recorded}, "
@@ -152,16 +162,20 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
             raise ConfigError(str(path), "data.fingerprint", f"{changed}; pass --allow-changed-data to train anyway")
         log(f"warning: {changed}; training anyway (--allow-changed-data)")
     packed = bool(exported.get("packed"))
+    objective = exported.get("metrics", {}).get("objective", "val_loss")
+    scoring = export_scoring(exported, objective, path)
 
     def train(**options: Any):
         if packed:
-            return fit_packed([config], data, device=dev, model_source=model_source, params=[params], **options)[0]
-        return fit(config, data, device=dev, model_source=model_source, params=params, **options)
+            return fit_packed([config], data, device=dev, model_source=model_source, params=[params],
+                              scoring=scoring, **options)[0]
+        return fit(config, data, device=dev, model_source=model_source, params=params, scoring=scoring, **options)
 
     if validate:
         result = train()
-        metrics = {"val_loss": result.val_loss, "val_accuracy": result.val_accuracy,
-                   "best_epoch": result.best_epoch, "epochs_trained": len(result.history)}
+        metrics = {"objective": objective, "val_loss": result.val_loss, "val_accuracy": result.val_accuracy,
+                   objective: result.value(objective), "best_epoch": result.best_epoch,
+                   "epochs_trained": len(result.history)}
         model = result.model
     else:
         best_epoch = exported.get("metrics", {}).get("best_epoch")
@@ -169,14 +183,32 @@ def train_from_export(path: str | Path, out: str | Path | None, *, validate: boo
         log(f"training {config.model} on {config.dataset} train+validation for {epochs} epochs on {dev}")
         result = train(validate=False, stop_after=epochs)
         model = result.model
-        test_loss, test_acc = evaluate(model, data.test, data, dev)
-        metrics = {"test_loss": test_loss, "test_accuracy": test_acc, "test_samples": len(data.test),
-                   "epochs": epochs}
+        test = evaluate(model, data.test, data, dev, Scoring(applicable(config.task, data.num_classes), scoring.user),
+                        prefix="test_")
+        metrics = {"test_loss": test.loss, **({"test_accuracy": test.accuracy} if test.accuracy is not None else {}),
+                   **test.metrics, "test_samples": len(data.test), "epochs": epochs}
     metrics.update(device=str(dev), param_count=result.param_count)
     if out is not None:
         with writing(out, "train --out"):
             _save(Path(out), model, config, metrics)
     return metrics
+
+
+def export_scoring(exported: dict[str, Any], objective: str, path: str | Path):
+    """The objective's metric as the export names it: a built-in one, or the user's function it records."""
+    from adamtune.training import METRICS, Scoring, UserMetric
+
+    metric = exported.get("metric")
+    if metric is None:
+        name = objective.removeprefix("val_")
+        if name not in METRICS:
+            raise ConfigError(str(path), "metrics.objective", f"{objective} is no built-in metric and the export "
+                              "records no user metric (`metric`)")
+        return Scoring(names=(name,))
+    if not isinstance(metric, dict) or not isinstance(metric.get("entry"), str):
+        raise ConfigError(str(path), "metric", "the user's metric as `adamtune export` writes it: entry, direction")
+    folder = Path(path).resolve().parent / str(metric.get("folder") or ".")
+    return Scoring(user=UserMetric(metric["entry"], str(metric.get("direction")), str(folder), str(path)))
 
 
 def _save(out: Path, model, config: TrainConfig, metrics: dict) -> None:

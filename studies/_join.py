@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import optuna
 
@@ -12,12 +13,15 @@ from ._checkpoints import new_uid
 from ._errors import StudyError
 from ._spec import StudySpec
 from ._versions import versions
+from ._warm_start import WarmTrial, enqueue_warm_start
 
 
-def create_or_join(spec: StudySpec, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, bool]:
-    """Create the study (and enqueue the baseline) or load it; safe when many workers race. A study on the
-    user's data needs the spec `prepare` returns (with the data's fingerprint): a worker whose data differ
-    from the creator's is refused here, before it trains anything."""
+def create_or_join(spec: StudySpec, storage: optuna.storages.BaseStorage,
+                   warm: Sequence[WarmTrial] = ()) -> tuple[optuna.Study, bool]:
+    """Create the study (and enqueue the baseline, then the `warm` start's trials) or load it; safe when many
+    workers race: only the worker whose create_study wins enqueues. A study on the user's data needs the spec
+    `prepare` returns (with the data's fingerprint): a worker whose data differ from the creator's is refused
+    here, before it trains anything."""
     spec.to_dict()  # raises before the store is touched when the user's data were not loaded
     sampler, pruner = spec.sampler_object(), spec.pruner_object()
     try:
@@ -33,6 +37,7 @@ def create_or_join(spec: StudySpec, storage: optuna.storages.BaseStorage) -> tup
     study.set_user_attr(StudyAttr.VERSIONS, versions())
     if spec.baseline:
         study.enqueue_trial(spec.space.baseline(), user_attrs={Attr.BASELINE: True})
+    enqueue_warm_start(study, warm)
     study.set_user_attr(StudyAttr.FINGERPRINT, spec.fingerprint())  # last: joiners wait for it
     return study, True
 

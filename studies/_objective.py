@@ -101,7 +101,8 @@ class Objective:
         try:
             result = fit(config, self.data, device=self.device, model_source=self.spec.model_source,
                          params=plan.values, on_start=lambda r: self.started(plan, r), on_epoch=report,
-                         checkpoint=plan.checkpoint, checkpoint_every=self.spec.checkpoint_every)
+                         checkpoint=plan.checkpoint, checkpoint_every=self.spec.checkpoint_every,
+                         scoring=self.spec.scoring)
         except DivergedError as exc:
             self.diverged(plan, exc)
         except optuna.TrialPruned:
@@ -125,7 +126,7 @@ class Objective:
         checkpoint = trial_checkpoint(self.artifacts, trial.study, origin)
         summary = describe(config.to_dict())
         trial.set_user_attr(Attr.WORKER, WORKER)
-        write_note(trial, summary, self.spec.space.sampled(values))
+        write_note(trial, summary, self.spec.space.sampled(values), frozen.user_attrs.get(Attr.WARM_START))
         return TrialPlan(trial, origin, values, config, checkpoint, summary)
 
     def epoch_done(self, plan: TrialPlan, record: EpochRecord) -> None:
@@ -137,7 +138,7 @@ class Objective:
             plan.curve[key].append(getattr(record, key))
         # One store write per epoch (the intermediate value; it is what pruners and the dashboard
         # read live); the full curve is written once, when the trial ends.
-        trial.report(getattr(record, self.spec.objective), record.epoch)
+        trial.report(_reported(record.value(self.spec.objective), self.spec.objective), record.epoch)
         if self.on_epoch:
             self.on_epoch(trial.number, record)
         if not record.last and trial.should_prune():  # a run that trained to its end completes
@@ -161,8 +162,7 @@ class Objective:
         """A trial that trained to its end: its record, best weights when it leads; returns its value."""
         trial = plan.trial
         record_result(trial, result.best_epoch, result.resumed_epochs)
-        value = result.val_loss if self.spec.objective == "val_loss" else result.val_accuracy
-        assert value is not None
+        value = _reported(result.value(self.spec.objective), self.spec.objective)
         if _improves(trial.study, value):
             self._keep_best(result, trial)
             upload_config(trial, plan.config.to_dict(), self.store)
@@ -216,6 +216,17 @@ def record_curve(trial: optuna.Trial, curve: dict[str, list], objective: str) ->
     """The per-epoch curve, written once when the trial ends; the objective's series is not repeated in it
     (it is the intermediate values, written live)."""
     trial.set_user_attr(Attr.CURVE, curve_to_store(curve, objective))
+
+
+def _reported(value: float | None, objective: str) -> float:
+    """The objective's value of an epoch: a metric that cannot be computed on the validation split (ROC AUC of
+    a split holding one class) is the user's data problem, said as one line, never a NaN a sampler learns from."""
+    if value is None or value != value:
+        from adamtune.training import MetricError
+
+        raise MetricError("validation split", objective, f"cannot be computed (got {value}); ROC AUC needs "
+                          "every class there: give a validation part holding each class")
+    return value
 
 
 def _improves(study: optuna.Study, value: float) -> bool:

@@ -28,6 +28,7 @@ from optuna.trial import TrialState
 
 from adamtune.errors import InputError
 from adamtune.storage import Attr, TrialBeats, optuna_experimental, study_rows
+from adamtune.training import MetricError
 
 from ._factories import pruning_startup
 from ._objective import Objective, TimedOut, TrialPlan, refuse
@@ -120,7 +121,7 @@ class PackedWorker:
         pack = next((p for p in self.packs if p.can_take(plan.config, plan.values)), None)
         if pack is None:
             pack = Pack(self.objective.data, device=self.objective.device, model_source=self.spec.model_source,
-                        checkpoint_every=self.spec.checkpoint_every, width=self.width)
+                        checkpoint_every=self.spec.checkpoint_every, width=self.width, scoring=self.spec.scoring)
             self.packs.append(pack)
         try:
             restored = pack.add(number, plan.config, plan.values, plan.checkpoint)
@@ -142,8 +143,16 @@ class PackedWorker:
     # ---- one epoch -------------------------------------------------------------------------------
 
     def _epoch(self, pack: Pack) -> None:
-        """One epoch of one pack, then each of its trials' report, pruning decision and end."""
-        outcomes = pack.epoch()
+        """One epoch of one pack, then each of its trials' report, pruning decision and end. The user's metric
+        failing fails the pack's trials with its reason (not retried: it would fail again) and stops the worker."""
+        try:
+            outcomes = pack.epoch()
+        except MetricError as exc:
+            for number in list(pack.keys):
+                plan = self.live[number]  # type: ignore[index]
+                refuse(plan.trial, exc)
+                self._end(plan, TrialState.FAIL)
+            raise
         view = _EpochView(self.study)
         for outcome in outcomes:
             plan = self.live[outcome.key]  # type: ignore[index]

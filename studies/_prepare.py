@@ -16,7 +16,7 @@ from adamtune.search_spaces import SpaceError
 from adamtune.training import augmentation_reason
 
 from ._errors import StudyError
-from ._spec import StudySpec
+from ._spec import StudySpec, check_space_values, check_task_fits
 
 if TYPE_CHECKING:
     from adamtune.data import Dataset
@@ -30,15 +30,18 @@ def prepare(spec: StudySpec, *, device: Any = None, data_root: str | None = None
     dev = pick_device(device)
     try:
         with waiting_on(f"loading data from {spec.data_source.describe()}", announce=spec.data_source.user):
-            data = load_dataset(spec.data_source, data_root, dev)
+            data = load_dataset(spec.data_source, data_root, dev, task=spec.task)
     except DataError as exc:  # a built-in dataset that is neither on disk nor downloadable
         raise StudyError(spec.source, "dataset", str(exc)) from None
+    spec = replace(spec, facts=data.facts)  # the data decide the task: the space and objective must fit it
+    check_space_values(spec)
+    check_task_fits(spec, data.num_classes)
     check_augmentations(spec, data.kind, data.shape)
     if spec.model_source.user or data.kind != "image":
         for values in probe_values(spec):
             config = spec.config_for(values, seed=spec.seed)
             probe_model(spec.model_source, data, config, values)
-    return replace(spec, facts=data.facts), data
+    return spec, data
 
 
 SAY_AFTER = 10.0  # seconds, when stderr is not a terminal: a quick load stays silent, so bad input is one line

@@ -24,6 +24,7 @@ from ._quiet_failures import quiet_failures
 from ._retries import queue_owed_retries
 from ._solo import SoloWorker
 from ._spec import StudySpec
+from ._warm_start import warm_start_trials
 from ._work import Job, finished_count, signals_raise_interrupt, stops_worker, work
 
 log = logging.getLogger("adamtune")
@@ -46,8 +47,8 @@ def run_study(spec: StudySpec, store: Store | str, *, n_trials: int | None = Non
     (studies/_packed.py; `auto` chooses how many: studies/_pack_size.py).
     `store` is the resolved `Store` (a URL is taken as it is).
 
-    The data are loaded and checked (and the user's model built once) before the store is touched; then
-    `on_ready` gets the spec with the data's facts.
+    The data are loaded and checked (and the user's model built once), and a warm start's sources read,
+    before the store is touched; then `on_ready` gets the spec with the data's facts.
     A lost database connection is waited out for `spec.reconnect_timeout` seconds; SIGTERM or Ctrl-C
     marks the running trial FAIL, enqueues its retry (which resumes from its checkpoint) and re-raises.
     """
@@ -58,12 +59,13 @@ def run_study(spec: StudySpec, store: Store | str, *, n_trials: int | None = Non
     dev = pick_device(device)
     spec, data = prepare(spec, device=dev, data_root=data_root)
     size, chosen = pack_size(spec, pack if pack is not None else spec.pack, budget, data, dev)
+    store = (store if isinstance(store, Store) else Store(store)).for_worker(spec.heartbeat, spec.reconnect_timeout)
+    warm = warm_start_trials(spec, store.url)  # a missing or malformed source stops us before the store is touched
     if on_ready is not None:
         on_ready(spec)
-    store = (store if isinstance(store, Store) else Store(store)).for_worker(spec.heartbeat, spec.reconnect_timeout)
     store.call(store.open)
     with store.errors(opening=True):
-        study, created = store.call(lambda: create_or_join(spec, store.opened))
+        study, created = store.call(lambda: create_or_join(spec, store.opened, warm))
     with store.errors():
         if finished_count(study) >= budget:
             return RunSummary(study, created, 0, time.perf_counter() - start)

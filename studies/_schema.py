@@ -1,20 +1,23 @@
 """The study file's keys, declared once: what each takes, its default and a line on what it is for.
 load_study_file checks every file against STUDY_FILE, and `adamtune schema` writes it as JSON Schema for
-editors (studies/study.schema.json); the dataset, model and parameter mappings take their schemas from their
-own parsers. What needs more than one value (direction against objective, grace_period against interval), the
-file system or an import (fragments, entries, data) stays in load_study_file."""
+editors (studies/study.schema.json). The dataset, model and parameter mappings take their schemas from their
+own parsers, and the keys load_study_file checks itself (task, objective, direction, warm_start) from the
+constants it checks them against. What needs more than one value (direction against objective,
+grace_period against interval), the file system or an import (fragments, entries, data) stays in
+load_study_file."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from adamtune.data import ENTRY_PATTERN, TASKS, dataset_schema
+from adamtune.data import ENTRY_PATTERN, dataset_schema
 from adamtune.search_spaces import param_schema
 from adamtune.storage import Heartbeat
-from adamtune.training import LIMITS, MAX_PACK, model_schema
+from adamtune.training import LIMITS, LOSSES, MAX_PACK, model_schema
 
 from ._factories import PRUNERS, SAMPLERS
 from ._keys import MAX_SECONDS, Choice, Flag, Mapping, NameOrMapping, Names, Parsed, Seconds, Table, Text, Whole
+from ._warm_start import KEYS as WARM_START_KEYS
 
 # Bounds of the study file's own numbers, beyond which a library refuses them mid-run: Optuna's samplers seed
 # numpy (at most 2**32 - 1), a timer waits at most MAX_SECONDS.
@@ -22,6 +25,10 @@ MAX_SEED = 2**32 - 1
 MAX_TRIALS = 10**9
 AUTO = "auto"  # `pack: auto`: the worker chooses K (studies/_pack_size.py)
 DIRECTIONS = ("minimize", "maximize")
+OBJECTIVE_KEYS = ("entry", "direction")  # of `objective: {entry: 'module:function', direction: ...}`
+_WARM_START_HELP = {"study": "the earlier study's name", "storage": "its store's URL (default: this study's store)",
+                    "top": "how many of its best complete trials (default 5)",
+                    "exports": "files written by `adamtune export`, relative to the study file"}
 SCHEMA_FILE = "studies/study.schema.json"  # the copy editors read, relative to the repository root
 
 
@@ -44,21 +51,25 @@ STUDY_FILE = Mapping(help="An adamtune study: what to train, which space to sear
                       form=dataset_schema(), required=True),
     "model": Parsed(help="a built-in model, or your entry point {entry: 'module:callable', ...keyword arguments}",
                     form=model_schema(), required=True),
-    "task": Choice(help="what the model predicts (default: inferred from the data)", choices=TASKS),
+    "task": Parsed(help="what the model predicts (default: the targets decide)", form={"enum": list(LOSSES)}),
     "epochs": Whole(help="epochs each trial trains at most", low=1, high=int(LIMITS["epochs"]), default=10),
     "seed": Whole(help="trial n trains with seed + n; its settings are drawn from a sampler seeded from (seed, n)",
                   low=0, high=MAX_SEED, default=0),
     "n_trials": Whole(help="study-wide budget of COMPLETE + PRUNED trials", low=1, high=MAX_TRIALS, default=20),
     "timeout": Seconds(help="seconds per worker; a trial still training then stops after its epoch and is "
                        "retried later", positive=True, nullable=True),
-    "objective": Parsed(help="the value trials are compared on: a metric's name, or your function {entry: "
-                        "'module:function', direction: minimize|maximize}", default="val_loss", form={"anyOf": [
-                            {"type": "string"},  # which names are metrics is load_study_file's to say
-                            {"type": "object", "required": ["entry", "direction"], "additionalProperties": False,
-                             "properties": {"entry": {"type": "string", "pattern": ENTRY_PATTERN},
-                                            "direction": {"enum": list(DIRECTIONS)}}}]}),
-    "direction": Choice(help="minimize or maximize; must agree with the objective (default: the objective's)",
-                        choices=DIRECTIONS),
+    "objective": Parsed(help="the value trials are compared on: val_ and a metric's name (val_loss, val_accuracy, "
+                        "val_rmse, ...), or your function {entry: 'module:function', direction: minimize|maximize}",
+                        default="val_loss", form={"anyOf": [
+                            {"type": "string"},  # which names are metrics, and for which task, only check says
+                            {"type": "object", "required": ["entry"], "additionalProperties": False,
+                             "properties": dict(zip(OBJECTIVE_KEYS, (
+                                 {"type": "string", "pattern": ENTRY_PATTERN,
+                                  "description": "called as function(predictions, targets)"},
+                                 {"enum": list(DIRECTIONS), "description": "your metric's better side "
+                                  "(default: the study's direction)"})))}]}),
+    "direction": Parsed(help="minimize or maximize; must agree with a metric's own (default: the objective's)",
+                        form={"enum": list(DIRECTIONS)}),
     "search_space": Names(help="search-space fragments, in order: built-in names or YAML files relative to the "
                           "study file", expects="a list of fragment names or paths", default=[]),
     "params": Table(help="per-study changes of the fragments' parameters (only the keys that change), or new "
@@ -85,11 +96,8 @@ STUDY_FILE = Mapping(help="An adamtune study: what to train, which space to sear
         "checkpoint_every": Seconds(help="seconds between a trial's checkpoints (0: every epoch)",
                                     what=" between a trial's checkpoints (0: every epoch)", default=60)}),
     "warm_start": Parsed(help="begin, after the baseline, with an earlier study's best trials and exported ones",
-                         form={"type": "object", "properties": {  # open: its own parser checks it
-                             "study": {"description": "the earlier study's name"},
-                             "storage": {"description": "its store's URL (default: this study's store)"},
-                             "top": {"description": "how many of its best complete trials"},
-                             "exports": {"description": "files written by `adamtune export`"}}}),
+                         form={"type": "object", "additionalProperties": False, "properties": {
+                             key: {"description": _WARM_START_HELP[key]} for key in WARM_START_KEYS}}),
     "reconnect_timeout": Seconds(help="how long a worker waits out a lost database before giving up", default=300),
     "pack": Whole(help="trials a worker trains at once: auto (GPU: chosen from the budget and memory; CPU: 1) or "
                   f"1 to {MAX_PACK}", low=1, high=MAX_PACK, word=AUTO, what="trials trained at once", default=AUTO),

@@ -11,14 +11,23 @@ from typing import Any
 from adamtune.data import DataFacts, DataSource, SourceError, check_entry
 from adamtune.search_spaces import SearchSpace, SpaceError, compose, read_yaml
 from adamtune.storage import Heartbeat
-from adamtune.training import ConfigError, ModelSource, TrainConfig, model_params
+from adamtune.training import (
+    LOSSES,
+    METRICS,
+    ConfigError,
+    ModelSource,
+    Scoring,
+    TrainConfig,
+    UserMetric,
+    metric_problem,
+    model_params,
+)
 
 from ._errors import StudyError
 from ._factories import build_pruner, build_sampler
 from ._keys import check_keys
-from ._schema import AUTO, STUDY_FILE
-
-OBJECTIVES = {"val_loss": "minimize", "val_accuracy": "maximize"}
+from ._schema import AUTO, DIRECTIONS, OBJECTIVE_KEYS, STUDY_FILE
+from ._warm_start import WarmStart, parse_warm_start
 
 
 @dataclass(frozen=True)
@@ -32,7 +41,9 @@ class StudySpec:
     seed: int = 0
     sampler: dict = field(default_factory=lambda: {"type": "tpe"})
     pruner: dict = field(default_factory=lambda: {"type": "median"})
-    objective: str = "val_loss"
+    objective: str = "val_loss"  # val_<metric> (training.metrics), or val_<function> of the user's metric
+    user_metric: UserMetric | None = None
+    task: str | None = None  # as the study file states it; None: the data decide (`resolved_task`)
     n_trials: int = 20
     timeout: float | None = None
     baseline: bool = True
@@ -44,10 +55,27 @@ class StudySpec:
     pack: int | str = AUTO  # trials one worker trains at once (`--pack`): see studies/_pack_size.py
     reconnect_timeout: float = 300.0  # how long a worker waits out a lost database before giving up
     facts: DataFacts | None = None  # what loading the data found (studies.prepare); joins the fingerprint
+    warm_start: WarmStart | None = None  # earlier configurations queued at creation; not agreed on by joiners
 
     @property
     def direction(self) -> str:
-        return OBJECTIVES[self.objective]
+        if self.user_metric is not None:
+            return self.user_metric.direction
+        return METRICS[self.objective.removeprefix("val_")].direction
+
+    @property
+    def resolved_task(self) -> str:
+        """The task the data have (once loaded: `facts`), else the one stated, else classification."""
+        if self.facts is not None:
+            return self.facts.task
+        return self.task or "classification"
+
+    @property
+    def scoring(self) -> Scoring:
+        """What each validated epoch computes beyond loss and accuracy: the objective's metric."""
+        if self.user_metric is not None:
+            return Scoring(user=self.user_metric)
+        return Scoring(names=(self.objective.removeprefix("val_"),))
 
     @property
     def dataset(self) -> str:
@@ -68,7 +96,7 @@ class StudySpec:
 
     def config_for(self, values: dict[str, Any], seed: int) -> TrainConfig:
         """The full training config of one trial: study settings, then the trial's values."""
-        study = {"dataset": self.dataset, "model": self.model, "epochs": self.epochs}
+        study = {"dataset": self.dataset, "model": self.model, "task": self.resolved_task, "epochs": self.epochs}
         return TrainConfig.for_trial(study, seed, values, source=f"{self.source}: trial config")
 
     def to_dict(self) -> dict:
@@ -83,6 +111,10 @@ class StudySpec:
                "model": self.model_source.to_dict() if self.model_source.user else self.model,
                "epochs": self.epochs, "seed": self.seed, "objective": self.objective, "sampler": self.sampler,
                "pruner": self.pruner, "space": self.space.to_dict()}
+        if self.resolved_task != "classification":  # older studies' fingerprints stay as they were
+            out["task"] = self.resolved_task
+        if self.user_metric is not None:
+            out["metric"] = {"entry": self.user_metric.entry, "direction": self.user_metric.direction}
         return {**out, "root": self.data_source.folder} if user else out
 
     def sampler_object(self):
@@ -115,12 +147,9 @@ def load_study_file(path: str | Path) -> StudySpec:
     except SourceError as exc:
         raise StudyError(exc.source, exc.key, exc.reason) from None
     epochs, seed, n_trials, timeout = data["epochs"], data["seed"], data["n_trials"], data.get("timeout")
-    objective = data.get("objective", "val_loss")
-    if not isinstance(objective, str) or objective not in OBJECTIVES:
-        raise StudyError(source, "objective", f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    direction = data.get("direction", OBJECTIVES[objective])
-    if direction != OBJECTIVES[objective]:
-        raise StudyError(source, "direction", f"{objective} is to be {OBJECTIVES[objective]}d, not {direction!r}")
+    task = _task(data.get("task"), source, data_source)
+    objective, user_metric = _objective(data.get("objective", "val_loss"), data.get("direction"), task, source,
+                                        path.parent)
     heartbeat = _heartbeat(data["heartbeat"], source)
     artifacts = data["artifacts"]
     space = compose(data["search_space"], data.get("params"), data.get("exclude", []), study_file=source,
@@ -128,15 +157,72 @@ def load_study_file(path: str | Path) -> StudySpec:
     spec = StudySpec(
         name=data["name"], source=source, data_source=data_source, model_source=model_source, space=space,
         epochs=epochs, seed=seed, sampler=_component(data["sampler"]), pruner=_component(data["pruner"]),
-        objective=objective, n_trials=n_trials, timeout=timeout, baseline=data["baseline"],
-        description=data.get("description", ""), heartbeat=heartbeat, artifacts=artifacts["path"],
-        keep_checkpoints=artifacts["keep_checkpoints"], reconnect_timeout=float(data["reconnect_timeout"]),
-        checkpoint_every=float(artifacts["checkpoint_every"]), pack=data["pack"],
+        objective=objective, user_metric=user_metric, task=task, n_trials=n_trials, timeout=timeout,
+        baseline=data["baseline"], description=data.get("description", ""), heartbeat=heartbeat,
+        artifacts=artifacts["path"], keep_checkpoints=artifacts["keep_checkpoints"],
+        reconnect_timeout=float(data["reconnect_timeout"]), checkpoint_every=float(artifacts["checkpoint_every"]),
+        pack=data["pack"], warm_start=parse_warm_start(data.get("warm_start"), source, path.parent),
     )
     check_space_values(spec)
     spec.sampler_object()  # bad sampler/pruner options fail now, not mid-run
     spec.pruner_object()
     return spec
+
+
+def _task(value: Any, source: str, data: DataSource) -> str | None:
+    """The stated task; the built-in datasets and image folders are classification."""
+    if value is None:
+        return None
+    if value not in LOSSES:
+        raise StudyError(source, "task", f"one of {', '.join(LOSSES)} (or leave it out: the targets decide), "
+                         f"got {value!r}")
+    if value != "classification" and data.type in ("builtin", "image_folder"):
+        raise StudyError(source, "task", f"{data.describe()} is a classification dataset (its labels are "
+                         f"classes); task: {value} needs arrays or a python entry")
+    return value
+
+
+def _objective(raw: Any, direction: Any, task: str | None, source: str, folder: Path) -> tuple[str, UserMetric | None]:
+    """`val_<metric>` (its direction is the metric's) or the user's `{entry, direction}`."""
+    if direction is not None and direction not in DIRECTIONS:
+        raise StudyError(source, "direction", f"minimize or maximize, got {direction!r}")
+    if isinstance(raw, dict):
+        unknown = sorted(set(raw) - set(OBJECTIVE_KEYS))
+        if unknown:
+            raise StudyError(source, f"objective.{unknown[0]}", "unknown key (allowed: direction, entry)")
+        entry, way = raw.get("entry"), raw.get("direction", direction)
+        if not isinstance(entry, str) or ":" not in entry:
+            raise StudyError(source, "objective.entry", f"'module:function' called as function(predictions, "
+                             f"targets), got {entry!r}")
+        if way not in DIRECTIONS:
+            raise StudyError(source, "objective.direction", f"minimize or maximize (your metric's better side), "
+                             f"got {way!r}")
+        metric = UserMetric(entry, way, str(folder), source)
+        check_entry(entry, folder, origin=source, key="objective.entry")
+        if f"val_{metric.name}" in (f"val_{name}" for name in METRICS) or metric.name in ("train_loss", "lr"):
+            raise StudyError(source, "objective.entry", f"the function's name {metric.name!r} is a built-in "
+                             "metric's; name your function otherwise")
+        return f"val_{metric.name}", metric
+    name = raw.removeprefix("val_") if isinstance(raw, str) else None
+    if name not in METRICS or not raw.startswith("val_"):
+        raise StudyError(source, "objective", f"val_ and a metric ({', '.join(METRICS)}), or "
+                         f"{{entry: 'module:function', direction: ...}} for your own, got {raw!r}")
+    problem = metric_problem(name, task, 0) if task is not None else None
+    if problem and "classes" not in problem:  # the class count is known once the data are loaded
+        raise StudyError(source, "objective", problem)
+    if direction is not None and direction != METRICS[name].direction:
+        raise StudyError(source, "direction", f"{raw} is to be {METRICS[name].direction}d, not {direction!r}")
+    return raw, None
+
+
+def check_task_fits(spec: StudySpec, num_classes: int) -> None:
+    """The objective's metric fits the data's task and outputs (AUROC of two classes, ...): checked once the
+    data are loaded, which decide both."""
+    if spec.user_metric is not None:
+        return
+    problem = metric_problem(spec.objective.removeprefix("val_"), spec.resolved_task, num_classes)
+    if problem:
+        raise StudyError(spec.source, "objective", problem)
 
 
 def check_entries(data: DataSource | None, model: ModelSource | None) -> None:
@@ -153,7 +239,7 @@ def check_space_values(spec: StudySpec) -> None:
     model, any other name is a parameter of that model, handed to its builder."""
     gates = {parent for p in spec.space.params for parent in p.when}
     own = model_params(dict.fromkeys(spec.space.names))
-    base = {"dataset": spec.dataset, "model": spec.model, "epochs": spec.epochs}
+    base = {"dataset": spec.dataset, "model": spec.model, "task": spec.resolved_task, "epochs": spec.epochs}
     try:  # the study file's own settings first: an error in them is theirs, not the first parameter's
         TrainConfig.from_dict({**base, "seed": spec.seed})
     except ConfigError as exc:
@@ -169,7 +255,7 @@ def check_space_values(spec: StudySpec) -> None:
         candidates = p.extremes
         for value in candidates:
             try:
-                TrainConfig.from_dict({**base, p.name: value})
+                _valid_for_some_task(spec, {**base, p.name: value})
             except ConfigError as exc:
                 if exc.key in base:  # a rule between this value and a study setting: both are named
                     raise StudyError(spec.source, exc.key, f"{exc.reason} (with params.{p.name} = {value!r} "
@@ -178,6 +264,23 @@ def check_space_values(spec: StudySpec) -> None:
         if p.name == "hflip" and True in candidates and spec.data_source.user and not spec.data_source.flip_safe:
             raise SpaceError(p.source, "params.hflip", f"{spec.data_source.describe()} is not marked flip_safe (a "
                              "mirrored image may not keep its label); set flip_safe: true in dataset, or exclude hflip")
+
+
+def _valid_for_some_task(spec: StudySpec, values: dict[str, Any]) -> None:
+    """Raise the ConfigError of `values` for the study's task; while the data have not decided an unstated task
+    (`adamtune check` before loading), a value any task takes passes, and `prepare` checks again."""
+    try:
+        TrainConfig.from_dict(values)
+    except ConfigError:
+        if spec.task is not None or spec.facts is not None:
+            raise
+        for task in LOSSES:
+            try:
+                TrainConfig.from_dict({**values, "task": task})
+                return
+            except ConfigError:
+                pass
+        raise
 
 
 def check_pack(value: Any, source: str, key: str) -> int | str:

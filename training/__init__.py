@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .checkpoint import Checkpoint
-from .config import LIMITS, MAX_PACK, TrainConfig, augmentation_reason, model_params
+from .config import LIMITS, LOSSES, MAX_PACK, TrainConfig, augmentation_reason, model_params
 from .errors import ConfigError, DivergedError
+from .metrics import METRICS, MetricError, Scoring, UserMetric, applicable, metric_problem
 from .model_source import BUILTIN_MODELS, ModelSource, model_schema
 
 if TYPE_CHECKING:
@@ -35,8 +36,9 @@ _LAZY = {"EpochRecord": "rules", "FitResult": "rules", "evaluate": "loop", "fit"
          **dict.fromkeys(("Pack", "SlotOutcome", "UnpackableError", "fit_packed", "packed_params", "shared_settings",
                           "structure_key", "unpackable"), "_packed")}
 
-__all__ = ["BUILTIN_MODELS", "LIMITS", "MAX_PACK", "Checkpoint", "ConfigError", "DivergedError", "EpochRecord",
-           "FitResult", "ModelSource", "Pack", "SlotOutcome", "TrainConfig", "UnpackableError",
+__all__ = ["BUILTIN_MODELS", "LIMITS", "LOSSES", "MAX_PACK", "METRICS", "Checkpoint", "ConfigError", "DivergedError",
+           "EpochRecord", "FitResult", "MetricError", "ModelSource", "Scoring", "UserMetric", "applicable",
+           "metric_problem", "Pack", "SlotOutcome", "TrainConfig", "UnpackableError",
            "augmentation_reason", "evaluate", "fit", "fit_packed", "model_params", "model_schema", "packed_params",
            "pick_device", "probe_model", "shared_settings", "structure_key", "unpackable"]
 

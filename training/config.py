@@ -18,6 +18,9 @@ BATCH_SCHEDULERS = ("batch_exponential", "onecycle", "batch_cosine")  # step aft
 SCHEDULERS = ("none", *EPOCH_SCHEDULERS, *BATCH_SCHEDULERS)
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
 MODELS = BUILTIN_MODELS
+# The losses each task trains with; the first is its default. The data decide the task (adamtune.data).
+LOSSES = {"classification": ("cross_entropy",), "regression": ("mse", "l1", "huber"), "multilabel": ("bce",)}
+MAX_DEPTH = 4  # hidden layers of the built-in MLP
 MAX_PACK = 256  # trials one packed worker trains at once: beyond it only memory grows, the program is wide enough
 # torch seeds its generators with an unsigned 64-bit integer; a trial adds its number (and the packed engine a
 # stream offset) to the seed, so the seed stays well below 2**64.
@@ -26,7 +29,7 @@ SEED_LIMIT = 2**63 - 1
 # epochs 1e9) would diverge, exhaust memory or never end, so it is refused up front.
 LIMITS = {"epochs": 10_000, "batch_size": 65_536, "width": 65_536, "step_size": 10_000, "plateau_patience": 10_000,
           "warmup_epochs": 10_000, "patience": 10_000, "random_crop": 64, "rotation": 180.0, "lr": 10.0, "eps": 1.0,
-          "weight_decay": 10.0, "grad_clip": 1e6, "decay_every": 10**6, "warmup_steps": 10**6,
+          "weight_decay": 10.0, "grad_clip": 1e6, "huber_delta": 1e3, "decay_every": 10**6, "warmup_steps": 10**6,
           "seed": SEED_LIMIT}
 
 
@@ -40,10 +43,12 @@ class TrainConfig:
 
     dataset: str = "digits"
     model: str = "mlp"
+    task: str = "classification"
     epochs: int = 10
     seed: int = 0
     batch_size: int = 64
     width: int = 128
+    depth: int = 1  # the built-in MLP's hidden layers (the article's: one)
     activation: str = "relu"
     dropout: float = 0.0
     optimizer: str = "adam"
@@ -66,6 +71,9 @@ class TrainConfig:
     onecycle_peak: float = 0.3  # onecycle: fraction of training at the peak (OneCycleLR's pct_start)
     cycle_beta1: bool = False  # onecycle: cycle beta1 inversely to lr (OneCycleLR's cycle_momentum)
     warmup_steps: int = 0  # linear warm-up over this many batches (per-batch schedules and none)
+    loss: str = "cross_entropy"  # one of LOSSES[task]; from_dict gives the task's first when none is given
+    huber_delta: float = 1.0  # huber: where the loss turns from squared to linear, in standardised target units
+    class_weights: bool = False  # classification: balanced class weights; multilabel: positive weights per label
     label_smoothing: float = 0.0
     grad_clip: float = 0.0
     patience: int = 0
@@ -86,7 +94,9 @@ class TrainConfig:
         for key in values:
             if key not in known:
                 raise ConfigError(source, key, f"unknown setting (known: {', '.join(sorted(known))})")
-        typed = {}
+        typed: dict[str, Any] = {}
+        if "loss" not in values and values.get("task") in LOSSES:  # the task's own loss by default
+            typed["loss"] = LOSSES[values["task"]][0]
         for f in fields(cls):
             if f.name in values:
                 typed[f.name] = _coerce(values[f.name], type(getattr(cls, f.name)), source, f.name)
@@ -118,7 +128,8 @@ class TrainConfig:
         need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
         need(self.scheduler in SCHEDULERS, "scheduler", f"must be one of {', '.join(SCHEDULERS)}")
         need(self.activation in ACTIVATIONS, "activation", f"must be one of {', '.join(ACTIVATIONS)}")
-        for key in ("epochs", "batch_size", "width", "step_size", "plateau_patience", "decay_every"):
+        self._validate_task(need)
+        for key in ("epochs", "batch_size", "width", "depth", "step_size", "plateau_patience", "decay_every"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
         for key in ("seed", "warmup_epochs", "warmup_steps", "patience", "random_crop"):
             need(getattr(self, key) >= 0, key, "must be >= 0")
@@ -138,6 +149,21 @@ class TrainConfig:
         if self.hflip and self.dataset in BUILTIN_DATASETS and not BUILTIN_DATASETS[self.dataset].flip_safe:
             raise ConfigError(source, "hflip", f"{self.dataset} is not flip-invariant (a mirrored digit is "
                               "not the same digit); exclude hflip from this study's search space")
+
+    def _validate_task(self, need: Callable[[bool, str, str], None]) -> None:
+        """The loss and its options fit the task; depth is the built-in MLP's."""
+        need(self.task in LOSSES, "task", f"must be one of {', '.join(LOSSES)}")
+        losses = LOSSES.get(self.task, ())
+        need(self.loss in losses, "loss", f"{self.task} trains with {' or '.join(losses)}")
+        need(self.huber_delta > 0, "huber_delta", "must be > 0")
+        need(not self.class_weights or self.task != "regression", "class_weights",
+             "weights classes (classification) or labels (multilabel); regression has none")
+        need(not self.label_smoothing or self.task == "classification", "label_smoothing",
+             f"smooths a single-label classifier's labels; a {self.task} study leaves it at 0 (exclude: "
+             "[label_smoothing])")
+        need(self.depth <= MAX_DEPTH, "depth", f"the MLP's hidden layers, 1 to {MAX_DEPTH}")
+        need(self.depth == 1 or self.model == "mlp", "depth", f"is the built-in mlp's; {self.model} has its own "
+             "layout (exclude depth from the space)")
 
     def _validate_warmup(self, need: Callable[[bool, str, str], None]) -> None:
         """Each schedule warms up in its own unit: epochs for per-epoch ones, batches for per-batch ones

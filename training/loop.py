@@ -13,15 +13,16 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from adamtune.data import Dataset, Split
 
 from . import rules
 from .checkpoint import Checkpoint
 from .config import TrainConfig
+from .losses import TaskLoss
+from .metrics import Scoring
 from .model_source import ModelSource
-from .rules import EpochRecord, FitResult
+from .rules import EpochRecord, Evaluation, FitResult
 from .schedule import Schedule, build_schedule
 
 
@@ -36,10 +37,12 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
         model_source: ModelSource | None = None, params: dict[str, Any] | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
         on_start: Callable[[FitResult], None] | None = None, stop_after: int | None = None,
-        checkpoint: Checkpoint | None = None, checkpoint_every: float = 0.0) -> FitResult:
+        checkpoint: Checkpoint | None = None, checkpoint_every: float = 0.0,
+        scoring: Scoring | None = None) -> FitResult:
     """Train `cfg` on `data`; with `validate`, on the training split with per-epoch validation
     (early stopping, best weights restored), else on train+validation for `cfg.epochs` epochs.
     `model_source` is the user's model (default: the built-in `cfg.model`), built with the trial's `params`.
+    Each validated epoch's record holds the metrics `scoring` names (the objective's) beside loss and accuracy.
     `stop_after` ends training after that many epochs without changing the schedule's shape (a
     per-batch one stays laid out over `cfg.epochs` epochs of the data trained on, and is cut short).
     With a `checkpoint`, the state is saved at epoch ends as `rules.checkpoint_due` says (the first, then
@@ -59,6 +62,7 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
     schedule = build_schedule(optimizer, cfg, steps_per_epoch=math.ceil(len(train) / cfg.batch_size))
     aug = rules.augmentation(cfg)
     normalize = rules.normalizer(data, device)
+    task_loss = TaskLoss(data, device)
     amp = device.type == "cuda"
     result = FitResult.begin(cfg, model, device)
     best_state, since_best = None, 0
@@ -76,7 +80,7 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
             rules.set_aside(checkpoint, exc)
             return fit(cfg, data, device=device, validate=validate, model_source=model_source, params=params,
                        on_epoch=on_epoch, on_start=on_start, stop_after=stop_after, checkpoint=checkpoint,
-                       checkpoint_every=checkpoint_every)  # a fresh model, seeded as if never begun
+                       checkpoint_every=checkpoint_every, scoring=scoring)  # a fresh model, seeded as if never begun
         result.resumed_epochs = len(records)
         saved_at = time.monotonic()
         if records and rules.ends_run(cfg, len(records), since_best, validate, stop_after):
@@ -100,7 +104,8 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
             for i in range(0, len(labels), cfg.batch_size):
                 x, y = images[i:i + cfg.batch_size], labels[i:i + cfg.batch_size]
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
+                    out = model(x)
+                loss = rules.train_loss(task_loss, cfg, out, y).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -111,13 +116,14 @@ def fit(cfg: TrainConfig, data: Dataset, *, device: torch.device | str = "cpu", 
         train_loss = loss_sum.item() / len(train)  # one device sync per epoch
         if error := rules.divergence(epoch, train_loss):
             raise error
-        val_loss = val_acc = None
+        scores = Evaluation(math.nan, None)
         if validate:
-            val_loss, val_acc = evaluate(model, data.val, data, device)
-            if error := rules.divergence(epoch, train_loss, val_loss):
+            scores = evaluate(model, data.val, data, device, scoring, task_loss)
+            if error := rules.divergence(epoch, train_loss, scores.loss):
                 raise error
-        result.history.append(EpochRecord(epoch, train_loss, val_loss, val_acc, schedule.lr,
-                                          time.perf_counter() - start))
+        val_loss = scores.loss if validate else None
+        result.history.append(EpochRecord(epoch, train_loss, val_loss, scores.accuracy, schedule.lr,
+                                          time.perf_counter() - start, metrics=scores.metrics))
         schedule.step(val_loss if validate else train_loss)
         if validate:
             since_best = rules.track_best(result, since_best)
@@ -202,18 +208,27 @@ def _check_shapes(what: str, found: dict, expected: dict) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, split: Split, data: Dataset, device: torch.device | str) -> tuple[float, float]:
-    """Mean plain cross-entropy (no label smoothing, so trials compare) and accuracy over `split`."""
+def evaluate(model: torch.nn.Module, split: Split, data: Dataset, device: torch.device | str,
+             scoring: Scoring | None = None, task_loss: TaskLoss | None = None, prefix: str = "val_") -> Evaluation:
+    """The task's mean plain loss (no smoothing or weights, so trials compare) over `split`, a classifier's
+    accuracy, and the metrics `scoring` names (keys with `prefix`)."""
     device = torch.device(device)
+    task_loss = task_loss or TaskLoss(data, device)
     model.eval()
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
+    outputs = []
     for x, y in rules.eval_batches(split, data, device):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = model(x)
-        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
-        correct += (logits.argmax(1) == y).sum()
-    return loss_sum.item() / len(split), correct.item() / len(split)
+            out = model(x)
+        loss_sum += task_loss.plain(out, y).sum().double()
+        if data.task == "classification":
+            correct += (out.argmax(-1) == y).sum()
+        if scoring is not None and scoring.needs_predictions:
+            outputs.append(out.float())
+    metrics = rules.scored(scoring, task_loss, torch.cat(outputs), split.labels, prefix) if outputs else {}
+    accuracy = correct.item() / len(split) if data.task == "classification" else None
+    return Evaluation(loss_sum.item() / len(split), accuracy, metrics)
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:

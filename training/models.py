@@ -30,7 +30,7 @@ def make_model(source: ModelSource, shape: tuple[int, ...], num_classes: int, cf
         if source.name in IMAGE_MODELS and len(shape) != 3:
             raise ConfigError(source.origin or "config", source.key, f"{source.name} needs images (C, H, W), but "
                               f"one sample has shape {shape}; use mlp or your own model")
-        return build_model(source.name, shape, num_classes, cfg.width, cfg.activation, cfg.dropout)
+        return build_model(source.name, shape, num_classes, cfg.width, cfg.activation, cfg.dropout, cfg.depth)
     build = load_entry(source.entry, source.folder, origin=source.origin, key=f"{source.key}.entry")
     try:
         model = build(tuple(shape), num_classes, dict(params), **source.kwargs)
@@ -132,11 +132,12 @@ def _call(shape: tuple[int, ...], num_classes: int, params: dict[str, Any]) -> s
 
 
 def build_model(name: str, shape: tuple[int, ...], num_classes: int, width: int,
-                activation: str, dropout: float) -> nn.Module:
-    """`shape` is that of one sample: (channels, height, width) for the CNN and ResNet; the MLP flattens any."""
+                activation: str, dropout: float, depth: int = 1) -> nn.Module:
+    """`shape` is that of one sample: (channels, height, width) for the CNN and ResNet; the MLP flattens any.
+    `num_classes` is the number of outputs: classes, regression targets or labels."""
     act = ACTIVATIONS[activation]
     if name == "mlp":
-        return MLP(math.prod(shape), width, num_classes, act, dropout)
+        return MLP(math.prod(shape), width, num_classes, act, dropout, depth)
     if name == "cnn":
         return SmallCNN(shape[0], width, num_classes, act, dropout)
     if name == "resnet":
@@ -145,11 +146,15 @@ def build_model(name: str, shape: tuple[int, ...], num_classes: int, width: int,
 
 
 class MLP(nn.Sequential):
-    """One hidden layer: 784-128-10 on MNIST in the article, 64-128-10 on 8x8 digits."""
+    """`depth` hidden layers of `width` units (the article's one: 784-128-10 on MNIST, 64-128-10 on 8x8
+    digits); one hidden layer keeps the article's module names, so its weights load as before."""
 
-    def __init__(self, in_features: int, width: int, num_classes: int, act: type[nn.Module], dropout: float):
-        super().__init__(nn.Flatten(), nn.Linear(in_features, width), act(), nn.Dropout(dropout),
-                         nn.Linear(width, num_classes))
+    def __init__(self, in_features: int, width: int, num_classes: int, act: type[nn.Module], dropout: float,
+                 depth: int = 1):
+        hidden: list[nn.Module] = []
+        for i in range(depth):
+            hidden += [nn.Linear(in_features if i == 0 else width, width), act(), nn.Dropout(dropout)]
+        super().__init__(nn.Flatten(), *hidden, nn.Linear(width, num_classes))
 
 
 def _conv(c_in: int, c_out: int, act: type[nn.Module], stride: int = 1) -> nn.Sequential:

@@ -22,6 +22,8 @@ from .augment import Augmentation
 from .checkpoint import Checkpoint
 from .config import AUGMENTATIONS, TrainConfig, augmentation_reason
 from .errors import ConfigError, DivergedError
+from .losses import TaskLoss
+from .metrics import Scoring
 from .model_source import ModelSource
 from .models import build_checked
 
@@ -38,6 +40,14 @@ class EpochRecord:
     lr: float  # the epoch's last batch's: a per-batch schedule's shape shows at epoch ends
     seconds: float
     last: bool = False  # the run ends after it (its last epoch, or early stopping): it is never pruned
+    metrics: dict[str, float] = field(default_factory=dict)  # the objective's metric (val_rmse, ...) when asked
+
+    def value(self, key: str) -> float | None:
+        """A series by name: train_loss, val_loss, val_accuracy, or a metric this epoch computed."""
+        return getattr(self, key) if key in _FIELDS else self.metrics.get(key)
+
+
+_FIELDS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")
 
 
 @dataclass
@@ -62,6 +72,10 @@ class FitResult:
     @property
     def val_accuracy(self) -> float | None:
         return None if self.best_epoch is None else self.history[self.best_epoch].val_accuracy
+
+    def value(self, key: str) -> float | None:
+        """Series `key` at the best epoch (the objective's value a complete trial reports)."""
+        return None if self.best_epoch is None else self.history[self.best_epoch].value(key)
 
 
 # ---- the start: seeds, the model, the data -----------------------------------------------------------
@@ -134,6 +148,32 @@ def eval_batches(split: Split, data: Dataset, device: torch.device) -> Iterator[
     for i in range(0, len(split), EVAL_BATCH):
         yield (normalize(unit(split.images[i:i + EVAL_BATCH].to(device), data.scale)),
                split.labels[i:i + EVAL_BATCH].to(device))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One model's (or slot's) loss on a split, its accuracy (classification), and the metrics asked for."""
+
+    loss: float
+    accuracy: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def scored(scoring: Scoring | None, task_loss: TaskLoss, outputs: torch.Tensor, targets: torch.Tensor,
+           prefix: str = "val_") -> dict[str, float]:
+    """The metrics `scoring` asks for of one model's outputs on a split (on the host, by scikit-learn or the
+    user's function), by name with `prefix`; none when the loops' own loss and accuracy are all it asks."""
+    if scoring is None or not scoring.needs_predictions:
+        return {}
+    predictions = task_loss.predictions(outputs).double().cpu().numpy()
+    values = scoring.compute(task_loss.task, predictions, targets.cpu().numpy())
+    return {prefix + name: v for name, v in values.items()}
+
+
+def train_loss(task_loss: TaskLoss, cfg: TrainConfig, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One trial's per-sample training loss as its config says (a pack passes its columns to TaskLoss)."""
+    return task_loss.per_sample(out, y, loss=cfg.loss, delta=cfg.huber_delta, smoothing=cfg.label_smoothing,
+                                weighted=float(cfg.class_weights))
 
 
 # ---- each epoch's end ---------------------------------------------------------------------------------

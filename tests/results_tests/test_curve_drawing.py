@@ -43,3 +43,22 @@ def test_a_plain_workers_trial_curve_is_drawn_when_opened_once(tmp_path):
     assert len(pngs(folder)) == len(study.trials)
     with pytest.raises(ArtifactNotFound):
         drawing.open_reader("0123abcd-1-1")  # names no curve of this store's trials
+
+
+def test_a_curve_without_accuracy_shows_its_objectives_metric_in_the_middle_panel():
+    """A regression trial's curve has no accuracy (issue 22): the middle panel shows its objective's metric."""
+    import io
+
+    from adamtune.results._artifacts import curve_metric, curve_png
+
+    regression = {"train_loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.6, 0.5], "val_rmse": [60.0, 52.0, 50.0],
+                  "lr": [1e-3] * 3, "seconds": [0.1] * 3}
+    assert curve_metric(regression) == "val_rmse"
+    assert curve_metric({**regression, "val_accuracy": [None] * 3}) == "val_rmse"
+    assert curve_metric({"val_loss": [1.0], "val_accuracy": [0.5], "val_macro_f1": [0.4]}) == "val_accuracy"
+    assert curve_metric({"val_loss": [1.0], "train_loss": [1.0]}) is None
+    for curve in (regression, {k: v for k, v in regression.items() if k != "val_rmse"}):
+        with Image.open(io.BytesIO(curve_png(curve, "trial 0"))) as image:
+            middle = image.crop((330, 40, 570, 190)).convert("RGB")
+            green = sum(count for count, (r, g, b) in middle.getcolors(1 << 16) if g > 100 and r < 100 and b < 100)
+            assert (green > 0) == ("val_rmse" in curve), "the metric's line is drawn, and only when there is one"

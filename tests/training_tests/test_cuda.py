@@ -25,7 +25,7 @@ if torch.cuda.is_available():
         result = fit(cfg, digits_on_gpu, device="cuda")
         assert result.device.startswith("cuda") and next(result.model.parameters()).is_cuda
         assert result.val_accuracy > 0.93, "well above chance (0.1) on digits"
-        loss, _ = evaluate(result.model, digits_on_gpu.val, digits_on_gpu, "cuda")
+        loss = evaluate(result.model, digits_on_gpu.val, digits_on_gpu, "cuda").loss
         assert loss == pytest.approx(result.val_loss, rel=1e-5), "the best epoch's weights were restored"
 
     @pytest.fixture

@@ -29,7 +29,7 @@ def test_learns_digits_and_restores_the_best_epoch(digits):
     result = fit(TrainConfig(epochs=12, lr=3e-3), digits)
     assert result.val_accuracy > 0.93
     assert result.val_loss == min(r.val_loss for r in result.history)
-    assert evaluate(result.model, digits.val, digits, "cpu")[0] == pytest.approx(result.val_loss, rel=1e-6)
+    assert evaluate(result.model, digits.val, digits, "cpu").loss == pytest.approx(result.val_loss, rel=1e-6)
 
 
 def test_hook_exception_stops_training_at_that_epoch(digits):

@@ -11,6 +11,7 @@ import torch
 from adamtune.data import Dataset
 
 from ..config import TrainConfig
+from ..metrics import Scoring
 from ..model_source import ModelSource
 from ..rules import EpochRecord, FitResult
 from .pack import Pack
@@ -40,12 +41,13 @@ def packed_params(data: Dataset, cfg: TrainConfig, params: dict[str, Any] | None
 def fit_packed(configs: list[TrainConfig], data: Dataset, *, device: torch.device | str = "cpu",
                validate: bool = True, model_source: ModelSource | None = None,
                params: list[dict[str, Any]] | None = None, stop_after: int | None = None,
-               on_epoch: Callable[[int, EpochRecord], None] | None = None) -> list[FitResult]:
+               on_epoch: Callable[[int, EpochRecord], None] | None = None,
+               scoring: Scoring | None = None) -> list[FitResult]:
     """Train `configs` (trials that can share a pack: `Pack.can_take`) as one pack to the end; slot i's result
     is `results[i]`. A diverged slot's result has the epochs before it; `fit`'s counterpart for `train` and
     tests."""
     pack = Pack(data, device=device, validate=validate, model_source=model_source, stop_after=stop_after,
-                width=max(cfg.width for cfg in configs), max_padding=None, mix_batches=True)
+                width=max(cfg.width for cfg in configs), max_padding=None, mix_batches=True, scoring=scoring)
     results: dict[int, FitResult] = {}
     for i, cfg in enumerate(configs):
         pack.add(i, cfg, (params or [{}] * len(configs))[i])

@@ -21,15 +21,16 @@ from collections.abc import Hashable, Iterable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from adamtune.data import Dataset
 
 from .. import rules
 from ..checkpoint import Checkpoint
 from ..config import TrainConfig
+from ..losses import TaskLoss
+from ..metrics import Scoring
 from ..model_source import ModelSource
-from ..rules import EpochRecord, FitResult
+from ..rules import EpochRecord, Evaluation, FitResult
 from .padding import Padding, padded_model, shapes_of, use_only
 from .slot import (
     DROPOUT_STREAM,
@@ -62,7 +63,8 @@ class Pack:
     def __init__(self, data: Dataset, *, device: torch.device | str = "cpu", validate: bool = True,
                  model_source: ModelSource | None = None, stop_after: int | None = None,
                  checkpoint_every: float = 0.0, width: int | None = None,
-                 max_padding: float | None | str = "device", mix_batches: bool | str = "device") -> None:
+                 max_padding: float | None | str = "device", mix_batches: bool | str = "device",
+                 scoring: Scoring | None = None) -> None:
         self.data = data
         self.device = torch.device(device)
         self.validate = validate
@@ -71,6 +73,8 @@ class Pack:
         self.checkpoint_every = checkpoint_every
         self.train_split = rules.training_split(data, validate)
         self.normalize = rules.normalizer(data, self.device)
+        self.task_loss = TaskLoss(data, self.device)
+        self.scoring = scoring
         self.slots: list[Slot] = []
         self.model: StackedModel | None = None
         self.key: tuple | None = None
@@ -142,7 +146,8 @@ class Pack:
             self.width = max(self.widest or 0, cfg.width)
             if not self._fits(cfg.width):  # the widest it may take would pad this one too much
                 self.width = cfg.width
-            model = padded_model(cfg.model, self.data.shape, self.data.num_classes, self.width).to(self.device)
+            model = padded_model(cfg.model, self.data.shape, self.data.num_classes, self.width,
+                                 cfg.depth).to(self.device)
         self.noise_shapes = probe(model, self._sample())
         self.model = StackedModel(model, 1, self.device)
         self.shapes = shapes_of(model)
@@ -234,10 +239,9 @@ class Pack:
                 x, y = xs[:, i:i + plan.tick], ys[:, i:i + plan.tick]
                 loss_sum += self._step(x, y, [m[:, i:i + plan.tick] for m in masks], plan.rows[t], plan.stepping[t])
         train_losses = [total / n for total in loss_sum.tolist()]  # one device sync per epoch
-        vals: list[tuple[float | None, float | None]] = list(self._evaluate()) if self.validate else [(None, None)] * k
+        vals = self._evaluate() if self.validate else [None] * k
         seconds = (time.perf_counter() - start) / k  # each slot's share of the pack's epoch
-        return [self._end_epoch(row, s, train_losses[row], vals[row][0], vals[row][1], seconds)
-                for row, s in enumerate(slots)]
+        return [self._end_epoch(row, s, train_losses[row], vals[row], seconds) for row, s in enumerate(slots)]
 
     def _plan(self, n: int) -> EpochPlan:
         """The epoch's ticks, with each slot's (lr, beta1) per step: a per-batch schedule's table, else the
@@ -258,11 +262,11 @@ class Pack:
         model = self.model
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             logits = model.forward(x, noises)
-        logp = F.log_softmax(logits.float(), dim=-1)
-        per_row = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
-        if self.adam.uses["smoothing"]:
-            smoothing = self.adam.column("smoothing").float().unsqueeze(1)
-            per_row = (1 - smoothing) * per_row + smoothing * (-logp.mean(-1))
+        first = self.slots[0].cfg  # the loss kind and its weighting are the pack's (structure_key)
+        smoothing = self.adam.column("smoothing").float().unsqueeze(1) if self.adam.uses["smoothing"] else 0.0
+        delta = self.adam.column("delta").float().unsqueeze(1) if first.loss == "huber" else 1.0
+        per_row = self.task_loss.per_sample(logits, y, loss=first.loss, delta=delta, smoothing=smoothing,
+                                            weighted=float(first.class_weights))
         summed = per_row.sum(1)
         with warnings.catch_warnings():
             # Gradients accumulate into column slices of the flat gradient (see StackedModel._views): not
@@ -278,27 +282,39 @@ class Pack:
         return summed.detach()
 
     @torch.no_grad()
-    def _evaluate(self) -> list[tuple[float, float]]:
-        """evaluate() for every slot at once: mean plain cross-entropy and accuracy on the validation split."""
+    def _evaluate(self) -> list[Evaluation]:
+        """evaluate() for every slot at once: the task's plain loss, accuracy and asked metrics on validation."""
         assert self.model is not None
         split, k = self.data.val, len(self.slots)
+        classifies = self.data.task == "classification"
+        keep = self.scoring is not None and self.scoring.needs_predictions
         self.model.train(False)
         loss_sum = torch.zeros(k, device=self.device, dtype=torch.float64)
         correct = torch.zeros(k, device=self.device, dtype=torch.int64)
+        outputs = []
         for x, y in rules.eval_batches(split, self.data, self.device):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 logits = self.model.forward(x, shared_input=True)
-            loss_sum += F.cross_entropy(logits.float().transpose(1, 2), y.expand(k, -1),
-                                        reduction="none").sum(1).double()
-            correct += (logits.argmax(-1) == y).sum(1)
-        return [(loss / len(split), c / len(split)) for loss, c in zip(loss_sum.tolist(), correct.tolist())]
+            loss_sum += self.task_loss.plain(logits, y.expand(k, *y.shape)).sum(1).double()
+            if classifies:
+                correct += (logits.argmax(-1) == y).sum(1)
+            if keep:
+                outputs.append(logits.float())
+        stacked = torch.cat(outputs, dim=1) if keep else None
+        n = len(split)
+        return [Evaluation(loss / n, c / n if classifies else None,
+                           rules.scored(self.scoring, self.task_loss, stacked[row], split.labels)
+                           if stacked is not None else {})
+                for row, (loss, c) in enumerate(zip(loss_sum.tolist(), correct.tolist()))]
 
-    def _end_epoch(self, row: int, s: Slot, train_loss: float, val_loss: float | None, val_acc: float | None,
+    def _end_epoch(self, row: int, s: Slot, train_loss: float, scores: Evaluation | None,
                    seconds: float) -> SlotOutcome:
         result, epoch = s.result, len(s.result.history)
+        val_loss = scores.loss if scores is not None else None
         if error := rules.divergence(epoch, train_loss, val_loss):
             return SlotOutcome(s.key, None, True, error)
-        result.history.append(EpochRecord(epoch, train_loss, val_loss, val_acc, s.schedule.lr, seconds))
+        result.history.append(EpochRecord(epoch, train_loss, val_loss, scores.accuracy if scores else None,
+                                          s.schedule.lr, seconds, metrics=scores.metrics if scores else {}))
         s.schedule.step(val_loss if self.validate else train_loss)
         self.adam.set_hyper(row, slot_hyper(s))
         if self.validate:

@@ -47,9 +47,9 @@ def use_only(model: nn.Module, activation: str | None) -> None:
             module.only = None if activation is None else int(ACTIVATION_CODES[activation])
 
 
-def padded_model(name: str, shape: tuple[int, ...], num_classes: int, width: int) -> nn.Module:
+def padded_model(name: str, shape: tuple[int, ...], num_classes: int, width: int, depth: int = 1) -> nn.Module:
     """The pack's skeleton: built-in model `name` at `width`, every activation a MixedActivation."""
-    model = build_model(name, shape, num_classes, width, "relu", 0.0)
+    model = build_model(name, shape, num_classes, width, "relu", 0.0, depth)
     for parent in list(model.modules()):
         for child_name, child in list(parent.named_children()):
             if type(child) in ACTIVATIONS.values():

@@ -27,6 +27,7 @@ from .stacked_adam import MOMENTS, StackedAdam
 
 DROPOUT_STREAM = 0x5EED  # the dropout generator's seed is the trial's seed plus this: a stream of its own
 USER_SHARED = ("width", "activation")  # settings the user's builder may read: its trials share them to share a pack
+LOSS_SHARED = ("loss", "class_weights")  # a pack computes one kind of loss (a Huber delta is per slot)
 NORM_MODELS = ("cnn", "resnet")  # the built-in models with BatchNorm: their packs keep one batch size
 
 
@@ -37,20 +38,21 @@ def shared_settings(model: str, user_model: bool, device_type: str) -> tuple[str
     packs there do not mix (padded units and per-tick steps cost arithmetic); the user's model shares what
     its builder may read and its batch size."""
     if user_model:
-        return (*USER_SHARED, "batch_size")
+        return (*USER_SHARED, "batch_size", *LOSS_SHARED)
     if device_type == "cpu":
-        return ("batch_size", "width")
-    return ("batch_size",) if model in NORM_MODELS else ()
+        return ("batch_size", "width", "depth", *LOSS_SHARED)
+    return (*(("batch_size",) if model in NORM_MODELS else ()), "depth", *LOSS_SHARED)
 
 
 def structure_key(cfg: TrainConfig, params: dict[str, Any] | None = None, user_model: bool = False) -> tuple:
-    """What trials must agree on to share a pack. A built-in model's trials need only the model: widths and
-    activations are padded and mixed (padding.py). The user's own model's trials share the settings its
+    """What trials must agree on to share a pack: the kind of loss, and a built-in model and its depth (widths
+    and activations are padded and mixed, padding.py). The user's own model's trials share the settings its
     builder may read and every value it gets that is not a training setting (any may change its shapes)."""
+    loss = tuple(getattr(cfg, name) for name in LOSS_SHARED)
     if not user_model:
-        return (cfg.model,)
+        return (cfg.model, cfg.depth, *loss)
     own = sorted((k, repr(v)) for k, v in model_params(params or {}).items())
-    return (cfg.model, *(getattr(cfg, name) for name in USER_SHARED), *own)
+    return (cfg.model, *(getattr(cfg, name) for name in USER_SHARED), *loss, *own)
 
 
 @dataclass
@@ -105,7 +107,8 @@ def slot_hyper(s: Slot) -> dict[str, float]:
     adamw = cfg.optimizer == "adamw"
     return {"lr": group["lr"], "beta1": group["betas"][0], "beta2": cfg.beta2, "eps": cfg.eps,
             "l2": 0.0 if adamw else cfg.weight_decay, "decoupled": cfg.weight_decay if adamw else 0.0,
-            "amsgrad": float(cfg.amsgrad), "clip": cfg.grad_clip, "smoothing": cfg.label_smoothing}
+            "amsgrad": float(cfg.amsgrad), "clip": cfg.grad_clip, "smoothing": cfg.label_smoothing,
+            "delta": cfg.huber_delta}
 
 
 def batch_table(s: Slot, steps_per_epoch: int) -> list[tuple[float, float]] | None:

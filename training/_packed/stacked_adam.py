@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-HYPER = ("lr", "beta1", "beta2", "eps", "l2", "decoupled", "amsgrad", "clip", "smoothing")
+HYPER = ("lr", "beta1", "beta2", "eps", "l2", "decoupled", "amsgrad", "clip", "smoothing", "delta")
 COLUMN = {name: i for i, name in enumerate(HYPER)}
 OPTIONAL = ("l2", "decoupled", "amsgrad", "clip", "smoothing")  # terms skipped when no slot uses them
 MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
