@@ -17,7 +17,7 @@ from adamtune.training import LIMITS, LOSSES, MAX_PACK, model_schema
 
 from ._factories import PRUNERS, SAMPLERS
 from ._keys import MAX_SECONDS, Choice, Flag, Mapping, NameOrMapping, Names, Parsed, Seconds, Table, Text, Whole
-from ._warm_start import KEYS as WARM_START_KEYS
+from ._warm_start_key import KEYS as WARM_START_KEYS
 
 # Bounds of the study file's own numbers, beyond which a library refuses them mid-run: Optuna's samplers seed
 # numpy (at most 2**32 - 1), a timer waits at most MAX_SECONDS.

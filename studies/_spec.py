@@ -27,7 +27,7 @@ from ._errors import StudyError
 from ._factories import build_pruner, build_sampler
 from ._keys import check_keys
 from ._schema import AUTO, DIRECTIONS, OBJECTIVE_KEYS, STUDY_FILE
-from ._warm_start import WarmStart, parse_warm_start
+from ._warm_start_key import WarmStart, parse_warm_start
 
 
 @dataclass(frozen=True)
