@@ -19,8 +19,8 @@ from typing import Any
 
 from .errors import AdamtuneError, DataError, InputError, NoCompleteTrial, StorageError, StudyNotFound
 
-_API = ("check", "run", "run_workers", "list_studies", "study", "best", "status", "export", "export_csv", "report",
-        "train", "load_model", "predict", "dashboard", "storage_proxy", "resolve_store")
+_API = ("check", "study_schema", "run", "run_workers", "list_studies", "study", "best", "status", "export",
+        "export_csv", "report", "train", "load_model", "predict", "dashboard", "storage_proxy", "resolve_store")
 
 __all__ = ["AdamtuneError", "DataError", "InputError", "NoCompleteTrial", "StorageError", "StudyNotFound", *_API]
 

@@ -36,6 +36,10 @@ def build_parser(handlers: Mapping[str, Callable[[argparse.Namespace], int]]) ->
     p.add_argument("--data-root", help="data cache and torchvision datasets (default: $ADAMTUNE_DATA)")
     trust_flag(p, "study")
 
+    p = command("schema", "print the study file's JSON Schema (draft 2020-12), for editors that check a study "
+                "as you type", "adamtune schema --out studies/study.schema.json")
+    p.add_argument("--out", metavar="FILE", help="write it to FILE (default: stdout)")
+
     p = command("run", "create or join a study and run trials until its budget is spent",
                 "adamtune run studies/digits_mlp.yaml --n-trials 20")
     p.add_argument("study_file")

@@ -44,6 +44,14 @@ def check(study_file: str | Path, *, load_data: bool = True, data_root: str | No
     return spec
 
 
+def study_schema() -> dict[str, Any]:
+    """The study file as JSON Schema (draft 2020-12), generated from the rules `check` applies to each value:
+    what editors read (studies/study.schema.json is a copy)."""
+    from adamtune.studies import study_schema
+
+    return study_schema()
+
+
 def run(study_file: str | Path, *, storage: Store | str | None = None, n_trials: int | None = None,
         timeout: float | None = None, device: str | None = None, data_root: str | None = None,
         artifacts: str | None = None, progress: bool = False,

@@ -58,8 +58,9 @@ def _stopped_what(exc: KeyboardInterrupt) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    return build_parser({"check": _check, "run": _run, "studies": _studies, "trials": _trials, "status": _status,
-                         "best": _best, "export": _export, "report": _report, "train": _train, "predict": _predict,
+    return build_parser({"check": _check, "schema": _schema, "run": _run, "studies": _studies, "trials": _trials,
+                         "status": _status, "best": _best, "export": _export, "report": _report, "train": _train,
+                         "predict": _predict,
                          "dashboard": _dashboard, "storage-proxy": _storage_proxy})
 
 
@@ -87,6 +88,20 @@ def _check(args) -> int:
         print(f"  task: {facts.task}" + (f" ({facts.task_reason})" if facts.task_reason else ""))
     for p in spec.space.params:
         print(f"  {p.name:18} {p.describe()}")
+    return 0
+
+
+def _schema(args) -> int:
+    text = json.dumps(api.study_schema(), indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    from adamtune.results import output_file, writing
+
+    output_file(args.out, "--out")
+    with writing(args.out, "--out", partial=Path(args.out)):
+        Path(args.out).write_text(text)
+    print(f"wrote the study file's JSON Schema to {args.out}", file=sys.stderr)
     return 0
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._catalog import BUILTIN_DATASETS, DatasetFacts
-from ._entry import check_entry, is_entry, load_entry, one_line, trust_entries
+from ._entry import ENTRY_PATTERN, check_entry, is_entry, load_entry, one_line, trust_entries
 from ._errors import DataError, SourceError
-from ._sources import DATA_TYPES, KIND_SHAPES, DataFacts, DataSource
+from ._sources import DATA_TYPES, KIND_SHAPES, DataFacts, DataSource, dataset_schema
 from ._stored_file import StoredFile
 
 if TYPE_CHECKING:
@@ -26,10 +26,10 @@ _LAZY = {"TASKS": "_targets",
          "free_memory": "_memory", "gib": "_memory", "Inputs": "_inputs", "InputSpec": "_inputs",
          "read_inputs": "_inputs"}
 
-__all__ = ["BUILTIN_DATASETS", "BUILTIN_LOADERS", "DATA_TYPES", "KIND_SHAPES", "TASKS", "DataError", "DataFacts",
-           "DataSource", "Dataset", "DatasetFacts", "InputSpec", "Inputs", "SourceError", "Split", "StoredFile",
-           "check_entry", "free_memory", "gib", "is_entry", "load_dataset", "load_entry", "one_line", "read_inputs",
-           "trust_entries"]
+__all__ = ["BUILTIN_DATASETS", "BUILTIN_LOADERS", "DATA_TYPES", "ENTRY_PATTERN", "KIND_SHAPES", "TASKS", "DataError",
+           "DataFacts", "DataSource", "Dataset", "DatasetFacts", "InputSpec", "Inputs", "SourceError", "Split",
+           "StoredFile", "check_entry", "dataset_schema", "free_memory", "gib", "is_entry", "load_dataset",
+           "load_entry", "one_line", "read_inputs", "trust_entries"]
 
 
 def __getattr__(name: str) -> Any:

@@ -23,7 +23,8 @@ from typing import Any
 
 from ._errors import SourceError
 
-_ENTRY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+ENTRY_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"  # also the study schema's
+_ENTRY = re.compile(ENTRY_PATTERN)
 _LOADED: dict[str, tuple[str, int]] = {}  # module name -> (file, mtime_ns) it was imported from by us
 TRUST_ENV = "ADAMTUNE_TRUST_ENTRIES"
 TRUST_FLAG = "--trust-entries"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ._catalog import BUILTIN_DATASETS
-from ._entry import is_entry
+from ._entry import ENTRY_PATTERN, is_entry
 from ._errors import SourceError
 
 DATA_TYPES = ("image_folder", "arrays", "python")
@@ -21,6 +21,26 @@ _DATA_KEYS = {
     "arrays": {"type", "path", "flip_safe"},
     "python": {"type", "entry", "flip_safe"},  # any other key is a keyword argument of the entry point
 }
+
+# What each key takes, as JSON Schema for `adamtune schema`: the rules _text, _size, _channels, _flag and
+# _check_paths apply below (null: absent), with the line README's table gives each.
+_PATH = {"type": ["string", "null"]}
+_KEY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "type": {"enum": list(DATA_TYPES), "description": "image_folder, arrays or python"},
+    "path": {"type": "string", "description": "the image folder (its training part) or the .npz file, relative to the "
+             "study file"},
+    "val": {**_PATH, "description": "the folder of the validation part (optional)"},
+    "test": {**_PATH, "description": "the folder of the test part (optional)"},
+    "size": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "array", "items": {"type": "integer", "minimum": 1},
+                                                           "minItems": 2, "maxItems": 2}, {"type": "null"}],
+             "description": "[height, width] (or one number) every image is resized to"},
+    "channels": {"enum": [1, 3, None], "description": "1 (grey) or 3 (RGB); default: grey when every image is grey"},
+    "skip_bad_images": {"type": "boolean", "description": "skip unreadable images and count them"},
+    "entry": {"type": "string", "pattern": ENTRY_PATTERN, "description": "module:function, called with the "
+              "mapping's other keys as keyword arguments"},
+    "flip_safe": {"type": "boolean", "description": "a mirrored image keeps its label, so hflip may be searched"},
+}
+_NEEDS = {"image_folder": "path", "arrays": "path", "python": "entry"}  # the key _check_paths requires
 
 # What each kind of input is: the shape of one sample.
 KIND_SHAPES = {"image": "images (C, H, W)", "signal": "1-D signals (C, L)", "features": "feature vectors (D,)"}
@@ -177,6 +197,20 @@ class DataSource:
             if self.type == "arrays" and not resolved.is_file():
                 raise SourceError(self.origin, f"{self.key}.{name}", f"{resolved} is not a file (an .npz "
                                   "written by numpy.savez with x, y and optionally x_val, y_val, x_test, y_test)")
+
+
+def dataset_schema() -> dict[str, Any]:
+    """`dataset:` as JSON Schema (draft 2020-12), from the names and key sets `DataSource.parse` checks
+    against: a built-in name, or a mapping whose `type` decides its keys (a python entry's other keys are
+    its keyword arguments)."""
+    by_type = [{"if": {"properties": {"type": {"const": kind}}, "required": ["type"]},
+                "then": {"properties": {name: _KEY_SCHEMAS[name] for name in sorted(_DATA_KEYS[kind])},
+                         "required": [_NEEDS[kind]],
+                         "additionalProperties": kind == "python"}}  # python: the other keys are keyword arguments
+               for kind in DATA_TYPES]
+    return {"anyOf": [{"enum": list(BUILTIN_DATASETS)},
+                      {"type": "object", "properties": {"type": _KEY_SCHEMAS["type"]}, "required": ["type"],
+                       "allOf": by_type}]}
 
 
 def _text(raw: dict, name: str, origin: str, key: str) -> str:

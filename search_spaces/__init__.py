@@ -4,7 +4,7 @@ an earlier trial's values fitted into a changed space)."""
 
 from ._fit import Fitted, fit_values
 from ._space import SearchSpace, builtin_fragments, compose, fragment_label, read_yaml
-from ._spec import ParamSpec, SpaceError, from_complement, parse_param, stored_name
+from ._spec import ParamSpec, SpaceError, from_complement, param_schema, parse_param, stored_name
 from ._stored import StoredSpace
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "fit_values",
     "fragment_label",
     "from_complement",
+    "param_schema",
     "parse_param",
     "read_yaml",
     "stored_name",

@@ -16,6 +16,24 @@ _KEYS = {
     "categorical": {"type", "choices", "default", "when", "help"},
     "fixed": {"type", "value", "when", "help"},
 }
+# What each key takes, as JSON Schema for `adamtune schema`: the rules parse_param applies below. A bound or
+# step may be a string: YAML 1.1 reads `1e-5` (no dot) as one, and _number accepts it.
+_NUMBER = {"type": ["number", "string"]}
+_KEY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "type": {"enum": list(KINDS), "description": "float, int, categorical or fixed"},
+    "low": {**_NUMBER, "description": "the range's low end"},
+    "high": {**_NUMBER, "description": "the range's high end"},
+    "log": {"type": "boolean", "description": "sample on a log scale"},
+    "step": {**_NUMBER, "description": "sample multiples of step above low (> 0; not with log)"},
+    "log_complement": {"type": "boolean", "description": "sample 1 - x on a log scale (beta2 near 1)"},
+    "choices": {"type": "array", "minItems": 1, "items": {"type": ["null", "boolean", "number", "string"]},
+                "description": "the values a categorical parameter takes"},
+    "value": {"description": "the value of a fixed parameter"},
+    "default": {"description": "the baseline trial's value, inside the range or among the choices"},
+    "when": {"type": "object", "minProperties": 1, "description": "exists only when each parent parameter named "
+             "here has one of the values given"},
+    "help": {"description": "what the parameter does, in a line"},
+}
 
 
 class SpaceError(InputError):
@@ -115,6 +133,15 @@ class ParamSpec:
             return False
         assert self.low is not None and self.high is not None
         return self.low <= value <= self.high
+
+
+def param_schema() -> dict[str, Any]:
+    """One parameter as a study's `params:` gives it, as JSON Schema (draft 2020-12): with a `type`, only
+    the keys of that kind; without one (changing a fragment's parameter), any of them."""
+    by_kind = [{"if": {"properties": {"type": {"const": kind}}, "required": ["type"]},
+                "then": {"propertyNames": {"enum": sorted(_KEYS[kind])}}} for kind in KINDS]
+    return {"type": "object", "properties": {name: _KEY_SCHEMAS[name] for name in sorted(set().union(*_KEYS.values()))},
+            "additionalProperties": False, "allOf": by_kind}
 
 
 def stored_name(name: str, log_complement: bool) -> str:

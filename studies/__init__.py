@@ -16,6 +16,7 @@ from ._join import create_or_join
 from ._placement import parse_devices, visible_gpus
 from ._prepare import prepare
 from ._saved_model import MODEL_FILE, Prediction, load_model, predict
+from ._schema import SCHEMA_FILE, study_schema
 from ._spec import StudySpec, check_pack, load_study_file
 from ._workers import run_local_workers
 
@@ -23,10 +24,10 @@ if TYPE_CHECKING:
     from ._run import RunSummary, run_study
     from ._work import Terminated
 
-__all__ = ["EXPORT_KEYS", "MODEL_FILE", "ArtifactsDirError", "Prediction", "RunSummary", "StudyError", "StudySpec",
-           "Terminated", "TrialFileError", "check_artifacts_dir", "check_pack", "create_or_join", "export_chosen",
-           "export_trial", "load_export", "load_model", "load_study_file", "parse_devices", "predict", "prepare",
-           "run_local_workers", "run_study", "train_from_export", "visible_gpus"]
+__all__ = ["EXPORT_KEYS", "MODEL_FILE", "SCHEMA_FILE", "ArtifactsDirError", "Prediction", "RunSummary", "StudyError",
+           "StudySpec", "Terminated", "TrialFileError", "check_artifacts_dir", "check_pack", "create_or_join",
+           "export_chosen", "export_trial", "load_export", "load_model", "load_study_file", "parse_devices", "predict",
+           "prepare", "run_local_workers", "run_study", "study_schema", "train_from_export", "visible_gpus"]
 
 
 def __getattr__(name: str) -> Any:

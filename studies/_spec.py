@@ -12,9 +12,7 @@ from adamtune.data import DataFacts, DataSource, SourceError, check_entry
 from adamtune.search_spaces import SearchSpace, SpaceError, compose, read_yaml
 from adamtune.storage import Heartbeat
 from adamtune.training import (
-    LIMITS,
     LOSSES,
-    MAX_PACK,
     METRICS,
     ConfigError,
     ModelSource,
@@ -27,18 +25,9 @@ from adamtune.training import (
 
 from ._errors import StudyError
 from ._factories import build_pruner, build_sampler
+from ._keys import check_keys
+from ._schema import AUTO, DIRECTIONS, OBJECTIVE_KEYS, STUDY_FILE
 from ._warm_start_key import WarmStart, parse_warm_start
-
-DIRECTIONS = ("minimize", "maximize")
-# Bounds of the study file's own numbers, beyond which a library refuses them mid-run: Optuna's samplers seed
-# numpy (at most 2**32 - 1), a timer waits at most threading.TIMEOUT_MAX (about 9.2e9 s).
-MAX_SEED = 2**32 - 1
-MAX_SECONDS = 10**9  # about 31 years
-MAX_TRIALS = 10**9
-AUTO = "auto"  # `pack: auto`: the worker chooses K (studies/_pack_size.py)
-_KEYS = {"name", "description", "dataset", "model", "epochs", "seed", "search_space", "params", "exclude",
-         "sampler", "pruner", "objective", "direction", "n_trials", "timeout", "baseline", "heartbeat",
-         "artifacts", "reconnect_timeout", "pack", "task", "warm_start"}
 
 
 @dataclass(frozen=True)
@@ -148,11 +137,8 @@ def load_study_file(path: str | Path) -> StudySpec:
     data = read_yaml(path, "study file", StudyError)
     if not isinstance(data, dict):
         raise StudyError(source, "<file>", "a study file is a YAML mapping")
-    unknown = sorted(set(data) - _KEYS)
-    if unknown:
-        raise StudyError(source, unknown[0], f"unknown key (allowed: {', '.join(sorted(_KEYS))})")
-    if not isinstance(data.get("name"), str) or not data["name"]:
-        raise StudyError(source, "name", "required, a non-empty string")
+    check_keys(data, STUDY_FILE, source)  # each key's own value (_schema.py); what follows is between keys
+    data = STUDY_FILE.filled(data)
     _check_name(source, data["name"])
     try:
         data_source = DataSource.parse(data.get("dataset"), origin=source, folder=path.parent)
@@ -160,52 +146,22 @@ def load_study_file(path: str | Path) -> StudySpec:
         check_entries(data_source, model_source)
     except SourceError as exc:
         raise StudyError(exc.source, exc.key, exc.reason) from None
-    epochs = _int(data, "epochs", 10, source, minimum=1, maximum=int(LIMITS["epochs"]))
-    seed = _int(data, "seed", 0, source, minimum=0, maximum=MAX_SEED)
-    n_trials = _int(data, "n_trials", 20, source, minimum=1, maximum=MAX_TRIALS)
-    timeout = data.get("timeout")
-    if timeout is not None and not _seconds(timeout, above=0):
-        raise StudyError(source, "timeout", f"seconds > 0 and <= {MAX_SECONDS:g}, or null, got {timeout!r}")
+    epochs, seed, n_trials, timeout = data["epochs"], data["seed"], data["n_trials"], data.get("timeout")
     task = _task(data.get("task"), source, data_source)
     objective, user_metric = _objective(data.get("objective", "val_loss"), data.get("direction"), task, source,
                                         path.parent)
-    fragments = data.get("search_space", [])
-    if not isinstance(fragments, list) or not all(isinstance(f, str) for f in fragments):
-        raise StudyError(source, "search_space", "a list of fragment names or paths")
-    overrides = data.get("params") or {}
-    if not isinstance(overrides, dict):
-        raise StudyError(source, "params", "a mapping of parameter names to (partial) parameter specs")
-    exclude = data.get("exclude") or []
-    if not isinstance(exclude, list):
-        raise StudyError(source, "exclude", "a list of parameter names")
-    baseline = data.get("baseline", True)
-    if not isinstance(baseline, bool):
-        raise StudyError(source, "baseline", f"true or false, got {baseline!r}")
-    heartbeat = _heartbeat(data.get("heartbeat", {}), source)
-    artifacts = data.get("artifacts", {})
-    if not isinstance(artifacts, dict) or set(artifacts) - {"path", "keep_checkpoints", "checkpoint_every"}:
-        raise StudyError(source, "artifacts", "a mapping with 'path', 'keep_checkpoints' and 'checkpoint_every'")
-    every = artifacts.get("checkpoint_every", 60)
-    if not _seconds(every):
-        raise StudyError(source, "artifacts.checkpoint_every", f"seconds from 0 to {MAX_SECONDS:g} between a "
-                         f"trial's checkpoints (0: every epoch), got {every!r}")
-    if not isinstance(artifacts.get("path", ""), str) or not isinstance(artifacts.get("keep_checkpoints", False), bool):
-        raise StudyError(source, "artifacts", "path is a string, keep_checkpoints true or false")
-    reconnect = data.get("reconnect_timeout", 300)
-    if not _seconds(reconnect):
-        raise StudyError(source, "reconnect_timeout", f"seconds from 0 to {MAX_SECONDS:g}, got {reconnect!r}")
-    space = compose(fragments, overrides, exclude, study_file=source, relative_to=path.parent)
+    heartbeat = _heartbeat(data["heartbeat"], source)
+    artifacts = data["artifacts"]
+    space = compose(data["search_space"], data.get("params"), data.get("exclude", []), study_file=source,
+                    relative_to=path.parent)
     spec = StudySpec(
         name=data["name"], source=source, data_source=data_source, model_source=model_source, space=space,
-        epochs=epochs, seed=seed, sampler=_component(data, "sampler", "tpe", source),
-        pruner=_component(data, "pruner", "median", source), objective=objective, user_metric=user_metric,
-        task=task, n_trials=n_trials,
-        timeout=timeout, baseline=baseline, description=str(data.get("description", "")), heartbeat=heartbeat,
-        artifacts=artifacts.get("path", "adamtune-artifacts"),
-        keep_checkpoints=artifacts.get("keep_checkpoints", False),
-        reconnect_timeout=float(reconnect), checkpoint_every=float(every),
-        pack=check_pack(data.get("pack", AUTO), source, "pack"),
-        warm_start=parse_warm_start(data.get("warm_start"), source, path.parent),
+        epochs=epochs, seed=seed, sampler=_component(data["sampler"]), pruner=_component(data["pruner"]),
+        objective=objective, user_metric=user_metric, task=task, n_trials=n_trials, timeout=timeout,
+        baseline=data["baseline"], description=data.get("description", ""), heartbeat=heartbeat,
+        artifacts=artifacts["path"], keep_checkpoints=artifacts["keep_checkpoints"],
+        reconnect_timeout=float(data["reconnect_timeout"]), checkpoint_every=float(artifacts["checkpoint_every"]),
+        pack=data["pack"], warm_start=parse_warm_start(data.get("warm_start"), source, path.parent),
     )
     check_space_values(spec)
     spec.sampler_object()  # bad sampler/pruner options fail now, not mid-run
@@ -231,7 +187,7 @@ def _objective(raw: Any, direction: Any, task: str | None, source: str, folder: 
     if direction is not None and direction not in DIRECTIONS:
         raise StudyError(source, "direction", f"minimize or maximize, got {direction!r}")
     if isinstance(raw, dict):
-        unknown = sorted(set(raw) - {"entry", "direction"})
+        unknown = sorted(set(raw) - set(OBJECTIVE_KEYS))
         if unknown:
             raise StudyError(source, f"objective.{unknown[0]}", "unknown key (allowed: direction, entry)")
         entry, way = raw.get("entry"), raw.get("direction", direction)
@@ -331,29 +287,13 @@ def _valid_for_some_task(spec: StudySpec, values: dict[str, Any]) -> None:
 
 
 def check_pack(value: Any, source: str, key: str) -> int | str:
-    """The pack size from a study file (`pack`) or the command line (`--pack`): `auto` or 1 to MAX_PACK."""
-    if value == AUTO:
-        return AUTO
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PACK:
-        raise StudyError(source, key, f"trials trained at once: {AUTO} or an integer from 1 to {MAX_PACK}, "
-                         f"got {value!r}")
+    """The pack size from the command line (`--pack`), checked as the study file's `pack` is."""
+    STUDY_FILE.keys["pack"].check(value, source, key)
     return value
 
 
-def _heartbeat(raw: Any, source: str) -> Heartbeat:
-    if not isinstance(raw, dict):
-        raise StudyError(source, "heartbeat", "a mapping with interval, grace_period and max_retry")
-    unknown = sorted(set(raw) - {"interval", "grace_period", "max_retry"})
-    if unknown:
-        raise StudyError(source, f"heartbeat.{unknown[0]}", "unknown key (allowed: grace_period, interval, max_retry)")
-    beat = Heartbeat(**{**Heartbeat().__dict__, **raw})
-    for key in ("interval", "grace_period", "max_retry"):
-        value = getattr(beat, key)
-        low = 0 if key == "max_retry" else 1
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_SECONDS:
-            unit = "retries" if key == "max_retry" else "seconds"
-            raise StudyError(source, f"heartbeat.{key}", f"a whole number of {unit} from {low} to {MAX_SECONDS:g}, "
-                             f"got {value!r}")
+def _heartbeat(raw: dict, source: str) -> Heartbeat:
+    beat = Heartbeat(**raw)
     if beat.grace_period < 2 * beat.interval:
         raise StudyError(source, "heartbeat.grace_period", f"must be at least twice the interval "
                          f"({2 * beat.interval} s) or a live but busy worker's trial is failed as stale")
@@ -382,24 +322,6 @@ def _check_name(source: str, name: str) -> None:
                          f"holds at most {MAX_NAME_BYTES} bytes (a CJK character takes 3, an emoji 4)")
 
 
-def _int(data: dict, key: str, default: int, source: str, minimum: int, maximum: int) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        raise StudyError(source, key, f"an integer from {minimum} to {maximum}, got {value!r}")
-    return value
-
-
-def _seconds(value: Any, above: float | None = None) -> bool:
-    """A number of seconds a timer can wait: threading and time.sleep refuse values near 1e10 (OverflowError)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return (value > above if above is not None else value >= 0) and value <= MAX_SECONDS
-
-
-def _component(data: dict, key: str, default: str, source: str) -> dict:
-    raw = data.get(key, {"type": default})
-    if isinstance(raw, str):
-        raw = {"type": raw}
-    if not isinstance(raw, dict) or not isinstance(raw.get("type", default), str):
-        raise StudyError(source, key, "a name or a mapping with 'type' and options")
-    return {"type": default, **raw}
+def _component(raw: str | dict) -> dict:
+    """A sampler or pruner as its factory takes it: a mapping with `type` (filled in by STUDY_FILE)."""
+    return {"type": raw} if isinstance(raw, str) else raw

@@ -14,7 +14,7 @@ from .checkpoint import Checkpoint
 from .config import LIMITS, LOSSES, MAX_PACK, TrainConfig, augmentation_reason, model_params
 from .errors import ConfigError, DivergedError
 from .metrics import METRICS, MetricError, Scoring, UserMetric, applicable, metric_problem
-from .model_source import BUILTIN_MODELS, ModelSource
+from .model_source import BUILTIN_MODELS, ModelSource, model_schema
 
 if TYPE_CHECKING:
     from ._packed import (
@@ -40,8 +40,8 @@ _LAZY = {"EpochRecord": "rules", "FitResult": "rules", "evaluate": "loop", "fit"
 __all__ = ["BUILTIN_MODELS", "LIMITS", "LOSSES", "MAX_PACK", "METRICS", "Checkpoint", "ConfigError", "DivergedError",
            "EpochRecord", "FitResult", "MetricError", "ModelSource", "Scoring", "UserMetric", "applicable",
            "metric_problem", "Pack", "Predictor", "SlotOutcome", "TrainConfig", "UnpackableError",
-           "augmentation_reason", "evaluate", "fit", "fit_packed", "make_model", "model_params", "packed_params",
-           "pick_device", "probe_model", "shared_settings", "structure_key", "unpackable"]
+           "augmentation_reason", "evaluate", "fit", "fit_packed", "make_model", "model_params", "model_schema",
+           "packed_params", "pick_device", "probe_model", "shared_settings", "structure_key", "unpackable"]
 
 
 def __getattr__(name: str) -> Any:

@@ -162,8 +162,8 @@ class TrainConfig:
              f"smooths a single-label classifier's labels; a {self.task} study leaves it at 0 (exclude: "
              "[label_smoothing])")
         need(self.depth <= MAX_DEPTH, "depth", f"the MLP's hidden layers, 1 to {MAX_DEPTH}")
-        need(self.depth == 1 or self.model == "mlp", "depth", f"is the built-in mlp's; {self.model} has its own "
-             "layout (exclude depth from the space)")
+        need(self.depth == 1 or self.model == "mlp" or is_entry(self.model), "depth", f"is the built-in mlp's "
+             f"(and your own model's to read); {self.model} has its own layout (exclude depth from the space)")
 
     def _validate_warmup(self, need: Callable[[bool, str, str], None]) -> None:
         """Each schedule warms up in its own unit: epochs for per-epoch ones, batches for per-batch ones

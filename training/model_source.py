@@ -8,9 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adamtune.data import SourceError, is_entry
+from adamtune.data import ENTRY_PATTERN, SourceError, is_entry
 
 BUILTIN_MODELS = ("mlp", "cnn", "resnet")
+
+
+def model_schema() -> dict[str, Any]:
+    """`model:` as JSON Schema (draft 2020-12), as `ModelSource.parse` reads it: a built-in name, or the
+    user's entry point with its keyword arguments."""
+    entry = {"type": "string", "pattern": ENTRY_PATTERN, "description": "module:callable, imported from the study "
+             "file's folder first, called as entry(input_shape, num_classes, params, **the other keys)"}
+    return {"anyOf": [{"enum": list(BUILTIN_MODELS)},
+                      {"type": "object", "properties": {"entry": entry}, "required": ["entry"]}]}
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ CASES = {
         "own_bad.yaml: search_space: the data are 1-D signals (C, L) of shape (2, 16), which take only translate (a "
         "shift along the length), but the fragment augmentation searches rotation, hflip, random_crop, "
         "random_erasing; add exclude: [rotation, hflip, random_crop, random_erasing]\n"),
-    "built-in cnn on feature vectors": (lambda t: features(t, model="cnn"),
+    "built-in cnn on feature vectors": (lambda t: features(t, model="cnn", exclude=["depth"]),
                                         "model: cnn needs images (C, H, W), but one sample has shape (64,)"),
     "hflip on a folder not flip_safe": (
         lambda t: write_images(t / "pets", {"cat": 3, "dog": 3}) and {**folder(t), "exclude": []},

@@ -83,7 +83,10 @@ def test_a_trial_checkpointed_on_an_interval_is_saved_less_often_and_still_resum
     url, names = pg
     name = unique("interval")
     names.append(name)
-    study = reliability_study(tmp_path, name, n_trials=1, epochs=8,
+    # 60 epochs of a few ms each: long enough that the worker is still training when the poll sees epoch 3
+    # (with 8, a loaded machine's poll came after the whole trial had ended).
+    epochs = 60
+    study = reliability_study(tmp_path, name, n_trials=1, epochs=epochs,
                               artifacts={"path": str(tmp_path / "artifacts"), "checkpoint_every": 3600})
     victim = kill_mid_trial(spawn("run", str(study), "--storage", url), url, name, min_epochs=3)
     checkpoint, = (tmp_path / "artifacts" / name / "checkpoints").rglob("checkpoint.pt")
@@ -94,7 +97,7 @@ def test_a_trial_checkpointed_on_an_interval_is_saved_less_often_and_still_resum
     retry = next(t for t in trials(url, name) if t.user_attrs.get("retry_of") == victim.number)
     assert retry.state == TrialState.COMPLETE
     assert retry.user_attrs["resumed_epochs"] == 1, "resumed from its checkpoint, not from epoch 0"
-    assert sorted(retry.intermediate_values) == list(range(8)), "the curve has no gap"
+    assert sorted(retry.intermediate_values) == list(range(epochs)), "the curve has no gap"
 
 
 def test_a_retried_trial_reports_the_curve_of_an_uninterrupted_run(tmp_path, pg):

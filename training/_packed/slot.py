@@ -26,7 +26,7 @@ from .stacked import StackedModel
 from .stacked_adam import MOMENTS, StackedAdam
 
 DROPOUT_STREAM = 0x5EED  # the dropout generator's seed is the trial's seed plus this: a stream of its own
-USER_SHARED = ("width", "activation")  # settings the user's builder may read: its trials share them to share a pack
+USER_SHARED = ("width", "depth", "activation")  # settings the user's builder may read: shared to share a pack
 LOSS_SHARED = ("loss", "class_weights")  # a pack computes one kind of loss (a Huber delta is per slot)
 NORM_MODELS = ("cnn", "resnet")  # the built-in models with BatchNorm: their packs keep one batch size
 
