@@ -69,7 +69,7 @@ def kustomize(path: Path) -> list[dict]:
 
 
 def readme_block(heading: str) -> list[str]:
-    """The command lines of the first bash block under README's `heading` (a '## ' or '**...**' line)."""
+    """The command lines of the first bash block under README's `heading` (a '## ', '### ' or '**...**' line)."""
     text = (REPO / "README.md").read_text()
     start = text.index(heading)
     block = re.search(r"```bash\n(.*?)```", text[start:], re.S)

@@ -50,7 +50,7 @@ def render() -> dict[str, list[dict]]:
 
 def readme_commands() -> tuple[str, str, str, str]:
     """README's three Kubernetes lines: the Secret, the ConfigMap (then `kubectl apply -k`), the port-forward."""
-    lines = [without_comment(line) for line in readme_block("**Kubernetes.**")]
+    lines = [without_comment(line) for line in readme_block("### Kubernetes")]
     assert len(lines) == 3, lines
     configmap, apply = lines[1].split(" && ")
     return lines[0], configmap, apply, lines[2]
