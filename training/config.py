@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from adamtune.data import BUILTIN_DATASETS, DATA_TYPES, KIND_SHAPES, is_entry
+from adamtune.data import BUILTIN_DATASETS, DATA_TYPES, KIND_SHAPES, TASKS, is_entry
 
 from .errors import ConfigError
 from .model_source import BUILTIN_MODELS
@@ -18,8 +18,9 @@ BATCH_SCHEDULERS = ("batch_exponential", "onecycle", "batch_cosine")  # step aft
 SCHEDULERS = ("none", *EPOCH_SCHEDULERS, *BATCH_SCHEDULERS)
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
 MODELS = BUILTIN_MODELS
-# The losses each task trains with; the first is its default. The data decide the task (adamtune.data).
-LOSSES = {"classification": ("cross_entropy",), "regression": ("mse", "l1", "huber"), "multilabel": ("bce",)}
+# The losses each task trains with; the first is its default and its plain loss (validation's). The data decide
+# the task (adamtune.data.TASKS).
+LOSSES = dict(zip(TASKS, (("cross_entropy",), ("mse", "l1", "huber"), ("bce",)), strict=True))
 MAX_DEPTH = 4  # hidden layers of the built-in MLP
 MAX_PACK = 256  # trials one packed worker trains at once: beyond it only memory grows, the program is wide enough
 # torch seeds its generators with an unsigned 64-bit integer; a trial adds its number (and the packed engine a

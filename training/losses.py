@@ -16,8 +16,12 @@ losses compare across trials (the Huber trial's and the L1 trial's are both judg
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import torch
 import torch.nn.functional as F
+
+from .config import LOSSES
 
 Setting = float | torch.Tensor  # one trial's value, or a (K, 1) column of a pack's
 
@@ -26,15 +30,23 @@ class TaskLoss:
     """The loss of `data`'s task with the statistics it needs from the training split, on `device`."""
 
     def __init__(self, data, device: torch.device) -> None:
-        self.task = data.task
-        self.mean = self.std = self.class_weight = self.pos_weight = None
+        self.task, self._data, self._device = data.task, data, device
+        self.mean = self.std = None
         if self.task == "regression":
             self.mean = torch.tensor(data.target_mean, dtype=torch.float32, device=device)
             self.std = torch.tensor(data.target_std, dtype=torch.float32, device=device)
-        elif self.task == "classification":
-            self.class_weight = balanced_class_weights(data.train.labels, data.num_classes).to(device)
-        else:
-            self.pos_weight = positive_weights(data.train.labels).to(device)
+
+    @cached_property
+    def class_weight(self) -> torch.Tensor | None:
+        """Balanced class weights, computed the first time a trial asks for them (most never do)."""
+        if self.task != "classification":
+            return None
+        return balanced_class_weights(self._data.train.labels, self._data.num_classes).to(self._device)
+
+    @cached_property
+    def pos_weight(self) -> torch.Tensor | None:
+        """Positive weights per label, computed the first time a trial asks for them."""
+        return positive_weights(self._data.train.labels).to(self._device) if self.task == "multilabel" else None
 
     def per_sample(self, out: torch.Tensor, y: torch.Tensor, *, loss: str, delta: Setting = 1.0,
                    smoothing: Setting = 0.0, weighted: Setting = 0.0) -> torch.Tensor:
@@ -64,8 +76,7 @@ class TaskLoss:
 
     def plain(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The task's plain loss of each sample: cross-entropy, squared error (standardised) or BCE."""
-        return self.per_sample(out, y, loss={"classification": "cross_entropy", "regression": "mse",
-                                             "multilabel": "bce"}[self.task])
+        return self.per_sample(out, y, loss=LOSSES[self.task][0])
 
     def standardise(self, y: torch.Tensor) -> torch.Tensor:
         assert self.mean is not None and self.std is not None

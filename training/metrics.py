@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from adamtune.data import TASKS
 from adamtune.errors import InputError
 
 LABEL_THRESHOLD = 0.5  # a multi-label prediction holds each label whose probability is at least this
 
-CLASSIFICATION, REGRESSION, MULTILABEL = "classification", "regression", "multilabel"
+CLASSIFICATION, REGRESSION, MULTILABEL = TASKS
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ METRICS = {
 }
 # What `train` reports on the test split, per task (and every epoch's record holds the objective's).
 TASK_METRICS = {task: tuple(name for name, m in METRICS.items() if task in m.tasks and name != "loss")
-                for task in (CLASSIFICATION, REGRESSION, MULTILABEL)}
+                for task in TASKS}
 COMPUTED_BY_LOOP = ("loss", "accuracy")  # the loops compute these in torch every epoch, without the host
 
 
