@@ -14,6 +14,7 @@ from adamtune.data import KIND_SHAPES, SourceError, free_memory, gib, load_entry
 
 from .config import TrainConfig, model_params
 from .errors import ConfigError
+from .inputs import normalizer, unit
 from .model_source import ModelSource
 
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
@@ -76,9 +77,7 @@ def check_model(model: nn.Module, source: ModelSource, data, device: torch.devic
         model.to(device)
     except RuntimeError as exc:  # the allocation the estimate could not foresee
         raise SourceError(source.origin, key, f"the model does not fit on {device}: {one_line(exc)}") from None
-    x = data.train.images[:batch].to(device).float().div(data.scale)
-    view = (1, -1, *([1] * (x.ndim - 2)))
-    x = (x - torch.tensor(data.mean, device=x.device).view(view)) / torch.tensor(data.std, device=x.device).view(view)
+    x = normalizer(data, device)(unit(data.train.images[:batch].to(device), data.scale))
     training = model.training
     model.eval()
     try:

@@ -1,5 +1,5 @@
 """A trained model that takes inputs in the units its data had, applies the training's preprocessing itself
-(`rules.unit`, then `rules.Normalize`) and gives what its outputs predict (`losses.predictions`), so a saved model
+(`inputs.unit`, then `inputs.Normalize`) and gives what its outputs predict (`losses.predictions`), so a saved model
 is used without adamtune's data pipeline."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import torch
 from adamtune.errors import InputError
 
 from . import rules
+from .inputs import Normalize, unit
 from .losses import predictions
 from .metrics import LABEL_THRESHOLD
 
@@ -31,7 +32,7 @@ class Predictor(torch.nn.Module):
                  target_mean: Sequence[float] | None = None, target_std: Sequence[float] | None = None) -> None:
         super().__init__()
         self.model = model
-        self.normalize = rules.Normalize(mean, std, len(input_shape))
+        self.normalize = Normalize(mean, std, len(input_shape))
         self.input_shape = tuple(input_shape)
         self.scale = scale
         self.classes = list(classes)
@@ -41,7 +42,7 @@ class Predictor(torch.nn.Module):
             self.register_buffer(name, None if values is None else torch.tensor(values, dtype=torch.float32))
 
     def forward(self, x: Any) -> torch.Tensor:
-        outputs = self.model(self.normalize(rules.unit(self.batched(x), self.scale)))
+        outputs = self.model(self.normalize(unit(self.batched(x), self.scale)))
         return predictions(self.task, outputs, self.target_mean, self.target_std)
 
     def batched(self, x: Any) -> torch.Tensor:

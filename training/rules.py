@@ -22,6 +22,7 @@ from .augment import Augmentation
 from .checkpoint import Checkpoint
 from .config import AUGMENTATIONS, TrainConfig, augmentation_reason
 from .errors import ConfigError, DivergedError
+from .inputs import normalizer, unit
 from .losses import TaskLoss
 from .metrics import Scoring
 from .model_source import ModelSource
@@ -126,33 +127,6 @@ def train_chunk(train: Split, idx: torch.Tensor, data: Dataset, aug: Augmentatio
     else:  # a signal is shifted along its length (translate); feature vectors are not augmented
         images = normalize(aug.shift(images, gen) if data.kind == "signal" else images)
     return images, train.labels.index_select(0, idx)
-
-
-class Normalize(torch.nn.Module):
-    """(x - mean) / std per channel (dim 1) for images and signals, per feature for vectors, with the training
-    split's statistics. A module, so a saved model (`adamtune.load_model`) carries the same step with it."""
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float], sample_dims: int) -> None:
-        super().__init__()
-        view = (1, -1, *([1] * (sample_dims - 1)))
-        self.register_buffer("mean", torch.tensor(mean).view(view))
-        self.register_buffer("std", torch.tensor(std).view(view))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
-
-def normalizer(data: Dataset, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The data's `Normalize` on `device`."""
-    return Normalize(data.mean, data.std, len(data.shape)).to(device)
-
-
-def unit(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """float32 in the units the statistics were taken in; never writes into `x` (float data is stored as is)."""
-    return x.float().div_(scale) if x.dtype != torch.float32 else (x / scale if scale != 1 else x)
 
 
 def eval_batches(split: Split, data: Dataset, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
